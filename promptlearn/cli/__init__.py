@@ -1,0 +1,1 @@
+"""The ``promptlearn`` command line: one module per command, registered in :mod:`.main`."""

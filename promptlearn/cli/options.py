@@ -1,0 +1,54 @@
+"""Options shared by several commands (the LLM to use, its cache and concurrency)."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import click
+
+
+def llm_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add --llm, --api-base, --concurrency, --no-cache and --cache-dir to a command."""
+
+    @click.option(
+        "--llm",
+        "llm_spec",
+        default="local",
+        show_default=True,
+        help="Model spec: 'local', 'transformers/<path>', 'vllm/<path>' or a litellm model such as 'openai/gpt-4o-mini'.",
+    )
+    @click.option("--api-base", default=None, help="Base URL of an OpenAI-compatible server (e.g. `vllm serve`).")
+    @click.option("--concurrency", default=8, show_default=True, type=click.IntRange(min=1), help="Requests in flight for remote APIs.")
+    @click.option("--batch-size-llm", "llm_batch_size", default=8, show_default=True, type=click.IntRange(min=1), help="Prompts per forward pass for local engines.")
+    @click.option("--no-cache", is_flag=True, help="Do not read or write the LLM disk cache.")
+    @click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Folder of the LLM disk cache [default: ~/.cache/promptlearn].")
+    @click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(min=0.1), help="Seconds before a remote LLM call times out.")
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def build_llm(llm_spec: str, api_base: str | None, concurrency: int, llm_batch_size: int, no_cache: bool, cache_dir: str | None, timeout: float):
+    """Turn the values of :func:`llm_options` into an :class:`~promptlearn.llm.LLM`."""
+    from ..llm import load_llm
+
+    return load_llm(
+        llm_spec,
+        api_base=api_base,
+        cache=not no_cache,
+        cache_dir=cache_dir,
+        concurrency=concurrency,
+        max_batch_size=llm_batch_size,
+        timeout=timeout,
+    )
+
+
+LLM_OPTION_NAMES = ("llm_spec", "api_base", "concurrency", "llm_batch_size", "no_cache", "cache_dir", "timeout")
+
+
+def pop_llm_options(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Remove the :func:`llm_options` values from a command's kwargs and return them."""
+    return {name: kwargs.pop(name) for name in LLM_OPTION_NAMES}

@@ -1,0 +1,85 @@
+"""A disk cache of completions in SQLite (standard library, WAL journal, safe across threads
+and processes).
+
+The key is the sha256 of canonical JSON of the backend's identity (backend, model, secret-free
+API base), the messages and every sampling parameter, seed and sample index included. Backends
+never put credentials in their identity, so none reach the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from .types import Completion, Request
+
+SCHEMA_VERSION = 1
+
+
+def default_cache_dir() -> Path:
+    """``$PROMPTLEARN_CACHE_DIR``, else ``$XDG_CACHE_HOME/promptlearn``, else ``~/.cache/promptlearn``."""
+    if os.environ.get("PROMPTLEARN_CACHE_DIR"):
+        return Path(os.environ["PROMPTLEARN_CACHE_DIR"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "promptlearn"
+
+
+def cache_key(identity: Mapping[str, Any], request: Request) -> str:
+    payload = {"v": SCHEMA_VERSION, "backend": dict(identity), **request.to_json()}
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class CompletionCache:
+    """Completions stored by :func:`cache_key` in ``<folder>/llm-cache.sqlite``."""
+
+    def __init__(self, folder: str | os.PathLike[str] | None = None):
+        self.folder = Path(folder).expanduser() if folder is not None else default_cache_dir()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.path = self.folder / "llm-cache.sqlite"
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS completions ("
+            " key TEXT PRIMARY KEY, completion TEXT NOT NULL, created REAL NOT NULL)"
+        )
+
+    def get(self, key: str) -> Completion | None:
+        with self._lock:
+            row = self._conn.execute("SELECT completion FROM completions WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        stored = Completion.from_json(json.loads(row[0]))
+        return Completion(
+            text=stored.text,
+            finish_reason=stored.finish_reason,
+            prompt_tokens=stored.prompt_tokens,
+            completion_tokens=stored.completion_tokens,
+            cost_usd=0.0,
+            latency_s=0.0,
+            cached=True,
+        )
+
+    def put(self, key: str, completion: Completion) -> None:
+        data = json.dumps(completion.to_json(), ensure_ascii=False)
+        with self._lock:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO completions (key, completion, created) VALUES (?, ?, ?)",
+                (key, data, time.time()),
+            )
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._conn.execute("SELECT COUNT(*) FROM completions").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
