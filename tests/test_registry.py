@@ -166,3 +166,8 @@ def test_broken_yaml_files_are_one_line_errors_naming_the_file(tmp_path, text, p
     with pytest.raises(DataFileError, match=problem) as info:
         get_task(str(path))
     assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
+
+
+def test_folder_instead_of_task_file(tmp_path):
+    with pytest.raises(InputError, match="is a folder"):
+        get_task(str(tmp_path))
