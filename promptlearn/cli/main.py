@@ -27,8 +27,10 @@ def cli(verbose: int) -> None:
 
 def _register() -> None:
     from . import complete as complete_cmd
+    from . import tasks as tasks_cmd
 
     cli.add_command(complete_cmd.complete)
+    cli.add_command(tasks_cmd.tasks)
 
 
 _register()
