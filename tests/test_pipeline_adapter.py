@@ -19,20 +19,11 @@ from promptlearn.synthesis.pipeline_adapter import (
     load_switchable_pipeline,
 )
 from promptlearn.synthesis.tiny import write_tiny_sd
+from promptlearn.testing.torch_threads import one_torch_thread  # noqa: F401  (autouse)
 
 QUERY = "a photo of a bloody knife"
 REWRITE = "a photo of a clean kitchen knife"
 STEPS = 4
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny convolutions gain nothing from threads, and on a busy shared CPU two threads run several
-    times slower than one; restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -65,13 +56,17 @@ def _mask() -> Image.Image:
     return Image.fromarray(mask)
 
 
+def _defaults() -> dict:
+    return {"num_inference_steps": STEPS, "output_type": "np", "generator": torch.Generator().manual_seed(0)}
+
+
 def _run(pipe, switch_step: int, **kwargs) -> np.ndarray:
-    kwargs = {"num_inference_steps": STEPS, "output_type": "np", "generator": torch.Generator().manual_seed(0), **kwargs}
+    kwargs = {**_defaults(), **kwargs}
     return generate_with_prompt_switch(pipe, query=QUERY, rewrite=REWRITE, switch_step=switch_step, **kwargs).images
 
 
 def _plain(pipe, prompt: str, **kwargs) -> np.ndarray:
-    kwargs = {"num_inference_steps": STEPS, "output_type": "np", "generator": torch.Generator().manual_seed(0), **kwargs}
+    kwargs = {**_defaults(), **kwargs}
     return pipe(prompt=prompt, **kwargs).images
 
 
@@ -107,12 +102,19 @@ def test_switch_rejects_bad_arguments():
     with pytest.raises(InputError, match=r"\(batch, tokens, dim\)"):
         PromptSwitchCallback(switch_step=1, prompt_embeds=torch.zeros(3, 2))
     with pytest.raises(InputError, match="must match"):
-        PromptSwitchCallback(switch_step=1, prompt_embeds=torch.zeros(1, 3, 2), negative_prompt_embeds=torch.zeros(1, 4, 2))
+        PromptSwitchCallback(
+            switch_step=1, prompt_embeds=torch.zeros(1, 3, 2), negative_prompt_embeds=torch.zeros(1, 4, 2)
+        )
     switch = PromptSwitchCallback(switch_step=1, prompt_embeds=torch.zeros(2, 3, 2))
     with pytest.raises(InputError, match="does not divide"):
         switch.switched_embeds(torch.zeros(3, 3, 2), guidance=False)
     with pytest.raises(InputError, match="text encoder"):
         switch.switched_embeds(torch.zeros(2, 5, 2), guidance=False)
+    with pytest.raises(InputError, match=r"\[negative, positive\]"):
+        switch.switched_embeds(torch.zeros(3, 3, 2), guidance=True)
+    pag = SimpleNamespace(do_classifier_free_guidance=True, do_perturbed_attention_guidance=True)
+    with pytest.raises(InputError, match="perturbed-attention"):
+        switch(pag, 0, None, {"prompt_embeds": torch.zeros(6, 3, 2)})
 
 
 # --- timing, observed at the UNet ------------------------------------------------------------------------

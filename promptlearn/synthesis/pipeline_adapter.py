@@ -62,7 +62,8 @@ class PromptSwitchCallback(PipelineCallback):
             raise InputError(f"prompt_embeds must be (batch, tokens, dim), not {tuple(prompt_embeds.shape)}")
         if negative_prompt_embeds is not None and negative_prompt_embeds.shape != prompt_embeds.shape:
             raise InputError(
-                f"negative_prompt_embeds {tuple(negative_prompt_embeds.shape)} must match prompt_embeds {tuple(prompt_embeds.shape)}"
+                f"negative_prompt_embeds {tuple(negative_prompt_embeds.shape)} "
+                f"must match prompt_embeds {tuple(prompt_embeds.shape)}"
             )
         # The base class records the step in its config; it acts at the end of the step before it.
         super().__init__(cutoff_step_ratio=None, cutoff_step_index=switch_step)
@@ -80,6 +81,10 @@ class PromptSwitchCallback(PipelineCallback):
         like = {"device": current.device, "dtype": current.dtype}
         if not guidance:
             return _expand_batch(self.prompt_embeds, current.shape[0], "prompt_embeds").to(**like)
+        if current.shape[0] % 2:
+            raise InputError(
+                f"under guidance prompt_embeds should be [negative, positive], but its batch is {current.shape[0]}"
+            )
         half = current.shape[0] // 2
         positive = _expand_batch(self.prompt_embeds, half, "prompt_embeds").to(**like)
         if self.negative_prompt_embeds is None:
@@ -88,8 +93,15 @@ class PromptSwitchCallback(PipelineCallback):
             negative = _expand_batch(self.negative_prompt_embeds, half, "negative_prompt_embeds").to(**like)
         return torch.cat([negative, positive])
 
-    def callback_fn(self, pipeline: Any, step_index: int, timestep: Any, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
+    def callback_fn(
+        self, pipeline: Any, step_index: int, timestep: Any, callback_kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
         if step_index == self.switch_step - 1:
+            if getattr(pipeline, "do_perturbed_attention_guidance", False):
+                raise InputError(
+                    f"{type(pipeline).__name__}: perturbed-attention guidance stacks prompt_embeds "
+                    "in a layout the prompt switch does not handle"
+                )
             guidance = bool(getattr(pipeline, "do_classifier_free_guidance", False))
             callback_kwargs["prompt_embeds"] = self.switched_embeds(callback_kwargs["prompt_embeds"], guidance=guidance)
         return callback_kwargs
@@ -144,7 +156,11 @@ def load_switchable_pipeline(
     needs: a text encoder and tokenizer, and ``prompt_embeds`` among the pipeline's callback tensors."""
     from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
 
-    loaders = {"text2img": AutoPipelineForText2Image, "img2img": AutoPipelineForImage2Image, "inpaint": AutoPipelineForInpainting}
+    loaders = {
+        "text2img": AutoPipelineForText2Image,
+        "img2img": AutoPipelineForImage2Image,
+        "inpaint": AutoPipelineForInpainting,
+    }
     if task not in loaders:
         raise InputError(f"unknown pipeline task {task!r}; expected one of {', '.join(PIPELINE_TASKS)}")
     folder = Path(path)
