@@ -20,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import InputError
+from ..files import atomic_write_json, atomic_write_text
 
 CLIP_VOCAB_SIZE = 49408
 CLIP_MAX_LENGTH = 77
@@ -61,7 +62,8 @@ def _bytes_to_unicode() -> dict[int, str]:
 def clip_vocab_and_merges() -> tuple[dict[str, int], tuple[str, ...]]:
     """CLIP's token -> id map and its BPE merges ("a b" lines), built as OpenAI's tokenizer builds them:
     256 byte characters, their ``</w>`` variants, one token per merge, then the two special tokens."""
-    lines = gzip.open(clip_bpe_path(), "rt", encoding="utf-8").read().split("\n")
+    with gzip.open(clip_bpe_path(), "rt", encoding="utf-8") as handle:
+        lines = handle.read().split("\n")
     merges = tuple(lines[1 : _N_MERGES + 1])
     byte_chars = list(_bytes_to_unicode().values())
     merged = ["".join(merge.split()) for merge in merges]
@@ -77,8 +79,6 @@ def write_clip_tokenizer(folder: str | os.PathLike[str], *, pad_token: str = EOS
     """Write CLIP's tokenizer (vocab.json, merges.txt, tokenizer_config.json, special_tokens_map.json)
     into ``folder``. Load it with ``CLIPTokenizer.from_pretrained(folder)`` (constructing the tokenizer
     from file arguments gives a 2-token vocabulary in transformers 5)."""
-    from ..files import atomic_write_json, atomic_write_text
-
     folder = Path(folder)
     vocab, merges = clip_vocab_and_merges()
     atomic_write_json(folder / "vocab.json", vocab)
