@@ -26,9 +26,11 @@ def cli(verbose: int) -> None:
 
 
 def _register() -> None:
+    from . import bench as bench_cmd
     from . import complete as complete_cmd
 
     cli.add_command(complete_cmd.complete)
+    cli.add_command(bench_cmd.bench)
 
 
 _register()
