@@ -27,9 +27,11 @@ def cli(verbose: int) -> None:
 
 def _register() -> None:
     from . import complete as complete_cmd
+    from . import generate as generate_cmd
     from . import tiny_models as tiny_models_cmd
 
     cli.add_command(complete_cmd.complete)
+    cli.add_command(generate_cmd.generate)
     cli.add_command(tiny_models_cmd.tiny_models)
 
 

@@ -116,7 +116,7 @@ class DiffusionComponents:
         """Move the models (in place) and return self."""
         for module in (self.unet, self.vae, self.text_encoder, self.text_encoder_2, self.safety_checker):
             if module is not None:
-                module.to(device=device, dtype=dtype)
+                module.to(**({"device": device} if device is not None else {}), **({"dtype": dtype} if dtype is not None else {}))
         return self
 
     def pipeline_kwargs(self) -> dict[str, Any]:

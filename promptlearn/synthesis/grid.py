@@ -37,9 +37,11 @@ def make_grid(
     tile_size: int | None = None,
     font_size: int = 14,
     padding: int = 6,
+    min_cell_width: int = 128,
 ) -> Image.Image:
     """Arrange ``images`` in rows of ``columns`` tiles (default: one row), each resized to
-    ``tile_size`` pixels square if given, with its caption wrapped underneath."""
+    ``tile_size`` pixels square if given, with its caption wrapped underneath. Cells are at least
+    ``min_cell_width`` pixels wide so that captions of small images stay readable."""
     if not images:
         raise InputError("make_grid needs at least one image")
     if captions is not None and len(captions) != len(images):
@@ -50,7 +52,7 @@ def make_grid(
     tiles = [image.convert("RGB") for image in images]
     if tile_size is not None:
         tiles = [tile.resize((tile_size, tile_size), Image.Resampling.LANCZOS) for tile in tiles]
-    tile_w = max(tile.width for tile in tiles)
+    tile_w = max(min_cell_width, max(tile.width for tile in tiles))
     tile_h = max(tile.height for tile in tiles)
     font = ImageFont.load_default(size=font_size)
     scratch = ImageDraw.Draw(Image.new("RGB", (1, 1)))
@@ -71,12 +73,17 @@ def make_grid(
     return grid
 
 
-def save_image(image: Image.Image, path: str | os.PathLike[str]) -> Path:
-    """Write ``image`` atomically; the format follows the suffix (.png, .jpg, .webp, ...)."""
+def image_format(path: str | os.PathLike[str]) -> str:
+    """The PIL format name for ``path``'s suffix, or :class:`InputError` if it is not an image type."""
     target = Path(path)
     fmt = Image.registered_extensions().get(target.suffix.lower())
     if fmt is None:
-        raise InputError(f"{target}: unknown image format {target.suffix!r}; use .png, .jpg or .webp")
+        raise InputError(f"{target}: unknown image format {target.suffix or '(no suffix)'!r}; use .png, .jpg or .webp")
+    return fmt
+
+
+def save_image(image: Image.Image, path: str | os.PathLike[str]) -> Path:
+    """Write ``image`` atomically; the format follows the suffix (.png, .jpg, .webp, ...)."""
     buffer = io.BytesIO()
-    image.save(buffer, format=fmt)
-    return atomic_write_bytes(target, buffer.getvalue())
+    image.save(buffer, format=image_format(path))
+    return atomic_write_bytes(path, buffer.getvalue())
