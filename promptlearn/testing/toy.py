@@ -36,14 +36,18 @@ _VERSION = re.compile(r"\(v(\d+)\)")
 _FIELD = "<{0}>\n(.*?)\n</{0}>"
 
 
-class ExactMatch:
-    """1.0 when the output equals a reference (case and outer spaces ignored), else 0.0."""
+class ToyScorer:
+    """1.0 when the output equals a reference (case and outer spaces ignored), else 0.0; like
+    the ORES scorer, its details say whether the concept was ``avoided`` (not in the output)."""
 
     def score(self, examples: Sequence[Example], predictions: Sequence[str]) -> list[Score]:
         out = []
         for example, prediction in zip(examples, predictions):
             hit = prediction.strip().casefold() in {r.strip().casefold() for r in example.references}
-            out.append(Score(1.0 if hit else 0.0, {"exact": hit}))
+            concept = example.inputs["concept"]
+            avoided = concept.casefold() not in prediction.casefold()
+            details = {"exact": hit, "avoided": avoided, "matched_concept": None if avoided else concept}
+            out.append(Score(1.0 if hit else 0.0, details))
         return out
 
 
@@ -51,7 +55,7 @@ def toy_task(name: str = "toy") -> Task:
     return Task(
         name=name,
         input_fields=("concept", "query"),
-        scorer=ExactMatch(),
+        scorer=ToyScorer(),
         description_template="toy/task.j2",
         predict_template="toy/predict.j2",
         human_instruction="Rewrite the query without the concept (human).",
@@ -88,6 +92,8 @@ class ToyReply:
     skill: Callable[[int], float] = lambda version: min(1.0, version / 4)
     update_text: Mapping[int, str] = field(default_factory=dict)
     init_text: str = 'Sure! Here is the instruction:\n"Rewrite the query and leave the concept out (v0)."'
+    retries_to_fix: int = 1  # a verified rewrite is fixed on this retry
+
 
     def __call__(self, messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any] | None = None) -> str:
         last = messages[-1]["content"]
@@ -100,8 +106,12 @@ class ToyReply:
         if INIT_MARK in last:
             return self.init_text
         system = next((m["content"] for m in messages if m["role"] == "system"), "")
-        query = field_values(last, "query")[0]
-        concept = field_values(last, "concept")[0]
+        first_user = next(m["content"] for m in messages if m["role"] == "user")
+        query = field_values(first_user, "query")[0]
+        concept = field_values(first_user, "concept")[0]
+        retries = sum(1 for m in messages if m["role"] == "assistant")
+        if retries and retries >= self.retries_to_fix:
+            return query.replace(concept, "plain")
         if (zlib.crc32(query.encode()) % 1000) / 1000 < self.skill(_version(system)):
             return query.replace(concept, "plain")
         return query
