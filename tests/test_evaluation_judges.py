@@ -118,3 +118,19 @@ def test_vqa_judge_refuses_a_folder_without_a_model(tmp_path):
         VQAJudge.from_path(tmp_path)
     with pytest.raises(InputError, match="not found"):
         VQAJudge.from_path(tmp_path / "missing")
+
+
+def test_clip_judge_reuses_the_synthesis_filter_decision(tmp_path):
+    from promptlearn.evaluation.judges.clip import CLIPJudge
+    from promptlearn.synthesis.filters.clip_filter import ClipConceptFilter
+    from promptlearn.synthesis.tiny import write_tiny_clip
+
+    folder = write_tiny_clip(tmp_path / "clip")
+    judge = parse_judge_spec(f"clip:{folder}").load(device="cpu")
+    assert isinstance(judge, CLIPJudge)
+    answers = judge.judge(IMAGES, ["dog", "cat", "dog"])
+    reference = ClipConceptFilter.from_pretrained(folder, ["dog"]).check([IMAGES[0], IMAGES[2]])
+    assert [answers[0].present, answers[2].present] == [d.flagged for d in reference]
+    assert answers[0].p_yes == pytest.approx(reference[0].score)
+    assert all(0.0 <= a.p_yes <= 1.0 for a in answers)
+    assert judge.identity()["kind"] == "clip"
