@@ -29,12 +29,14 @@ def _register() -> None:
     from . import bench as bench_cmd
     from . import complete as complete_cmd
     from . import generate as generate_cmd
+    from . import tasks as tasks_cmd
     from . import tiny_models as tiny_models_cmd
 
     cli.add_command(complete_cmd.complete)
     cli.add_command(bench_cmd.bench)
     cli.add_command(generate_cmd.generate)
     cli.add_command(tiny_models_cmd.tiny_models)
+    cli.add_command(tasks_cmd.tasks)
 
 
 _register()
