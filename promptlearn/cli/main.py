@@ -27,8 +27,12 @@ def cli(verbose: int) -> None:
 
 def _register() -> None:
     from . import complete as complete_cmd
+    from . import fit as fit_cmd
+    from . import rewrite as rewrite_cmd
 
     cli.add_command(complete_cmd.complete)
+    cli.add_command(fit_cmd.fit)
+    cli.add_command(rewrite_cmd.rewrite)
 
 
 _register()
