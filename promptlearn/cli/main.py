@@ -29,8 +29,10 @@ def _register() -> None:
     from . import complete as complete_cmd
     from . import fit as fit_cmd
     from . import rewrite as rewrite_cmd
+    from . import tasks as tasks_cmd
 
     cli.add_command(complete_cmd.complete)
+    cli.add_command(tasks_cmd.tasks)
     cli.add_command(fit_cmd.fit)
     cli.add_command(rewrite_cmd.rewrite)
 

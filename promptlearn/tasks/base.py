@@ -3,10 +3,14 @@ and how it is scored. The optimizer knows tasks only through these types."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 from ..errors import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..prompts import PromptLibrary
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,13 @@ class Task:
     :class:`promptlearn.prompts.PromptLibrary`, so a user's ``--templates`` folder can override
     them. ``predict_template`` renders one example's inputs (each inside a delimited field) as
     the user message; the instruction being learned is the system message.
+
+    ``templates`` holds template sources that travel with the task (a YAML task's inline
+    templates), keyed by the names used in ``description_template`` / ``predict_template``;
+    :meth:`prompt_library` adds them to the library. ``default_trainset`` / ``default_valset``
+    name bundled datasets (or paths) used when the user names none. ``requires_references``
+    makes examples without reference outputs invalid (reference-based scorers);
+    ``extra_check`` raises :class:`InputError` for task-specific problems of an example.
     """
 
     name: str
@@ -77,8 +88,32 @@ class Task:
     human_instruction: str | None = None
     default_trainset: str | None = None  # a bundled dataset name, see promptlearn.data
     summary: str = ""
+    default_valset: str | None = None
+    templates: Mapping[str, str] = field(default_factory=dict)
+    requires_references: bool = False
+    extra_check: Callable[[Example], None] | None = None
 
     def check_example(self, example: Example) -> None:
         missing = [f for f in self.input_fields if not str(example.inputs.get(f, "")).strip()]
         if missing:
             raise InputError(f"example {example.id!r}: task {self.name!r} needs field(s) {', '.join(missing)}")
+        if self.requires_references and not any(r.strip() for r in example.references):
+            raise InputError(f"example {example.id!r}: task {self.name!r} needs at least one reference output")
+        if self.extra_check is not None:
+            self.extra_check(example)
+
+    def prompt_library(self, user_dir: str | os.PathLike[str] | None = None) -> PromptLibrary:
+        """A template library that knows this task's own templates, the user's ``--templates``
+        folder and the built-in templates."""
+        from ..prompts import PromptLibrary
+
+        return PromptLibrary(user_dir, inline=self.templates or None)
+
+    def render_description(self, library: PromptLibrary) -> str:
+        """p_task: the short description of the task given to the optimizer LLM."""
+        return library.render(self.description_template, task_name=self.name, input_fields=list(self.input_fields))
+
+    def render_predict(self, library: PromptLibrary, example: Example) -> str:
+        """The user message asking for one example's output; each input field is a template
+        variable of the same name (to be wrapped in ``| field(...)`` by the template)."""
+        return library.render(self.predict_template, **{name: example.inputs[name] for name in self.input_fields})
