@@ -65,7 +65,7 @@ class Rewriter:
         *,
         verify_retries: int = 0,
         threshold: float | None = None,
-        prompts: PromptLibrary | None = None,
+        prompts: PromptLibrary | None = None,  # default: the task's library
         params: SamplingParams | Mapping[str, Any] | None = None,
     ):
         if not isinstance(verify_retries, int) or verify_retries < 0:

@@ -29,6 +29,8 @@ def _register() -> None:
     from . import bench as bench_cmd
     from . import complete as complete_cmd
     from . import generate as generate_cmd
+    from . import fit as fit_cmd
+    from . import rewrite as rewrite_cmd
     from . import tasks as tasks_cmd
     from . import tiny_models as tiny_models_cmd
 
@@ -37,6 +39,8 @@ def _register() -> None:
     cli.add_command(generate_cmd.generate)
     cli.add_command(tiny_models_cmd.tiny_models)
     cli.add_command(tasks_cmd.tasks)
+    cli.add_command(fit_cmd.fit)
+    cli.add_command(rewrite_cmd.rewrite)
 
 
 _register()

@@ -27,5 +27,5 @@ def in_context_instruction(
     first reference) instead of a learned instruction."""
     if not trainset:
         raise InputError("the in-context baseline needs training examples")
-    description = prompts.render(task.description_template)
+    description = task.render_description(prompts)
     return prompts.render(template, task_description=description, examples=list(trainset))

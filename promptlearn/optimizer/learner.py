@@ -116,7 +116,7 @@ class InstructionLearner(Optimizer):
         select: Select = "last",
         seed: int = 0,
         baseline: str | None = None,
-        prompts: PromptLibrary | None = None,
+        prompts: PromptLibrary | str | Path | None = None,
         run_dir: str | Path | None = None,
         resume: bool = False,
         stop: StopCondition | None = None,
@@ -148,7 +148,7 @@ class InstructionLearner(Optimizer):
         self.select = select
         self.seed = seed
         self.baseline = baseline
-        self.prompts = prompts if prompts is not None else PromptLibrary()
+        self.prompts = prompts if isinstance(prompts, PromptLibrary) else task.prompt_library(prompts)
         self.run_dir = RunDir(run_dir) if run_dir is not None else None
         self.resume = resume
         self.stop = AnyOf(*([stop] if stop is not None else []), StopFile())
@@ -318,7 +318,7 @@ class InstructionLearner(Optimizer):
             state.steps_since_improvement += 1
 
     def _task_description(self) -> str:
-        return self.prompts.render(self.task.description_template)
+        return self.task.render_description(self.prompts)
 
     def _progress(self, state: _State) -> Progress:
         usage = Usage(**state.usage)

@@ -70,7 +70,7 @@ class Predictor:
         self.llm = llm
         self.task = task
         self.instruction = instruction.strip()
-        self.prompts = prompts if prompts is not None else PromptLibrary()
+        self.prompts = prompts if prompts is not None else task.prompt_library()
         self.params = DEFAULT_PREDICT_PARAMS if params is None else to_params(params)
 
     def __repr__(self) -> str:
@@ -82,7 +82,7 @@ class Predictor:
 
     def user_message(self, example: Example) -> str:
         self.task.check_example(example)
-        return self.prompts.render(self.task.predict_template, **dict(example.inputs))
+        return self.task.render_predict(self.prompts, example)
 
     def messages(self, example: Example) -> list[dict[str, str]]:
         return [

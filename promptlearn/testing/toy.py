@@ -59,13 +59,14 @@ def toy_task(name: str = "toy") -> Task:
         description_template="toy/task.j2",
         predict_template="toy/predict.j2",
         human_instruction="Rewrite the query without the concept (human).",
+        templates=TOY_TEMPLATES,
         summary="toy rewrite task for tests",
     )
 
 
 def toy_prompts(user_dir: str | None = None) -> PromptLibrary:
-    """The built-in templates plus the toy task's (a user folder still overrides the built-ins)."""
-    return PromptLibrary(user_dir, inline=TOY_TEMPLATES)
+    """The toy task's template library (its templates, a user folder, the built-ins)."""
+    return toy_task().prompt_library(user_dir)
 
 
 def toy_examples(n: int, *, prefix: str = "t", start: int = 0) -> list[Example]:
