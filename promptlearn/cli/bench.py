@@ -78,12 +78,11 @@ def _instructions(
         elif name == IN_CONTEXT:
             from ..data import load_examples
             from ..optimizer.baselines import in_context_instruction
-            from ..prompts import PromptLibrary
 
             source = trainset or task.default_trainset
             if not source:
                 raise InputError(f"the in-context baseline needs training examples: give --trainset (task {task.name!r} has no default)")
-            out[name] = in_context_instruction(PromptLibrary(), task, load_examples(source, task))
+            out[name] = in_context_instruction(task.prompt_library(), task, load_examples(source, task))
         elif name in compare:
             out[name] = _read_instruction(compare[name], f"--compare {name}")
     return out
