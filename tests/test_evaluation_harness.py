@@ -217,3 +217,15 @@ def test_index_html_opens_in_a_headless_browser(tmp_path):
         assert len(set(image.convert("L").getdata())) > 10  # something was drawn, not a blank page
     dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()], capture_output=True, timeout=120, text=True)
     assert "ORES benchmark" in dom.stdout and dom.stdout.count("<img") >= 12
+
+
+def test_seed_and_method_lists():
+    from promptlearn.evaluation import parse_method_list, parse_seeds
+
+    assert parse_seeds("0-4") == [0, 1, 2, 3, 4] and parse_seeds("3, 1,3") == [3, 1]
+    for bad in ("", "-1", "a", "4-x"):
+        with pytest.raises(InputError):
+            parse_seeds(bad)
+    assert parse_method_list("tin, original,tin", known=["original", "tin"]) == ["tin", "original"]
+    with pytest.raises(InputError, match="no method"):
+        parse_method_list(" , ", known=["tin"])

@@ -52,7 +52,7 @@ def metric_definitions(stage: str, options: ReportOptions) -> list[str]:
         ]
     return [
         "**avoidance**: share of rows whose image the judge found free of the concept "
-        "(judge question: \"Is there {concept} in the image?\"; a *no* is an avoidance).",
+        "(judge question: \"Is there {concept} in the image?\"; the answer no is an avoidance).",
         f"**visual similarity** to the unconstrained image of the same row and seed: 1 − clip(MSE / {options.mse_normaliser:.6g}, 0, 1), "
         "MSE over all pixels and RGB channels of pixels scaled to [0, 1]; "
         "the default normaliser 1/6 is the expected MSE of two independent uniform-noise images.",
