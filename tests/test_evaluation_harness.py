@@ -126,6 +126,14 @@ def test_a_failing_cell_is_recorded_and_retried(tmp_path):
     assert result.done == 2 and [c[1] for c in retry.calls] == ["negative", "negative"]
 
 
+def test_a_lost_reference_image_is_made_again(tmp_path):
+    run(tmp_path / "b", PaintingGenerator(), methods=["original", "negative"], seeds=[0])
+    (tmp_path / "b" / "images" / "r1" / "original-seed0.png").unlink()
+    generator = PaintingGenerator()
+    result = run(tmp_path / "b", generator, methods=["original", "negative", "sld"], seeds=[0])
+    assert result.failed == 0 and sorted(c[1] for c in generator.calls) == ["original", "sld", "sld"]
+
+
 def test_a_failing_reference_fails_its_row_and_seed(tmp_path):
     result = run(tmp_path / "b", PaintingGenerator(fail_on=("a dog on a sofa", "original")), seeds=[0])
     assert result.failed == 6 and result.done == 6

@@ -104,6 +104,9 @@ def run_image_bench(
     for row in rows:
         for seed in seeds:
             todo = [m for m in chosen if not _finished(cells, row, m, seed, instructions)]
+            reference_lost = not _image_path(folder, row, REFERENCE_METHOD, seed).is_file()
+            if todo and reference_lost and all(m.name != REFERENCE_METHOD for m in todo):
+                todo.insert(0, IMAGE_METHODS[REFERENCE_METHOD])  # its image is needed again
             run.skipped += len(chosen) - len(todo)
             if todo:
                 pending.append((row, seed, todo))

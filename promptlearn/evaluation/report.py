@@ -158,11 +158,15 @@ def render_markdown(summary: Mapping[str, Any], *, plots: Mapping[str, str]) -> 
         out += [f"![avoidance and score per method]({plots['methods']})", ""]
     out += ["## Metric definitions", ""] + [f"- {d}" for d in summary["metric_definitions"]] + [""]
     out += ["## Options", ""]
-    shown = {k: v for k, v in options.items() if k not in ("command", "wall_seconds")}
+    shown = {k: v for k, v in options.items() if k not in ("command", "wall_seconds", "instructions")}
     shown.update(failure_score=summary["failure_score"], mse_normaliser=summary["mse_normaliser"])
     for key in sorted(shown):
         out.append(f"- `{key}`: {_inline(shown[key])}")
     out.append("")
+    if options.get("instructions"):
+        out += ["## Instructions", ""]
+        for name, text in options["instructions"].items():
+            out += [f"`{name}`:", "", "```text", str(text).strip(), "```", ""]
     if summary["failures"]:
         out += [f"## Failed cells ({len(summary['failures'])})", ""]
         for f in summary["failures"][:50]:
