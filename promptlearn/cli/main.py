@@ -29,7 +29,11 @@ def cli(verbose: int) -> None:
 COMMANDS = [
     ("complete", "complete"),
     ("tasks", "tasks"),
+    ("fit", "fit"),
+    ("rewrite", "rewrite"),
+    ("generate", "generate"),
     ("tiny_models", "tiny_models"),
+    ("bench", "bench"),
 ]
 
 
