@@ -75,19 +75,17 @@ def generate(**kwargs) -> None:
         raise InputError("rewriting with --instruction needs the concept (--concept)")
     _check_cheap_inputs(o, methods)
 
+    from ..synthesis.components import load_components
+    from ..synthesis.sampler import Synthesizer
+
     fabric = _fabric(o)
     output_filter = _output_filter(o)
+    components = load_components(o["model"], device=o["device"], dtype=o["dtype"], scheduler=o["scheduler"])
+    synthesizer = Synthesizer(components, progress=o["progress"])
     rewrite = o["rewrite"]
     if "tin" in methods and rewrite is None:
         rewrite = _rewrite_on_the_fly(o, llm_settings)
         click.echo(f"rewrite: {rewrite}", err=True)
-
-    from ..synthesis.components import load_components
-    from ..synthesis.sampler import Synthesizer
-
-    components = load_components(o["model"], device=o["device"], dtype=o["dtype"], scheduler=o["scheduler"],
-                                 load_safety_checker=False)
-    synthesizer = Synthesizer(components, progress=o["progress"])
     seeds = list(range(o["seed"], o["seed"] + o["num_images"]))
     results = {method: _run_method(synthesizer, method, o, rewrite, fabric, seeds) for method in methods}
     tiles, captions = [], []
