@@ -195,7 +195,9 @@ def test_api_key_stays_out_of_identity_cache_and_errors(openai_server, tmp_path)
         assert secret.encode() not in path.read_bytes(), path
 
 
-def test_sync_calls_from_fresh_and_running_loops(openai_server, capfd):
+def test_sync_calls_from_fresh_and_running_loops(openai_server, capfd, caplog):
+    """The client runs a new event loop per synchronous call; litellm's loop-bound state
+    (its logging worker, HTTP sessions) must not notice (no "event loop changed" warning)."""
     llm = remote_llm(openai_server, retry=NO_RETRY)
     first = [llm.complete(f"call {i}").text for i in range(3)]  # one event loop per call
 
@@ -204,7 +206,8 @@ def test_sync_calls_from_fresh_and_running_loops(openai_server, capfd):
 
     assert first == ["echo: call 0", "echo: call 1", "echo: call 2"]
     assert asyncio.run(notebook_cell()) == ("echo: inside", "echo: native")
-    assert "event loop" not in capfd.readouterr().err
+    llm.complete("last")
+    assert "event loop" not in capfd.readouterr().err + caplog.text
 
 
 def test_priced_model_has_a_cost(openai_server):
