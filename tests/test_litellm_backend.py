@@ -172,8 +172,12 @@ def test_cache_hits_and_misses(openai_server, tmp_path):
     assert len(openai_server.requests) == 5
     assert [c.text for c in warm] == [c.text for c in cold]
     assert all(c.cached and c.cost_usd == 0.0 for c in warm) and not any(c.cached for c in cold)
-    llm.complete_many(prompts, params={"temperature": 0.5})
+    llm.complete_many(prompts, params={"temperature": 0.5})  # another temperature: all misses
     assert len(openai_server.requests) == 10
+    llm.complete_many(prompts, params={"seed": 7})  # another seed: all misses
+    assert len(openai_server.requests) == 15
+    assert all(c.cached for c in llm.complete_many(prompts, params={"seed": 7}))
+    assert len(openai_server.requests) == 15
     # another server (another api_base) is another identity: no hit
     with OpenAIServer() as other_server:
         assert remote_llm(other_server, retry=NO_RETRY, cache_dir=tmp_path).complete("p0").cached is False
