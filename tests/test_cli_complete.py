@@ -3,8 +3,11 @@ on stderr, no traceback, a non-zero exit code."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+
+import pytest
 
 from promptlearn.cli.main import main
 from promptlearn.testing.openai_server import Fault
@@ -69,3 +72,52 @@ def test_unknown_spec_in_a_real_process():
     )
     assert result.returncode != 0 and result.stdout == ""
     assert_one_line_error(result.returncode, result.stderr, f"unknown model spec {spec!r}; valid forms:")
+
+
+def test_a_conversation_from_a_messages_file(capsys, openai_server, tmp_path):
+    conversation = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "from a file"}]
+    path = tmp_path / "chat.json"
+    path.write_text(json.dumps(conversation))
+    code, out, err = run_cli(
+        capsys, "complete", "--llm", "openai/test", "--api-base", openai_server.url, "--no-cache", "--messages", str(path)
+    )
+    assert (code, out) == (0, "echo: from a file\n"), err
+    assert openai_server.requests[0].messages == conversation
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        ("[]", "chat.json: messages is empty"),
+        ('[{"role": "user"}]', "chat.json: message 0: content"),
+        ('[{"role": "robot", "content": "x"}]', "chat.json: message 0: role"),
+        ('["hi"]', "chat.json: message 0 must be a dict"),
+        ('{"role": "user", "content": "x"}', "chat.json: messages must be a list"),
+        ('[{"role": "user",\n "content": }]', "chat.json:2: not valid JSON"),
+    ],
+)
+def test_bad_messages_file(capsys, openai_server, tmp_path, content, fragment):
+    path = tmp_path / "chat.json"
+    path.write_text(content)
+    code, _, err = run_cli(
+        capsys, "complete", "--llm", "openai/test", "--api-base", openai_server.url, "--no-cache", "--messages", str(path)
+    )
+    assert_one_line_error(code, err, fragment)
+    assert openai_server.requests == []
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        ([], "give either PROMPT or --messages FILE"),
+        (["hi", "--messages", "MISSING"], "'MISSING' does not exist"),
+        (["--messages", "{chat}", "hi"], "give either PROMPT or --messages FILE"),
+        (["--messages", "{chat}", "--system", "be brief"], "--system goes with PROMPT"),
+    ],
+)
+def test_prompt_or_messages_but_not_both(capsys, tmp_path, args, fragment):
+    chat = tmp_path / "chat.json"
+    chat.write_text('[{"role": "user", "content": "x"}]')
+    args = [a.replace("{chat}", str(chat)) for a in args]
+    code, _, err = run_cli(capsys, "complete", "--llm", "openai/test", "--api-base", "http://127.0.0.1:9/v1", "--no-cache", *args)
+    assert_one_line_error(code, err, fragment)

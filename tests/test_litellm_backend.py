@@ -172,8 +172,12 @@ def test_cache_hits_and_misses(openai_server, tmp_path):
     assert len(openai_server.requests) == 5
     assert [c.text for c in warm] == [c.text for c in cold]
     assert all(c.cached and c.cost_usd == 0.0 for c in warm) and not any(c.cached for c in cold)
-    llm.complete_many(prompts, params={"temperature": 0.5})
+    llm.complete_many(prompts, params={"temperature": 0.5})  # another temperature: all misses
     assert len(openai_server.requests) == 10
+    llm.complete_many(prompts, params={"seed": 7})  # another seed: all misses
+    assert len(openai_server.requests) == 15
+    assert all(c.cached for c in llm.complete_many(prompts, params={"seed": 7}))
+    assert len(openai_server.requests) == 15
     # another server (another api_base) is another identity: no hit
     with OpenAIServer() as other_server:
         assert remote_llm(other_server, retry=NO_RETRY, cache_dir=tmp_path).complete("p0").cached is False
@@ -195,7 +199,9 @@ def test_api_key_stays_out_of_identity_cache_and_errors(openai_server, tmp_path)
         assert secret.encode() not in path.read_bytes(), path
 
 
-def test_sync_calls_from_fresh_and_running_loops(openai_server, capfd):
+def test_sync_calls_from_fresh_and_running_loops(openai_server, capfd, caplog):
+    """The client runs a new event loop per synchronous call; litellm's loop-bound state
+    (its logging worker, HTTP sessions) must not notice (no "event loop changed" warning)."""
     llm = remote_llm(openai_server, retry=NO_RETRY)
     first = [llm.complete(f"call {i}").text for i in range(3)]  # one event loop per call
 
@@ -204,7 +210,8 @@ def test_sync_calls_from_fresh_and_running_loops(openai_server, capfd):
 
     assert first == ["echo: call 0", "echo: call 1", "echo: call 2"]
     assert asyncio.run(notebook_cell()) == ("echo: inside", "echo: native")
-    assert "event loop" not in capfd.readouterr().err
+    llm.complete("last")
+    assert "event loop" not in capfd.readouterr().err + caplog.text
 
 
 def test_priced_model_has_a_cost(openai_server):

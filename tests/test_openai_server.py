@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -115,3 +117,22 @@ def test_unknown_fault_kind_is_refused():
         Fault("explode")
     with pytest.raises(ValueError, match="5xx"):
         Fault.server_error(404)
+
+
+def test_serves_from_its_own_process_until_stdin_closes():
+    command = [sys.executable, "-m", "promptlearn.testing.openai_server", "--latency", "0.01"]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/v1")
+        request = urllib.request.Request(
+            url + "/chat/completions", data=json.dumps(chat("from afar")).encode(), headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert json.loads(response.read())["choices"][0]["message"]["content"] == "echo: from afar"
+        process.stdin.close()
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -20,7 +20,9 @@ requests overlap as they would on a real server.
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 import threading
 import time
 from collections import deque
@@ -267,6 +269,9 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+    # headers and body leave in separate writes; with Nagle's algorithm on, the body would wait
+    # for the client's delayed ACK (~40 ms) on every kept-alive request
+    disable_nagle_algorithm = True
     server_state: OpenAIServer
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence stderr logging
@@ -399,4 +404,23 @@ def scripted_replies(table: Mapping[str, str | Sequence[str]], default: ReplyFn 
     return reply
 
 
+def main(argv: Sequence[str] | None = None) -> None:
+    """Serve in this process until stdin closes (or Ctrl-C): for benchmarks that want the server
+    in a process of its own, as a real one would be. Prints the base URL as the first line."""
+    parser = argparse.ArgumentParser(prog="python -m promptlearn.testing.openai_server", description=main.__doc__)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 takes a free port")
+    args = parser.parse_args(argv)
+    with OpenAIServer(latency=args.latency, host=args.host, port=args.port) as server:
+        print(server.url, flush=True)
+        try:
+            sys.stdin.read()
+        except KeyboardInterrupt:
+            pass
+
+
 __all__: Iterable[str] = ["Fault", "OpenAIServer", "RecordedRequest", "echo_reply", "scripted_replies"]
+
+if __name__ == "__main__":
+    main()
