@@ -42,6 +42,8 @@ def load_feedback_images(images: Sequence[ImageLike]) -> list[Image.Image]:
             loaded.append(image.convert("RGB"))
             continue
         path = Path(image)
+        if not path.is_file():
+            raise InputError(f"feedback image not found: {path}")
         try:
             with Image.open(path) as handle:
                 loaded.append(handle.convert("RGB"))
