@@ -69,6 +69,8 @@ def generate(**kwargs) -> None:
     methods = parse_methods(o["compare"]) if o["compare"] else [o["method"] or "original"]
     if o["rewrite"] is not None and o["instruction"] is not None:
         raise InputError("give --rewrite or --instruction, not both")
+    if o["rewrite"] is not None and not o["rewrite"].strip():
+        raise InputError("empty rewrite (--rewrite)")
     if "tin" in methods and o["rewrite"] is None and o["instruction"] is None:
         raise InputError("method tin needs --rewrite, or --instruction FILE with --llm SPEC")
     if "tin" in methods and not o["concepts"] and o["instruction"] is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ from PIL import Image
 
 from promptlearn.cli import generate as generate_module
 from promptlearn.cli.main import main
-from promptlearn.synthesis.tiny import write_tiny_sd
+from promptlearn.synthesis.tiny import write_tiny_clip, write_tiny_sd
 
 BASE = ["generate", "--query", "a photo of a naked man on a beach", "--concept", "naked", "--steps", "2", "--no-progress"]
 
@@ -62,6 +63,16 @@ def test_safety_checker_filter(tmp_path, capsys):
     assert "filter" in stderr and "images flagged" in stderr
 
 
+def test_clip_filter_over_a_compare_grid(sd_dir, tmp_path, capsys):
+    clip = write_tiny_clip(tmp_path / "clip")
+    out = tmp_path / "grid.png"
+    code, _, stderr = _run(capsys, "--model", str(sd_dir), "--compare", "original,blacklist", "--filter", f"clip:{clip}",
+                           "--out", str(out))
+    assert code == 0, stderr
+    assert "filter clip" in stderr and "/2 images flagged" in stderr
+    assert out.exists()
+
+
 def test_flagged_images_are_blacked_out():
     class FlagSecond:
         name = "fake"
@@ -107,6 +118,11 @@ def test_rewrite_on_the_fly_with_an_instruction(sd_dir, tmp_path, capsys, monkey
          "--switch-step: switch step S=5 exceeds the 2 sampler steps"),
         (["--model", "{sd}", "--method", "tin", "--out", "{out}"], "method tin needs --rewrite, or --instruction"),
         (["--model", "{sd}", "--feedback-liked", "{bad_image}", "--out", "{out}"], "cannot read feedback image"),
+        (["--model", "{sd}", "--feedback-disliked", "{tmp}/none.png", "--out", "{out}"], "feedback image not found"),
+        (["--model", "{no_text}", "--out", "{out}"], "folder text_encoder/ is missing"),
+        (["--model", "{sd}", "--query", "  ", "--out", "{out}"], "empty query (--query)"),
+        (["--model", "{sd}", "--method", "tin", "--rewrite", " ", "--out", "{out}"], "empty rewrite (--rewrite)"),
+        (["--model", "{sd}", "--filter", "clip:{tmp}/none", "--out", "{out}"], "none is not a folder"),
         (["--model", "{sd}", "--method", "sld", "--compare", "original,tin", "--out", "{out}"], "not both"),
         (["--model", "{sd}", "--compare", "original,magic", "--out", "{out}"], "unknown method 'magic'"),
         (["--model", "{sd}", "--out", "{tmp}/out.txt"], "unknown image format"),
@@ -122,8 +138,11 @@ def test_rewrite_on_the_fly_with_an_instruction(sd_dir, tmp_path, capsys, monkey
 def test_bad_input_is_one_line_and_writes_nothing(sd_dir, tmp_path, capsys, args, message):
     bad_image = tmp_path / "bad.png"
     bad_image.write_bytes(b"not a png")
+    no_text = tmp_path / "no_text"
+    shutil.copytree(sd_dir, no_text)
+    shutil.rmtree(no_text / "text_encoder")
     values = {"missing": tmp_path / "nowhere", "sd": sd_dir, "out": tmp_path / "out.png", "tmp": tmp_path,
-              "bad_image": bad_image}
+              "bad_image": bad_image, "no_text": no_text}
     code, stdout, stderr = _run(capsys, *[a.format(**values) for a in args])
     assert code != 0
     lines = stderr.strip().splitlines()

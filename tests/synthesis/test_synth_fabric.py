@@ -112,7 +112,7 @@ def test_feedback_images_from_paths_and_bad_files(tmp_path, synth):
     assert len(Fabric(liked=[good]).liked) == 1
     with pytest.raises(InputError, match="cannot read feedback image .*broken.png"):
         Fabric(liked=[bad])
-    with pytest.raises(InputError, match="cannot read feedback image .*missing.png"):
+    with pytest.raises(InputError, match="feedback image not found: .*missing.png"):
         Fabric(disliked=[tmp_path / "missing.png"])
     with pytest.raises(InputError, match="feedback_start_ratio <= feedback_end_ratio"):
         Fabric(feedback_start_ratio=0.8, feedback_end_ratio=0.2)

@@ -36,7 +36,7 @@ def test_sld_with_guidance_off_equals_plain(synth, unet_calls):
                                                      decode=False).latents)
 
 
-@pytest.mark.parametrize("preset", ["medium", "strong", "max"])
+@pytest.mark.parametrize("preset", ["weak", "medium", "strong", "max"])
 def test_sld_on_differs_and_costs_one_call_per_step(synth, unet_calls, preset):
     plain = synth.generate(QUERY, seeds=[0, 1], num_inference_steps=STEPS, decode=False)
     unet_calls.batch_sizes.clear()

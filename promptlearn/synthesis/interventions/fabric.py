@@ -42,6 +42,8 @@ def load_feedback_images(images: Sequence[ImageLike]) -> list[Image.Image]:
             loaded.append(image.convert("RGB"))
             continue
         path = Path(image)
+        if not path.is_file():
+            raise InputError(f"feedback image not found: {path}")
         try:
             with Image.open(path) as handle:
                 loaded.append(handle.convert("RGB"))
@@ -85,12 +87,13 @@ class FabricAttnProcessor:
         ):
             return self.base(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
         residual = hidden_states
-        batch, length, _ = hidden_states.shape
-        liked = hidden_states[plan.liked].reshape(1, -1, hidden_states.shape[-1])
-        disliked = hidden_states[plan.disliked].reshape(1, -1, hidden_states.shape[-1])
-        context = torch.cat([hidden_states, liked.expand(batch, -1, -1), disliked.expand(batch, -1, -1)], dim=1)
-
-        query, key, value = attn.to_q(hidden_states), attn.to_k(context), attn.to_v(context)
+        batch, length, channels = hidden_states.shape
+        # the references' tokens side by side: (1, n_liked * L + n_disliked * L, C), projected once
+        references = torch.cat([hidden_states[plan.liked].reshape(1, -1, channels),
+                                hidden_states[plan.disliked].reshape(1, -1, channels)], dim=1)
+        query = attn.to_q(hidden_states)
+        key = torch.cat([attn.to_k(hidden_states), attn.to_k(references).expand(batch, -1, -1)], dim=1)
+        value = torch.cat([attn.to_v(hidden_states), attn.to_v(references).expand(batch, -1, -1)], dim=1)
         head_dim = key.shape[-1] // attn.heads
         query = query.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
         key = key.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
@@ -100,7 +103,8 @@ class FabricAttnProcessor:
         if attn.norm_k is not None:
             key = attn.norm_k(key)
 
-        counts = torch.tensor([length, liked.shape[1], disliked.shape[1]], device=hidden_states.device)
+        n_liked = (plan.liked.stop - plan.liked.start) * length
+        counts = torch.tensor([length, n_liked, references.shape[1] - n_liked], device=hidden_states.device)
         bias = torch.log(plan.row_weights.to(hidden_states.device, torch.float32))  # log 0 = -inf: masked
         bias = bias.repeat_interleave(counts, dim=1).to(query.dtype).view(batch, 1, 1, -1)
         out = F.scaled_dot_product_attention(query, key, value, attn_mask=bias, dropout_p=0.0, is_causal=False)
