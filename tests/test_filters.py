@@ -180,8 +180,10 @@ def test_safety_checker_absent_or_bad_path(folders, tmp_path):
     assert SafetyChecker.from_checkpoint(folders["sd_plain"]) is None
     with pytest.raises(InputError, match="has no safety checker"):
         SafetyChecker.from_checkpoint(folders["sd_plain"], required=True)
-    with pytest.raises(InputError, match="no model_index.json"):
+    with pytest.raises(InputError, match="does not exist"):
         SafetyChecker.from_checkpoint(tmp_path / "missing")
+    with pytest.raises(InputError, match="no model_index.json"):
+        SafetyChecker.from_checkpoint(tmp_path)
 
 
 # --- --filter specs ------------------------------------------------------------------------------------

@@ -8,10 +8,8 @@ refiner (no first text encoder) and single-file ``.ckpt``/``.safetensors`` check
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 import torch
 
 from ..errors import InputError
+from .model_index import declares, first_line, read_model_index
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +35,6 @@ SCHEDULERS = {
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
           "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _REQUIRED = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 _REQUIRED_XL = _REQUIRED + ("text_encoder_2", "tokenizer_2")
 
@@ -184,13 +182,12 @@ def load_components(
     """
     torch_dtype = parse_dtype(dtype)
     source = str(model)
-    index = _read_model_index(source, local_files_only)
+    index = read_model_index(source, local_files_only=local_files_only)
     class_name = str(index.get("_class_name", ""))
     is_xl = "XL" in class_name or "text_encoder_2" in index
     required = _REQUIRED_XL if is_xl else _REQUIRED
     for name in required:
-        entry = index.get(name)
-        if not entry or entry[0] is None:
+        if not declares(index, name):
             raise InputError(f"{source}: the checkpoint has no {name} (model_index.json lists none); "
                              f"a {'SDXL' if is_xl else 'Stable Diffusion'} checkpoint needs one")
         if Path(source).is_dir() and not (Path(source) / name).is_dir():
@@ -202,7 +199,7 @@ def load_components(
         try:
             return cls.from_pretrained(source, subfolder=name, local_files_only=local_files_only, **kwargs)
         except (OSError, ValueError, EnvironmentError) as exc:
-            raise InputError(f"{source}: cannot load {name} ({cls_name}): {_first_line(exc)}") from exc
+            raise InputError(f"{source}: cannot load {name} ({cls_name}): {first_line(exc)}") from exc
 
     parts: dict[str, Any] = {
         "unet": load("unet", torch_dtype=torch_dtype),
@@ -215,10 +212,9 @@ def load_components(
         parts["text_encoder_2"] = load("text_encoder_2", dtype=torch_dtype)
         parts["tokenizer_2"] = load("tokenizer_2")
         parts["force_zeros_for_empty_prompt"] = bool(index.get("force_zeros_for_empty_prompt", True))
-    has_checker = (index.get("safety_checker") or [None])[0] is not None
-    if load_safety_checker and has_checker:
+    if load_safety_checker and declares(index, "safety_checker"):
         parts["safety_checker"] = load("safety_checker", dtype=torch_dtype)
-        if (index.get("feature_extractor") or [None])[0] is not None:
+        if declares(index, "feature_extractor"):
             parts["feature_extractor"] = load("feature_extractor")
     if scheduler is not None:
         parts["scheduler"] = make_scheduler(scheduler, parts["scheduler"].config)
@@ -226,33 +222,6 @@ def load_components(
         if name in parts:
             parts[name].eval()
     return DiffusionComponents(**parts).to(device=device)
-
-
-def _read_model_index(source: str, local_files_only: bool) -> dict[str, Any]:
-    path = Path(source)
-    if path.exists():
-        if not path.is_dir():
-            raise InputError(f"{source}: expected a diffusers model folder (with model_index.json), got a file; "
-                             "single-file checkpoints are not supported")
-        index_file = path / "model_index.json"
-        if not index_file.is_file():
-            raise InputError(f"{source}: not a diffusers model folder (no model_index.json)")
-    elif _HUB_ID.match(source) and not source.startswith((".", "/", "~")):
-        from huggingface_hub import hf_hub_download
-
-        try:
-            index_file = Path(hf_hub_download(source, "model_index.json", local_files_only=local_files_only))
-        except Exception as exc:  # network, auth, missing repo: all mean "cannot get this model"
-            raise InputError(f"cannot fetch model {source!r} from the Hugging Face hub: {_first_line(exc)}") from exc
-    else:
-        raise InputError(f"model path does not exist: {source}")
-    try:
-        index = json.loads(index_file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"{index_file}: unreadable model_index.json: {_first_line(exc)}") from exc
-    if not isinstance(index, dict):
-        raise InputError(f"{index_file}: model_index.json is not a JSON object")
-    return index
 
 
 def _component_class(library: str, cls_name: str, name: str, source: str) -> Any:
@@ -267,8 +236,3 @@ def _component_class(library: str, cls_name: str, name: str, source: str) -> Any
     if cls is None:
         raise InputError(f"{source}: {name} class {cls_name} not found in {module_name}")
     return cls
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]

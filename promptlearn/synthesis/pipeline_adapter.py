@@ -16,7 +16,6 @@ Text-to-image uses our own sampler (``promptlearn generate``), not this adapter.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import torch
 from diffusers.callbacks import PipelineCallback
 
 from ..errors import InputError
+from .model_index import first_line, has_component, read_model_index
 
 PIPELINE_TASKS = ("text2img", "img2img", "inpaint")
 
@@ -166,22 +166,14 @@ def load_switchable_pipeline(
     folder = Path(path)
     if not folder.is_dir():
         raise InputError(f"{folder}: no such checkpoint folder")
-    index_path = folder / "model_index.json"
-    if not index_path.is_file():
-        raise InputError(f"{folder}: not a diffusers pipeline folder (no model_index.json)")
-    try:
-        index = json.loads(index_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{index_path}: not valid JSON ({exc})") from None
+    index = read_model_index(str(folder), local_files_only=True)
     for component in ("text_encoder", "tokenizer"):
-        declared = index.get(component)
-        if not (isinstance(declared, list) and declared[0] is not None and (folder / component).is_dir()):
+        if not has_component(str(folder), index, component):
             raise InputError(f"{folder}: no {component}; the prompt switch must encode the rewritten prompt")
     try:
         pipe = loaders[task].from_pretrained(folder, torch_dtype=torch_dtype)
     except (OSError, ValueError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{folder}: cannot load it as a {task} pipeline: {first_line}") from None
+        raise InputError(f"{folder}: cannot load it as a {task} pipeline: {first_line(exc)}") from None
     if "prompt_embeds" not in getattr(pipe, "_callback_tensor_inputs", ()) or not hasattr(pipe, "encode_prompt"):
         raise InputError(f"{folder}: {type(pipe).__name__} does not expose prompt_embeds to step callbacks")
     return pipe.to(device) if device is not None else pipe

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import numpy as np
 import torch
 
 from ...errors import InputError
+from ..model_index import has_component, read_model_index
 from .base import FilterDecision, to_pil_images
 
 
@@ -35,16 +35,8 @@ class SafetyChecker:
         from transformers import AutoImageProcessor
 
         folder = Path(path)
-        index_path = folder / "model_index.json"
-        if not index_path.is_file():
-            raise InputError(f"{folder}: not a diffusers pipeline folder (no model_index.json)")
-        try:
-            index = json.loads(index_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{index_path}: not valid JSON ({exc})") from None
-        declared = index.get("safety_checker")
-        present = isinstance(declared, list) and declared[0] is not None and (folder / "safety_checker").is_dir()
-        if not present:
+        index = read_model_index(str(folder), local_files_only=True)
+        if not has_component(str(folder), index, "safety_checker"):
             if required:
                 raise InputError(f"{folder}: this checkpoint has no safety checker; use --filter clip:PATH instead")
             return None
