@@ -31,7 +31,7 @@ from typing import Any, Literal, Mapping, Sequence
 
 from .. import __version__
 from ..errors import InputError
-from ..llm import LLM, Completion, SamplingParams, Usage, to_params
+from ..llm import LLM, Completion, SamplingParams, Usage
 from ..progress import progress_bar
 from ..prompts import PromptLibrary
 from ..tasks.base import Example, Task
@@ -39,7 +39,7 @@ from .base import FitResult, OptimizerError, Optimizer
 from .baselines import BASELINES, IN_CONTEXT_TEMPLATE, human_instruction, in_context_instruction
 from .packing import PACK_TEMPLATE, pack_batch
 from .parsing import parse_instruction, unusable_reason
-from .predictor import Predictor, mean_score
+from .predictor import DEFAULT_PREDICT_PARAMS, Predictor, mean_score, with_defaults
 from .run_dir import RunDir
 from .stopping import AnyOf, Progress, StopCondition, StopFile
 
@@ -47,8 +47,8 @@ log = logging.getLogger(__name__)
 
 INIT_TEMPLATE = "optimizer/init.j2"
 UPDATE_TEMPLATE = "optimizer/update.j2"
+# An instruction fits in ~100 words; a small model that loops is cut there instead of at 512.
 DEFAULT_META_PARAMS = SamplingParams(temperature=0.0, max_tokens=160)
-DEFAULT_PREDICT_PARAMS = SamplingParams(temperature=0.0, max_tokens=64)
 Select = Literal["last", "best"]
 
 
@@ -152,8 +152,8 @@ class InstructionLearner(Optimizer):
         self.run_dir = RunDir(run_dir) if run_dir is not None else None
         self.resume = resume
         self.stop = AnyOf(*([stop] if stop is not None else []), StopFile())
-        self.predict_params = DEFAULT_PREDICT_PARAMS if predict_params is None else to_params(predict_params)
-        self.meta_params = DEFAULT_META_PARAMS if meta_params is None else to_params(meta_params)
+        self.predict_params = with_defaults(DEFAULT_PREDICT_PARAMS, predict_params)
+        self.meta_params = with_defaults(DEFAULT_META_PARAMS, meta_params)
         self.min_instruction_words = min_instruction_words
         self.progress = progress
         self._records: list[dict[str, Any]] = []
