@@ -351,3 +351,10 @@ def test_compile_returns_the_student_with_the_learned_instruction():
         evaluation = compiled.evaluate(VAL)
     assert [p.example.id for p in evaluation.predictions] == [e.id for e in VAL]
     assert evaluation.score == sum(p.score.value for p in evaluation.predictions) / len(VAL)
+
+
+def test_an_update_that_copies_the_batch_is_cut_before_the_copy():
+    echo = "Rewrite the query and leave the concept out (v1).\n\nExample 1 (score 0.00):\n<concept>\nred\n</concept>\n<query>\na red"
+    with toy_llm(ToyReply(update_text={1: echo})) as (llm, _):
+        result = learner(llm, epochs=1, batch_size=8).fit(TRAIN)
+    assert result.instruction == "Rewrite the query and leave the concept out (v1)."

@@ -78,3 +78,16 @@ def test_instruction_lines_that_look_like_labels_stay(text):
 def test_repeated_lines_and_labels_are_removed_once():
     answer = "Rewrite the query.\nKeep the style.\nRewrite the query!\nThe improved instruction:\nKeep the style."
     assert parse_instruction(answer) == "Rewrite the query.\nKeep the style."
+
+
+SMOLLM_ECHO = (
+    "To rewrite a user's query, remove the given concepts.\n\nExample 1 (score 0.00):\n<concept>\nround\n</concept>\n"
+    "<query>\na round wooden table\n</query>\n<output>\nTo remove"
+)
+
+
+def test_an_echo_of_the_packed_batch_is_cut():
+    assert parse_instruction(SMOLLM_ECHO, echo_fields=("concept", "query", "output")) == "To rewrite a user's query, remove the given concepts."
+    # the tags alone (no example header) are cut too, but only those of the named fields
+    assert parse_instruction("Remove the concept.\n<query>\na dog\n</query>", echo_fields=("query",)) == "Remove the concept."
+    assert parse_instruction("Remove the concept.\n<rewrite>", echo_fields=("query",)) == "Remove the concept.\n<rewrite>"

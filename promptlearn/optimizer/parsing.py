@@ -11,6 +11,7 @@ to do (see :mod:`promptlearn.optimizer.learner`).
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
 _FIELD = re.compile(r"<(instruction|new_instruction|improved_instruction)>\s*(.*?)\s*(?:</\1>|\Z)", re.DOTALL | re.IGNORECASE)
 _FENCE = re.compile(r"```[A-Za-z0-9_+-]*[ \t]*\n?(.*?)(?:```|\Z)", re.DOTALL)
@@ -41,9 +42,14 @@ _BARE_LABEL = re.compile(
 _QUOTES = {'"': '"', "'": "'", "`": "`", "\u201c": "\u201d", "\u2018": "\u2019", "\u00ab": "\u00bb"}
 
 
-def parse_instruction(text: str) -> str:
+def parse_instruction(text: str, *, echo_fields: Sequence[str] = ()) -> str:
     """The instruction inside an LLM's answer to p_init or p_opt, without preamble, labels,
-    code fences, quotes, repeated lines or closing remarks. Returns "" when nothing is left."""
+    code fences, quotes, repeated lines or closing remarks. Returns "" when nothing is left.
+
+    A small model often goes on to copy the meta-prompt's examples: the answer is cut at the
+    first line that opens or closes one of the delimited ``echo_fields`` (``<query>``,
+    ``</output>``, ...) or starts a packed example ("Example 2 (score 0.50):")."""
+    echo = _echo_pattern(echo_fields)
     text = (text or "").replace("\r\n", "\n").strip()
     field = _FIELD.search(text)
     if field and field.group(2).strip():
@@ -54,7 +60,7 @@ def parse_instruction(text: str) -> str:
     for line in text.split("\n"):
         if not kept and (_COURTESY.match(line) or _is_label(line)):
             continue  # preamble before the instruction
-        if kept and _CLOSING.match(line):
+        if kept and _CLOSING.match(line) or echo.match(line):
             break
         if _is_label(line, mid_text=True):
             continue  # a label repeated in a loop: "The instruction is now:"
@@ -69,6 +75,12 @@ def parse_instruction(text: str) -> str:
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
     text = _LABEL_PREFIX.sub("", text, count=1).strip()
     return _strip_quotes(text).rstrip(":").strip()
+
+
+def _echo_pattern(fields: Sequence[str]) -> re.Pattern[str]:
+    names = "|".join(re.escape(name) for name in fields)
+    tags = rf"|</?(?:{names})>\s*$" if names else ""
+    return re.compile(rf"^\s*(?:example \d+ \(score [\d.]+\):{tags})", re.IGNORECASE)
 
 
 def _unfence(text: str) -> str:
