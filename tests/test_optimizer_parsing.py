@@ -91,3 +91,13 @@ def test_an_echo_of_the_packed_batch_is_cut():
     # the tags alone (no example header) are cut too, but only those of the named fields
     assert parse_instruction("Remove the concept.\n<query>\na dog\n</query>", echo_fields=("query",)) == "Remove the concept."
     assert parse_instruction("Remove the concept.\n<rewrite>", echo_fields=("query",)) == "Remove the concept.\n<rewrite>"
+
+
+def test_echoed_history_and_an_unfinished_last_sentence_are_dropped():
+    # answers of SmolLM2 in a real fit (promptlearn fit --task ores --llm local)
+    echo = "The instruction should be rewritten to fix.\n</instruction>\nscore: 0.02\n\nThe instruction"
+    assert parse_instruction(echo, echo_fields=("instruction",)) == "The instruction should be rewritten to fix."
+    cut = "Remove the concept from the query. Keep the rest of the scene.\n\nThe"
+    assert parse_instruction(cut, truncated=True) == "Remove the concept from the query. Keep the rest of the scene."
+    assert parse_instruction(cut) == cut  # a finished answer is kept whole
+    assert parse_instruction("Remove the concept from", truncated=True) == "Remove the concept from"

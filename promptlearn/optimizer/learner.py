@@ -267,7 +267,7 @@ class InstructionLearner(Optimizer):
         t0, usage0 = time.perf_counter(), self.llm.usage.snapshot()
         prompt = self.prompts.render(INIT_TEMPLATE, task_description=self._task_description())
         completion = self.llm.complete(prompt, self.meta_params)
-        instruction = parse_instruction(completion.text, echo_fields=self._echo_fields())
+        instruction = parse_instruction(completion.text, echo_fields=self._echo_fields(), truncated=completion.finish_reason == "length")
         problem = unusable_reason(instruction, min_words=self.min_instruction_words)
         if problem is not None:
             raise OptimizerError(
@@ -291,7 +291,7 @@ class InstructionLearner(Optimizer):
         self._save(state, {"kind": "baseline", "method": self.baseline, "instruction": instruction, "val_score": val_score, **self._costs(usage0, t0)})
 
     def _parse_update(self, completion: Completion, previous: str, step: int) -> tuple[str, str | None]:
-        instruction = parse_instruction(completion.text, echo_fields=self._echo_fields())
+        instruction = parse_instruction(completion.text, echo_fields=self._echo_fields(), truncated=completion.finish_reason == "length")
         problem = unusable_reason(instruction, min_words=self.min_instruction_words)
         if problem is None:
             return instruction, None
@@ -319,7 +319,7 @@ class InstructionLearner(Optimizer):
 
     def _echo_fields(self) -> tuple[str, ...]:
         """The delimited fields of the meta-prompts; an answer that copies them is cut there."""
-        return (*self.task.input_fields, "output", "reference", "batch")
+        return (*self.task.input_fields, "output", "reference", "batch", "instruction")
 
     def _task_description(self) -> str:
         return self.task.render_description(self.prompts)

@@ -42,13 +42,15 @@ _BARE_LABEL = re.compile(
 _QUOTES = {'"': '"', "'": "'", "`": "`", "\u201c": "\u201d", "\u2018": "\u2019", "\u00ab": "\u00bb"}
 
 
-def parse_instruction(text: str, *, echo_fields: Sequence[str] = ()) -> str:
+def parse_instruction(text: str, *, echo_fields: Sequence[str] = (), truncated: bool = False) -> str:
     """The instruction inside an LLM's answer to p_init or p_opt, without preamble, labels,
     code fences, quotes, repeated lines or closing remarks. Returns "" when nothing is left.
 
     A small model often goes on to copy the meta-prompt's examples: the answer is cut at the
     first line that opens or closes one of the delimited ``echo_fields`` (``<query>``,
-    ``</output>``, ...) or starts a packed example ("Example 2 (score 0.50):")."""
+    ``</output>``, ...), starts a packed example ("Example 2 (score 0.50):") or is a history
+    score line ("score: 0.25"). ``truncated`` (the answer hit max_tokens) drops the unfinished
+    sentence at the end, when a finished one comes before it."""
     echo = _echo_pattern(echo_fields)
     text = (text or "").replace("\r\n", "\n").strip()
     field = _FIELD.search(text)
@@ -74,13 +76,20 @@ def parse_instruction(text: str, *, echo_fields: Sequence[str] = ()) -> str:
         kept.pop()  # a label announcing what was removed ("Here's an example:" before a fence)
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
     text = _LABEL_PREFIX.sub("", text, count=1).strip()
+    if truncated:
+        text = _drop_unfinished_sentence(text)
     return _strip_quotes(text).rstrip(":").strip()
+
+
+def _drop_unfinished_sentence(text: str) -> str:
+    ends = [m.end() for m in re.finditer(r"[.!?](?=\s|$)", text)]
+    return text[: ends[-1]] if ends else text
 
 
 def _echo_pattern(fields: Sequence[str]) -> re.Pattern[str]:
     names = "|".join(re.escape(name) for name in fields)
     tags = rf"|</?(?:{names})>\s*$" if names else ""
-    return re.compile(rf"^\s*(?:example \d+ \(score [\d.]+\):{tags})", re.IGNORECASE)
+    return re.compile(rf"^\s*(?:example \d+ \(score [\d.]+\):|score: [\d.]+\s*${tags})", re.IGNORECASE)
 
 
 def _unfence(text: str) -> str:
