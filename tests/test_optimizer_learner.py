@@ -307,7 +307,7 @@ def test_unusable_update_keeps_the_previous_instruction_with_a_warning():
     assert steps[0]["warning"] is None and steps[0]["instruction_after"].endswith("(v1).")
     # the scripted LLM answers every later update of v1 with the same junk: v1 is kept each time
     assert all(s["instruction_after"] == s["instruction_before"] == steps[0]["instruction_after"] for s in steps[1:])
-    assert steps[1]["warning"].startswith("step 1: kept the previous instruction: the answer has 2 word(s)")
+    assert steps[1]["warning"] == "step 1: kept the previous instruction: the answer is empty once preamble, fences and quotes are removed"
     assert result.warnings == [s["warning"] for s in steps[1:]] and len(result.warnings) == 3
     assert result.instruction.endswith("(v1).")
 
@@ -351,3 +351,10 @@ def test_compile_returns_the_student_with_the_learned_instruction():
         evaluation = compiled.evaluate(VAL)
     assert [p.example.id for p in evaluation.predictions] == [e.id for e in VAL]
     assert evaluation.score == sum(p.score.value for p in evaluation.predictions) / len(VAL)
+
+
+def test_an_update_that_copies_the_batch_is_cut_before_the_copy():
+    echo = "Rewrite the query and leave the concept out (v1).\n\nExample 1 (score 0.00):\n<concept>\nred\n</concept>\n<query>\na red"
+    with toy_llm(ToyReply(update_text={1: echo})) as (llm, _):
+        result = learner(llm, epochs=1, batch_size=8).fit(TRAIN)
+    assert result.instruction == "Rewrite the query and leave the concept out (v1)."

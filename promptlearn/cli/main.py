@@ -14,6 +14,9 @@ from ..errors import PromptlearnError
 
 # litellm must never fetch its price map from the network when imported.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# OpenMP threads that spin while waiting stall a local model ~6x on a busy CPU (measured with the
+# embedded SmolLM2 on 2 shared cores); read once, when torch first loads, so set before it does.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -31,7 +31,7 @@ from typing import Any, Literal, Mapping, Sequence
 
 from .. import __version__
 from ..errors import InputError
-from ..llm import LLM, Completion, SamplingParams, Usage, to_params
+from ..llm import LLM, Completion, SamplingParams, Usage
 from ..progress import progress_bar
 from ..prompts import PromptLibrary
 from ..tasks.base import Example, Task
@@ -39,7 +39,7 @@ from .base import FitResult, OptimizerError, Optimizer
 from .baselines import BASELINES, IN_CONTEXT_TEMPLATE, human_instruction, in_context_instruction
 from .packing import PACK_TEMPLATE, pack_batch
 from .parsing import parse_instruction, unusable_reason
-from .predictor import Predictor, mean_score
+from .predictor import DEFAULT_PREDICT_PARAMS, Predictor, mean_score, with_defaults
 from .run_dir import RunDir
 from .stopping import AnyOf, Progress, StopCondition, StopFile
 
@@ -47,8 +47,8 @@ log = logging.getLogger(__name__)
 
 INIT_TEMPLATE = "optimizer/init.j2"
 UPDATE_TEMPLATE = "optimizer/update.j2"
+# An instruction fits in ~100 words; a small model that loops is cut there instead of at 512.
 DEFAULT_META_PARAMS = SamplingParams(temperature=0.0, max_tokens=160)
-DEFAULT_PREDICT_PARAMS = SamplingParams(temperature=0.0, max_tokens=64)
 Select = Literal["last", "best"]
 
 
@@ -152,8 +152,8 @@ class InstructionLearner(Optimizer):
         self.run_dir = RunDir(run_dir) if run_dir is not None else None
         self.resume = resume
         self.stop = AnyOf(*([stop] if stop is not None else []), StopFile())
-        self.predict_params = DEFAULT_PREDICT_PARAMS if predict_params is None else to_params(predict_params)
-        self.meta_params = DEFAULT_META_PARAMS if meta_params is None else to_params(meta_params)
+        self.predict_params = with_defaults(DEFAULT_PREDICT_PARAMS, predict_params)
+        self.meta_params = with_defaults(DEFAULT_META_PARAMS, meta_params)
         self.min_instruction_words = min_instruction_words
         self.progress = progress
         self._records: list[dict[str, Any]] = []
@@ -267,7 +267,7 @@ class InstructionLearner(Optimizer):
         t0, usage0 = time.perf_counter(), self.llm.usage.snapshot()
         prompt = self.prompts.render(INIT_TEMPLATE, task_description=self._task_description())
         completion = self.llm.complete(prompt, self.meta_params)
-        instruction = parse_instruction(completion.text)
+        instruction = parse_instruction(completion.text, echo_fields=self._echo_fields(), truncated=completion.finish_reason == "length")
         problem = unusable_reason(instruction, min_words=self.min_instruction_words)
         if problem is not None:
             raise OptimizerError(
@@ -291,7 +291,7 @@ class InstructionLearner(Optimizer):
         self._save(state, {"kind": "baseline", "method": self.baseline, "instruction": instruction, "val_score": val_score, **self._costs(usage0, t0)})
 
     def _parse_update(self, completion: Completion, previous: str, step: int) -> tuple[str, str | None]:
-        instruction = parse_instruction(completion.text)
+        instruction = parse_instruction(completion.text, echo_fields=self._echo_fields(), truncated=completion.finish_reason == "length")
         problem = unusable_reason(instruction, min_words=self.min_instruction_words)
         if problem is None:
             return instruction, None
@@ -316,6 +316,10 @@ class InstructionLearner(Optimizer):
             state.steps_since_improvement = 0
         else:
             state.steps_since_improvement += 1
+
+    def _echo_fields(self) -> tuple[str, ...]:
+        """The delimited fields of the meta-prompts; an answer that copies them is cut there."""
+        return (*self.task.input_fields, "output", "reference", "batch", "instruction")
 
     def _task_description(self) -> str:
         return self.task.render_description(self.prompts)

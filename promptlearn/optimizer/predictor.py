@@ -15,7 +15,19 @@ from ..llm import LLM, Completion, Request, SamplingParams, make_request, to_par
 from ..prompts import PromptLibrary
 from ..tasks.base import Example, Score, Task
 
-DEFAULT_PREDICT_PARAMS = SamplingParams(temperature=0.0, max_tokens=64)
+# Greedy, and one paragraph: task outputs (a rewritten query, an antonym) are short, and a small
+# model that rambles on after its answer would otherwise cost a whole max_tokens per batch.
+DEFAULT_PREDICT_PARAMS = SamplingParams(temperature=0.0, max_tokens=64, stop=("\n\n",))
+
+
+def with_defaults(defaults: SamplingParams, params: SamplingParams | Mapping[str, Any] | None) -> SamplingParams:
+    """``params`` as given when it is a :class:`SamplingParams`; a mapping only overrides the
+    fields it names, so ``{"max_tokens": 10}`` keeps the default stop strings."""
+    if params is None:
+        return defaults
+    if isinstance(params, SamplingParams):
+        return params
+    return to_params(defaults, **dict(params))
 
 
 @dataclass(frozen=True)
@@ -71,7 +83,7 @@ class Predictor:
         self.task = task
         self.instruction = instruction.strip()
         self.prompts = prompts if prompts is not None else task.prompt_library()
-        self.params = DEFAULT_PREDICT_PARAMS if params is None else to_params(params)
+        self.params = with_defaults(DEFAULT_PREDICT_PARAMS, params)
 
     def __repr__(self) -> str:
         return f"Predictor(task={self.task.name!r}, instruction={self.instruction[:40]!r}...)"
