@@ -28,7 +28,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 demo: install
-	$(BIN)/promptlearn complete --llm local "Rewrite 'a golden brown roast chicken' so it no longer shows the colour golden brown."
+	$(BIN)/promptlearn fit --task ores --llm local --epochs 2 --batch-size 4 --seed 0 --out runs/demo
 
 test: install
 	$(BIN)/python -m pytest
