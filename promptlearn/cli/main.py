@@ -25,10 +25,24 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
-def _register() -> None:
-    from . import complete as complete_cmd
+# (module in promptlearn.cli, click command attribute), one line per command
+COMMANDS = [
+    ("complete", "complete"),
+    ("tasks", "tasks"),
+    ("fit", "fit"),
+    ("rewrite", "rewrite"),
+    ("generate", "generate"),
+    ("tiny_models", "tiny_models"),
+    ("bench", "bench"),
+]
 
-    cli.add_command(complete_cmd.complete)
+
+def _register() -> None:
+    import importlib
+
+    for module_name, attribute in COMMANDS:
+        module = importlib.import_module(f"{__package__}.{module_name}")
+        cli.add_command(getattr(module, attribute))
 
 
 _register()

@@ -72,3 +72,26 @@ class Usage:
             f"{self.calls} LLM calls ({self.cache_hits} from cache), "
             f"{self.total_tokens} tokens, cost {self.cost_text()}"
         )
+
+    def counters(self) -> dict[str, float]:
+        """The raw totals; ``Usage(**counters)`` rebuilds the tally (e.g. from a saved state)."""
+        with self._lock:
+            return {name: getattr(self, name) for name in _COUNTERS}
+
+    def snapshot(self) -> "Usage":
+        """A copy of the totals now, to measure a part of a run with :meth:`since`."""
+        return Usage(**self.counters())
+
+    def since(self, earlier: "Usage") -> "Usage":
+        """What was used after ``earlier`` (a :meth:`snapshot` of this object)."""
+        now = self.snapshot()
+        return Usage(**{name: getattr(now, name) - getattr(earlier, name) for name in _COUNTERS})
+
+    def add(self, other: "Usage") -> None:
+        """Add another tally to this one (e.g. one step's usage to a run's total)."""
+        with self._lock:
+            for name in _COUNTERS:
+                setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+_COUNTERS = ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "cost_usd", "unpriced_calls", "errors")

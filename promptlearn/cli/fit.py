@@ -1,0 +1,97 @@
+"""``promptlearn fit``: learn an instruction for a task (TIN's first stage), or run a baseline."""
+
+from __future__ import annotations
+
+import click
+
+from .options import build_llm, llm_options, pop_llm_options
+
+
+@click.command()
+@click.option("--task", "task_name", default="ores", show_default=True, help="Task name, or a .py/.yaml task file.")
+@click.option("--train", default=None, help="Training set: a bundled dataset name or a .jsonl/.csv/.tsv file [default: the task's].")
+@click.option("--val", default=None, help="Validation set; every instruction is scored on it (needed by --select best).")
+@click.option("--templates", type=click.Path(file_okay=False), default=None, help="Folder of templates overriding the built-in ones (optimizer/init.j2, optimizer/update.j2, optimizer/pack.j2, ...).")
+@click.option("--epochs", default=2, show_default=True, type=click.IntRange(min=0), help="Passes over the training set; 0 keeps the LLM's initial instruction.")
+@click.option("--batch-size", default=4, show_default=True, type=click.IntRange(min=1), help="Examples per update step; 1 turns batching off.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the shuffling.")
+@click.option("--select", type=click.Choice(["last", "best"]), default="last", show_default=True, help="Keep the last instruction (the paper) or the best by validation score.")
+@click.option("--no-history", is_flag=True, help="Do not show earlier instructions to the optimizer LLM.")
+@click.option("--history-size", default=3, show_default=True, type=click.IntRange(min=1), help="Earlier instructions shown (the last K).")
+@click.option("--baseline", type=click.Choice(["human", "in-context"]), default=None, help="Instead of learning: the task's human instruction, or all training examples in context.")
+@click.option("--max-steps", type=click.IntRange(min=0), default=None, help="Stop after this many update steps.")
+@click.option("--max-cost", type=click.FloatRange(min=0.0), default=None, help="Stop once this many dollars are spent (priced APIs only).")
+@click.option("--patience", type=click.IntRange(min=1), default=None, help="Stop after this many steps without improvement.")
+@click.option("--out", type=click.Path(), default=None, help="Run directory (config, history, state, instruction.txt); `touch OUT/STOP` stops after the current step.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out (finished LLM calls come from the cache).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@llm_options
+def fit(
+    task_name: str,
+    train: str | None,
+    val: str | None,
+    templates: str | None,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    select: str,
+    no_history: bool,
+    history_size: int,
+    baseline: str | None,
+    max_steps: int | None,
+    max_cost: float | None,
+    patience: int | None,
+    out: str | None,
+    resume: bool,
+    quiet: bool,
+    **kwargs,
+) -> None:
+    """Learn an instruction for TASK's examples and print it (summary on stderr)."""
+    from ..data import load_examples
+    from ..errors import InputError
+    from ..optimizer import InstructionLearner, stop_conditions
+    from ..tasks.registry import get_task
+
+    # 1. check every input before the model loads
+    if resume and out is None:
+        raise InputError("--resume needs --out (the run directory to continue)")
+    if select == "best" and val is None:
+        raise InputError("--select best needs --val (the validation set to select by)")
+    task = get_task(task_name)
+    prompts = task.prompt_library(templates)
+    source = train if train is not None else task.default_trainset
+    if source is None:
+        raise InputError(f"task {task.name!r} has no bundled training set; give --train")
+    trainset = load_examples(source, task)
+    valset = load_examples(val, task) if val is not None else None
+
+    # 2. the LLM and the learner
+    llm = build_llm(**pop_llm_options(kwargs))
+    try:
+        learner = InstructionLearner(
+            llm,
+            task,
+            epochs=epochs,
+            batch_size=batch_size,
+            history=not no_history,
+            history_size=history_size,
+            select=select,  # type: ignore[arg-type]
+            seed=seed,
+            baseline=baseline,
+            prompts=prompts,
+            run_dir=out,
+            resume=resume,
+            stop=stop_conditions(max_steps=max_steps, max_cost=max_cost, patience=patience, stop_file=None),
+            progress=not quiet,
+        )
+        # 3. learn
+        result = learner.fit(trainset, valset=valset)
+    finally:
+        llm.close()
+
+    # 4. report: the summary on stderr, the instruction on stdout
+    click.echo(result.summary(), err=True)
+    if result.run_dir is not None:
+        click.echo(f"run directory: {result.run_dir} (instruction.txt, history.jsonl)", err=True)
+    click.echo("instruction:", err=True)
+    click.echo(result.instruction)

@@ -1,0 +1,187 @@
+"""Reading datasets into :class:`~promptlearn.tasks.Example` lists, checked against a task.
+
+Formats (chosen by the file's suffix):
+
+* ``.jsonl`` -- one JSON object a line: ``{"id"?: ..., <input fields>..., "references": [...]}``
+  (or ``"reference": "..."``); the fields may also sit under ``"inputs"`` (the shape
+  :meth:`Example.to_json` writes). Other keys go into ``meta``.
+* ``.csv`` -- a header row naming the columns: the task's input fields, optionally ``id`` and
+  reference columns (``reference``, ``references``, ``reference1``, ``reference_2`` ...; one
+  reference each). Other columns go into ``meta``.
+* ``.tsv`` / ``.txt`` -- with a header row naming the task's input fields: like CSV, tab-separated.
+  Without one: the ORES evaluation format, three columns ``concept``, ``implicit object``,
+  ``query`` (the implicit object goes into ``meta``).
+
+Every problem with a row (bad JSON or UTF-8, missing or empty field, wrong column count, duplicate
+id, an example the task rejects) is a :class:`DataFileError` naming the file and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from ..errors import DataFileError, InputError
+from ..tasks.base import Example, Task
+from .bundled import resolve_dataset
+
+_REFERENCE_COLUMN = re.compile(r"^references?(?:[_ ]?\d+)?$")
+ORES_COLUMNS = ("concept", "implicit_object", "query")
+
+
+def load_examples(source: str | Path, task: Task, *, limit: int | None = None) -> list[Example]:
+    """The examples of a dataset file or bundled dataset, each checked by ``task``; the first
+    ``limit`` of them if given (the whole file is still checked)."""
+    if limit is not None and limit < 1:
+        raise InputError(f"dataset limit must be >= 1, got {limit}")
+    path = resolve_dataset(source)
+    suffix = path.suffix.lower()
+    text = _read_text(path)
+    if suffix == ".jsonl":
+        rows = _jsonl_rows(path, text, task)
+    elif suffix == ".csv":
+        rows = _table_rows(path, text, task, delimiter=",")
+    elif suffix in (".tsv", ".txt"):
+        rows = _tsv_rows(path, text, task)
+    else:
+        raise InputError(f"dataset {path}: unsupported format {suffix or '(no suffix)'} (use .jsonl, .csv, .tsv or .txt)")
+
+    examples: list[Example] = []
+    first_line: dict[str, int] = {}
+    for line, example in rows:
+        if example.id in first_line:
+            raise DataFileError(path, line, f"duplicate id {example.id!r} (first on line {first_line[example.id]})")
+        first_line[example.id] = line
+        try:
+            task.check_example(example)
+        except InputError as exc:
+            raise DataFileError(path, line, str(exc)) from None
+        examples.append(example)
+    if not examples:
+        raise InputError(f"dataset {path} has no examples")
+    return examples if limit is None else examples[:limit]
+
+
+def _read_text(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataFileError(path, line, f"not UTF-8 text (byte {data[exc.start]:#04x})") from None
+    return text.removeprefix("\ufeff")
+
+
+def _default_id(path: Path, line: int) -> str:
+    return f"{path.stem}-{line}"
+
+
+def _example(path: Path, line: int, task: Task, row: Mapping[str, Any], references: list[str], meta: dict[str, Any], row_id: Any) -> Example:
+    """An Example from one row's values; checks presence and type of the input fields and the id."""
+    inputs = {}
+    for name in task.input_fields:
+        if name not in row:
+            raise DataFileError(path, line, f"missing field {name!r}")
+        value = row[name]
+        if not isinstance(value, str):
+            raise DataFileError(path, line, f"field {name!r} must be a string, got {type(value).__name__}")
+        inputs[name] = value.strip()
+    if row_id is None:
+        row_id = _default_id(path, line)
+    elif isinstance(row_id, bool) or not isinstance(row_id, (str, int)) or not str(row_id).strip():
+        raise DataFileError(path, line, f"id must be a non-empty string or integer, got {row_id!r}")
+    return Example(id=str(row_id).strip(), inputs=inputs, references=tuple(r.strip() for r in references), meta=meta)
+
+
+def _jsonl_rows(path: Path, text: str, task: Task) -> Iterator[tuple[int, Example]]:
+    for line, raw in enumerate(text.splitlines(), 1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise DataFileError(path, line, f"bad JSON: {exc.msg} (column {exc.colno})") from None
+        if not isinstance(obj, dict):
+            raise DataFileError(path, line, f"expected a JSON object, got {type(obj).__name__}")
+        obj = dict(obj)
+        row_id = obj.pop("id", None)
+        if "references" in obj and "reference" in obj:
+            raise DataFileError(path, line, "give 'references' (a list) or 'reference' (a string), not both")
+        references = obj.pop("references", None)
+        if "reference" in obj:
+            references = [obj.pop("reference")]
+        references = [] if references is None else references
+        if not isinstance(references, list) or not all(isinstance(r, str) for r in references):
+            raise DataFileError(path, line, "'references' must be a list of strings ('reference' a string)")
+        meta = obj.pop("meta", {})
+        if not isinstance(meta, dict):
+            raise DataFileError(path, line, "'meta' must be a JSON object")
+        fields = obj.pop("inputs", None)
+        if fields is None:
+            fields = {name: obj.pop(name) for name in task.input_fields if name in obj}
+        elif not isinstance(fields, dict):
+            raise DataFileError(path, line, "'inputs' must be a JSON object")
+        yield line, _example(path, line, task, fields, references, {**meta, **obj}, row_id)
+
+
+def _records(path: Path, text: str, delimiter: str, quoting: int) -> Iterator[tuple[int, list[str]]]:
+    """(line, cells) of each non-blank record, the line being where the record starts."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting, strict=True)
+    start = 1
+    try:
+        for cells in reader:
+            if any(c.strip() for c in cells):
+                yield start, cells
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise DataFileError(path, reader.line_num or start, f"malformed row: {exc}") from None
+
+
+def _table_rows(path: Path, text: str, task: Task, *, delimiter: str, quoting: int = csv.QUOTE_MINIMAL) -> Iterator[tuple[int, Example]]:
+    """Rows of a table whose first record is a header naming the columns."""
+    records = _records(path, text, delimiter, quoting)
+    header_line, header = next(records, (1, []))
+    names = [h.strip() for h in header]
+    if not names:
+        return
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise DataFileError(path, header_line, f"duplicate column(s) {', '.join(duplicates)}")
+    missing = [f for f in task.input_fields if f not in names]
+    if missing:
+        raise DataFileError(path, header_line, f"header lacks column(s) {', '.join(missing)} for task {task.name!r} (has {', '.join(names)})")
+    for line, cells in records:
+        if len(cells) != len(names):
+            raise DataFileError(path, line, f"expected {len(names)} columns, found {len(cells)}")
+        row = dict(zip(names, cells))
+        reference_columns = [n for n in names if _REFERENCE_COLUMN.match(n)]
+        references = [row.pop(n) for n in reference_columns]
+        references = [r for r in references if r.strip()]
+        row_id = row.pop("id", None) or None
+        meta = {k: v for k, v in row.items() if k not in task.input_fields}
+        yield line, _example(path, line, task, row, references, meta, row_id)
+
+
+def _tsv_rows(path: Path, text: str, task: Task) -> Iterator[tuple[int, Example]]:
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    if set(task.input_fields) <= {c.strip() for c in first.split("\t")}:
+        yield from _table_rows(path, text, task, delimiter="\t", quoting=csv.QUOTE_NONE)
+        return
+    if set(task.input_fields) != {"concept", "query"}:
+        raise DataFileError(
+            path, 1,
+            f"a TSV file without a header is read as ORES data (concept, implicit object, query); task {task.name!r} "
+            f"needs a header row naming {', '.join(task.input_fields)}",
+        )
+    for line, raw in enumerate(text.splitlines(), 1):
+        if not raw.strip():
+            continue
+        cells = raw.split("\t")
+        if len(cells) != 3:
+            raise DataFileError(path, line, f"expected 3 tab-separated columns (concept, implicit object, query), found {len(cells)}")
+        concept, implicit_object, query = (c.strip() for c in cells)
+        yield line, _example(path, line, task, {"concept": concept, "query": query}, [], {"implicit_object": implicit_object}, None)

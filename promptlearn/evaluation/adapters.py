@@ -1,0 +1,110 @@
+"""Fit the project's parts to the harness's Protocols: the optimizer's :class:`Predictor`
+as a :class:`QueryRewriter`, and the synthesis :class:`Synthesizer` as an
+:class:`ImageGenerator`. Imports happen on construction, so the evaluation package loads
+without diffusers or the optimizer."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ..tasks.base import Example
+from .cells import Rewrite
+from .protocols import GenerationRequest
+
+
+def _error_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+class PredictorRewriter:
+    """Rewrites rows with the optimizer's :class:`~promptlearn.optimizer.Predictor` (the
+    instruction as system message, the task's predict template as user message, the task's
+    parser on the answer). An LLM error fails its row only."""
+
+    def __init__(self, predictor: Any, *, progress: bool = True):
+        self.predictor = predictor
+        self.progress = progress
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "llm": self.predictor.llm.spec,
+            "task": self.predictor.task.name,
+            "predict_template": self.predictor.task.predict_template,
+            "sampling": self.predictor.params.model_dump(mode="json"),
+        }
+
+    def rewrite(self, rows: Sequence[Example], instruction: str) -> list[Rewrite]:
+        predictor = self.predictor.with_instruction(instruction)
+        requests = [predictor.request(row) for row in rows]
+        label = f"rewrite {len(rows)} queries" if self.progress else False
+        answers = predictor.llm.complete_many(requests, progress=label, return_exceptions=True)
+        out: list[Rewrite] = []
+        for row, answer in zip(rows, answers):
+            if isinstance(answer, BaseException):
+                out.append(Rewrite(None, error=_error_line(answer)))
+                continue
+            parsed = predictor.finish([row], [answer], score=False)[0]
+            text = parsed.output.strip()
+            out.append(Rewrite(text or None, error=None if text else "the LLM's answer held no rewrite", raw=answer.text))
+        return out
+
+
+class SynthesizerGenerator:
+    """Makes one image per request with a :class:`~promptlearn.synthesis.sampler.Synthesizer`
+    and the interventions of :func:`~promptlearn.synthesis.methods.method_interventions`."""
+
+    def __init__(
+        self,
+        synthesizer: Any,
+        *,
+        model: str,
+        steps: int = 20,
+        guidance_scale: float = 7.5,
+        height: int | None = None,
+        width: int | None = None,
+        sld_preset: str = "medium",
+    ):
+        from ..synthesis.methods import method_interventions
+
+        self._interventions = method_interventions
+        self.synthesizer = synthesizer
+        self.model = model
+        self.steps = steps
+        self.guidance_scale = guidance_scale
+        self.height = height
+        self.width = width
+        self.sld_preset = sld_preset
+
+    def identity(self) -> dict[str, Any]:
+        components = self.synthesizer.components
+        return {
+            "model": self.model,
+            "steps": self.steps,
+            "guidance_scale": self.guidance_scale,
+            "height": self.height or components.default_size,
+            "width": self.width or components.default_size,
+            "scheduler": type(components.scheduler).__name__,
+            "sld_preset": self.sld_preset,
+        }
+
+    def generate(self, request: GenerationRequest) -> Any:
+        from ..tasks.concept_match import split_concepts
+
+        interventions = self._interventions(
+            request.method,
+            concepts=split_concepts(request.concept),
+            rewrite=request.rewrite,
+            switch_step=request.switch_step if request.switch_step is not None else 0,
+            sld_preset=self.sld_preset,
+        )
+        result = self.synthesizer.generate(
+            request.query,
+            seeds=[request.seed],
+            interventions=interventions,
+            num_inference_steps=self.steps,
+            guidance_scale=self.guidance_scale,
+            height=self.height,
+            width=self.width,
+        )
+        return result.images[0]

@@ -1,0 +1,47 @@
+"""``--judge`` values: ``vqa:PATH`` or ``clip:PATH``, checked before any work starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...errors import InputError
+from .base import Judge
+
+JUDGE_KINDS = ("vqa", "clip")
+JUDGE_FORMS = "'vqa:PATH' (a transformers VQA / image-text-to-text model folder) or 'clip:PATH' (a CLIP model folder)"
+
+
+@dataclass(frozen=True)
+class JudgeSpec:
+    """A parsed judge spec; :meth:`load` builds the judge (loading its model)."""
+
+    kind: str
+    path: Path
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.path}"
+
+    def load(self, *, device: str | None = None) -> Judge:
+        if self.kind == "vqa":
+            from .vqa import VQAJudge
+
+            return VQAJudge.from_path(self.path, device=device)
+        from .clip import CLIPJudge
+
+        return CLIPJudge.from_path(self.path, device=device)
+
+
+def parse_judge_spec(text: str) -> JudgeSpec:
+    """Parse and check ``vqa:PATH`` / ``clip:PATH``; a bad form or a missing path is one
+    :class:`InputError` line."""
+    kind, sep, rest = (text or "").strip().partition(":")
+    kind = kind.strip().casefold()
+    if not sep or kind not in JUDGE_KINDS or not rest.strip():
+        raise InputError(f"bad judge spec {text!r}; use {JUDGE_FORMS}")
+    path = Path(rest.strip()).expanduser()
+    if not path.exists():
+        raise InputError(f"judge model not found: {path} (from --judge {text})")
+    if not path.is_dir():
+        raise InputError(f"judge model must be a model folder, got a file: {path}")
+    return JudgeSpec(kind, path)

@@ -1,0 +1,45 @@
+"""The seams between the harness and the parts it drives: an image generator and a query
+rewriter. The harness knows them only through these Protocols; ``adapters.py`` fits the
+project's Synthesizer and Predictor to them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+from ..tasks.base import Example
+from .cells import Rewrite
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One image to make. ``method`` is a synthesis method (original, blacklist, negative, sld,
+    tin); ``rewrite`` and ``switch_step`` are set for tin only."""
+
+    method: str
+    query: str
+    concept: str
+    seed: int
+    rewrite: str | None = None
+    switch_step: int | None = None
+
+
+@runtime_checkable
+class ImageGenerator(Protocol):
+    """Makes one image (a PIL image) per request; the same request gives the same image."""
+
+    def identity(self) -> dict[str, Any]:
+        """Model, steps, guidance, size, S: recorded in the run's config and report."""
+        ...
+
+    def generate(self, request: GenerationRequest) -> Any: ...
+
+
+@runtime_checkable
+class QueryRewriter(Protocol):
+    """Rewrites each row's query with an instruction; a failed row is a :class:`Rewrite` with
+    ``error`` set, never an exception for the whole batch."""
+
+    def identity(self) -> dict[str, Any]: ...
+
+    def rewrite(self, rows: Sequence[Example], instruction: str) -> list[Rewrite]: ...

@@ -1,0 +1,37 @@
+"""Instruction learning: TIN's first stage (the ORES paper's learnable instruction) as a general
+optimizer, with the predictor it scores instructions with, baselines, stop conditions and a
+resumable run directory."""
+
+from .base import FitResult, Optimizer, OptimizerError
+from .baselines import human_instruction, in_context_instruction
+from .learner import InstructionLearner
+from .packing import pack_batch
+from .parsing import parse_instruction, unusable_reason
+from .predictor import Evaluation, Prediction, Predictor, mean_score
+from .run_dir import RunDir
+from .stopping import AnyOf, MaxCost, MaxSteps, NoImprovement, Progress, StopCondition, StopFile, stop_conditions
+
+__all__ = [
+    "AnyOf",
+    "Evaluation",
+    "FitResult",
+    "InstructionLearner",
+    "MaxCost",
+    "MaxSteps",
+    "NoImprovement",
+    "Optimizer",
+    "OptimizerError",
+    "Prediction",
+    "Predictor",
+    "Progress",
+    "RunDir",
+    "StopCondition",
+    "StopFile",
+    "human_instruction",
+    "in_context_instruction",
+    "mean_score",
+    "pack_batch",
+    "parse_instruction",
+    "stop_conditions",
+    "unusable_reason",
+]

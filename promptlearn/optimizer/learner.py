@@ -1,0 +1,477 @@
+"""InstructionLearner: the first stage of TIN (the ORES paper's learnable instruction) as a
+general optimizer for any instruction-learning task.
+
+The algorithm, as in the paper:
+
+1. ``p_0 = LLM(p_init(p_task))``.
+2. For each epoch, shuffle the training set (a seeded ``random.Random``); for each mini-batch:
+   a. predict every example with the current instruction ``p_j`` (one concurrent batch call);
+   b. pack the batch (inputs, output, references, score) into one text block ``r_j``;
+   c. ``p_{j+1} = LLM(p_opt(r_j, p_j, h))``, ``h`` the earlier instructions with their batch
+      scores (empty at first, one more every step, the last ``history_size`` shown).
+3. Keep the last instruction (the paper's rule), or with a validation set the best one.
+
+Unusable answers: an empty answer to p_init (nothing left after removing preamble, fences and
+quotes, or fewer than ``min_instruction_words`` words) raises :class:`OptimizerError`, since
+there is no instruction to fall back on; an unusable answer to p_opt keeps ``p_j`` and records
+a warning in the step's record and in ``FitResult.warnings``. Text is never invented.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping, Sequence
+
+from .. import __version__
+from ..errors import InputError
+from ..llm import LLM, Completion, SamplingParams, Usage, to_params
+from ..progress import progress_bar
+from ..prompts import PromptLibrary
+from ..tasks.base import Example, Task
+from .base import FitResult, OptimizerError, Optimizer
+from .baselines import BASELINES, IN_CONTEXT_TEMPLATE, human_instruction, in_context_instruction
+from .packing import PACK_TEMPLATE, pack_batch
+from .parsing import parse_instruction, unusable_reason
+from .predictor import Predictor, mean_score
+from .run_dir import RunDir
+from .stopping import AnyOf, Progress, StopCondition, StopFile
+
+log = logging.getLogger(__name__)
+
+INIT_TEMPLATE = "optimizer/init.j2"
+UPDATE_TEMPLATE = "optimizer/update.j2"
+DEFAULT_META_PARAMS = SamplingParams(temperature=0.0, max_tokens=160)
+DEFAULT_PREDICT_PARAMS = SamplingParams(temperature=0.0, max_tokens=64)
+Select = Literal["last", "best"]
+
+
+@dataclass
+class _State:
+    """Where a fit stands; saved to ``state.json`` after every step."""
+
+    seed: int
+    rng: Any = None  # random.Random state after the current epoch's shuffle
+    initial_instruction: str | None = None
+    instruction: str | None = None  # p_j, the current instruction
+    steps: int = 0  # update steps done; also the version of ``instruction``
+    epoch: int = 0
+    batch: int = 0  # next mini-batch of the epoch
+    order: list[str] | None = None  # the epoch's shuffled example ids
+    history: list[dict[str, Any]] = field(default_factory=list)  # h: {"version", "instruction", "score"}
+    val_scores: dict[str, float] = field(default_factory=dict)  # version -> validation score
+    best: dict[str, Any] | None = None  # {"version", "instruction", "score"} by the selection score
+    steps_since_improvement: int = 0
+    usage: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    finished: bool = False
+    stop_reason: str | None = None
+    final: dict[str, Any] | None = None
+
+    def random(self) -> random.Random:
+        rng = random.Random(self.seed)
+        if self.rng is not None:
+            version, internal, gauss = self.rng
+            rng.setstate((version, tuple(internal), gauss))
+        return rng
+
+    def to_json(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "_State":
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+class InstructionLearner(Optimizer):
+    """Learns an instruction for ``task`` with ``llm``.
+
+    >>> learner = InstructionLearner(llm, task, epochs=2, batch_size=4, seed=0)   # doctest: +SKIP
+    >>> result = learner.fit(trainset, valset=valset)                             # doctest: +SKIP
+    >>> result.instruction                                                        # doctest: +SKIP
+
+    Ablations: ``epochs=0`` (no learning: the LLM's initial instruction), ``batch_size=1`` (no
+    batching), ``history=False``, ``baseline="human"`` or ``"in-context"``. ``select="best"``
+    needs a validation set; with one, every instruction version is scored on it (|val| calls
+    per step). ``stop`` is a stop condition (see :mod:`.stopping`); a ``STOP`` file in the run
+    directory always stops the run. ``run_dir`` makes the run resumable (``resume=True``).
+    """
+
+    def __init__(
+        self,
+        llm: LLM,
+        task: Task,
+        *,
+        epochs: int = 2,
+        batch_size: int = 4,
+        history: bool = True,
+        history_size: int = 3,
+        select: Select = "last",
+        seed: int = 0,
+        baseline: str | None = None,
+        prompts: PromptLibrary | str | Path | None = None,
+        run_dir: str | Path | None = None,
+        resume: bool = False,
+        stop: StopCondition | None = None,
+        predict_params: SamplingParams | Mapping[str, Any] | None = None,
+        meta_params: SamplingParams | Mapping[str, Any] | None = None,
+        min_instruction_words: int = 3,
+        progress: bool = False,
+    ):
+        if not isinstance(epochs, int) or epochs < 0:
+            raise InputError(f"epochs must be an integer >= 0, got {epochs!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise InputError(f"batch size must be an integer >= 1, got {batch_size!r}")
+        if not isinstance(history_size, int) or history_size < 1:
+            raise InputError(f"history size must be an integer >= 1, got {history_size!r}")
+        if select not in ("last", "best"):
+            raise InputError(f"select must be 'last' or 'best', got {select!r}")
+        if baseline is not None and baseline not in BASELINES:
+            raise InputError(f"baseline must be one of {', '.join(BASELINES)}, got {baseline!r}")
+        if not isinstance(seed, int):
+            raise InputError(f"seed must be an integer, got {seed!r}")
+        if resume and run_dir is None:
+            raise InputError("resume needs a run directory")
+        self.llm = llm
+        self.task = task
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.history = history
+        self.history_size = history_size
+        self.select = select
+        self.seed = seed
+        self.baseline = baseline
+        self.prompts = prompts if isinstance(prompts, PromptLibrary) else task.prompt_library(prompts)
+        self.run_dir = RunDir(run_dir) if run_dir is not None else None
+        self.resume = resume
+        self.stop = AnyOf(*([stop] if stop is not None else []), StopFile())
+        self.predict_params = DEFAULT_PREDICT_PARAMS if predict_params is None else to_params(predict_params)
+        self.meta_params = DEFAULT_META_PARAMS if meta_params is None else to_params(meta_params)
+        self.min_instruction_words = min_instruction_words
+        self.progress = progress
+        self._records: list[dict[str, Any]] = []
+
+    @property
+    def method(self) -> str:
+        if self.baseline is not None:
+            return self.baseline
+        return "learned" if self.epochs > 0 else "initial"
+
+    def predictor(self, instruction: str) -> Predictor:
+        """The predictor this learner scores an instruction with."""
+        return Predictor(self.llm, self.task, instruction, prompts=self.prompts, params=self.predict_params)
+
+    def compile(self, student: Predictor, *, trainset: Sequence[Example], valset: Sequence[Example] | None = None) -> Predictor:
+        if student.task.name != self.task.name:
+            raise InputError(f"the student predicts task {student.task.name!r}, this learner learns {self.task.name!r}")
+        return super().compile(student, trainset=trainset, valset=valset)
+
+    # ---- the main loop ---------------------------------------------------------------------------
+    def fit(self, trainset: Sequence[Example], *, valset: Sequence[Example] | None = None) -> FitResult:
+        started, usage_before = time.perf_counter(), self.llm.usage.snapshot()
+        train, val = self._check_data(trainset, valset)
+        state = self._open_run(train, val)
+        state.finished, state.stop_reason = False, None
+
+        if self.baseline is not None:
+            self._run_baseline(state, train, val)
+        else:
+            # 1. the initial instruction p_0
+            if state.instruction is None:
+                self._initialize(state, val)
+            # 2. epochs of mini-batches, each ending in an update of the instruction
+            self._learn(state, train, val)
+
+        # 3. keep the last instruction, or the best one by validation score
+        return self._finish(state, started, usage_before)
+
+    def _learn(self, state: _State, train: list[Example], val: list[Example] | None) -> None:
+        by_id = {example.id: example for example in train}
+        steps_per_epoch = math.ceil(len(train) / self.batch_size)
+        with progress_bar(self.epochs * steps_per_epoch, f"fit {self.task.name}", enabled=self.progress, unit="step") as bar:
+            bar.update(min(state.steps, bar.total or 0))
+            while state.epoch < self.epochs:
+                reason = self.stop(self._progress(state))
+                if reason is not None:
+                    state.stop_reason = reason
+                    log.info("stopping: %s", reason)
+                    break
+                if state.order is None:  # a new epoch: shuffle with the run's own RNG
+                    rng = state.random()
+                    order = [example.id for example in train]
+                    rng.shuffle(order)
+                    state.order, state.rng = order, list(rng.getstate())
+                ids = state.order[state.batch * self.batch_size : (state.batch + 1) * self.batch_size]
+                record = self._step(state, [by_id[i] for i in ids], val)
+                state.batch += 1
+                if state.batch >= steps_per_epoch:
+                    state.epoch, state.batch, state.order = state.epoch + 1, 0, None
+                self._save(state, record)
+                bar.update(1)
+                bar.set_postfix(batch=f"{record['batch_score']:.2f}", **({"val": f"{record['val_score']:.2f}"} if val else {}))
+
+    def _step(self, state: _State, batch: list[Example], val: list[Example] | None) -> dict[str, Any]:
+        t0, usage0 = time.perf_counter(), self.llm.usage.snapshot()
+        before = state.instruction
+        assert before is not None
+        # a. predict the mini-batch with p_j (one concurrent batch call)
+        predictions = self.predictor(before).predict(batch)
+        batch_score = mean_score(predictions)
+        if val is None:
+            self._observe(state, state.steps, before, batch_score)
+        # b. pack it into r_j
+        packed = pack_batch(self.prompts, predictions)
+        # c. p_{j+1} = LLM(p_opt(r_j, p_j, h))
+        shown = state.history[-self.history_size :] if self.history else []
+        prompt = self.prompts.render(
+            UPDATE_TEMPLATE,
+            task_description=self._task_description(),
+            instruction=before,
+            score=batch_score,
+            batch=packed,
+            history=shown,
+        )
+        completion = self.llm.complete(prompt, self.meta_params)
+        after, warning = self._parse_update(completion, before, state.steps)
+        state.history.append({"version": state.steps, "instruction": before, "score": batch_score})
+        state.steps += 1
+        state.instruction = after
+        # d. score p_{j+1} on the validation set
+        val_score = self._validate(state, after, val)
+        return {
+            "kind": "step",
+            "step": state.steps - 1,
+            "epoch": state.epoch,
+            "batch": state.batch,
+            "example_ids": [e.id for e in batch],
+            "instruction_before": before,
+            "instruction_after": after,
+            "update_answer": completion.text,
+            "history_shown": len(shown),
+            "predictions": [p.to_json() for p in predictions],
+            "batch_score": batch_score,
+            "val_score": val_score,
+            "warning": warning,
+            **self._costs(usage0, t0),
+        }
+
+    # ---- pieces of the loop ----------------------------------------------------------------------
+    def _initialize(self, state: _State, val: list[Example] | None) -> None:
+        t0, usage0 = time.perf_counter(), self.llm.usage.snapshot()
+        prompt = self.prompts.render(INIT_TEMPLATE, task_description=self._task_description())
+        completion = self.llm.complete(prompt, self.meta_params)
+        instruction = parse_instruction(completion.text)
+        problem = unusable_reason(instruction, min_words=self.min_instruction_words)
+        if problem is not None:
+            raise OptimizerError(
+                f"the LLM gave no usable initial instruction: {problem}; its answer was {_clip(completion.text)!r} "
+                "(edit optimizer/init.j2 in a --templates folder, or use another --llm)"
+            )
+        state.initial_instruction = state.instruction = instruction
+        val_score = self._validate(state, instruction, val)
+        self._save(state, {"kind": "init", "instruction": instruction, "answer": completion.text, "val_score": val_score, **self._costs(usage0, t0)})
+
+    def _run_baseline(self, state: _State, train: list[Example], val: list[Example] | None) -> None:
+        if state.instruction is not None:
+            return  # resumed after it was computed
+        t0, usage0 = time.perf_counter(), self.llm.usage.snapshot()
+        if self.baseline == "human":
+            instruction = human_instruction(self.task)
+        else:
+            instruction = in_context_instruction(self.prompts, self.task, train)
+        state.instruction = instruction
+        val_score = self._validate(state, instruction, val)
+        self._save(state, {"kind": "baseline", "method": self.baseline, "instruction": instruction, "val_score": val_score, **self._costs(usage0, t0)})
+
+    def _parse_update(self, completion: Completion, previous: str, step: int) -> tuple[str, str | None]:
+        instruction = parse_instruction(completion.text)
+        problem = unusable_reason(instruction, min_words=self.min_instruction_words)
+        if problem is None:
+            return instruction, None
+        warning = f"step {step}: kept the previous instruction: {problem}"
+        log.warning(warning)
+        return previous, warning
+
+    def _validate(self, state: _State, instruction: str, val: list[Example] | None) -> float | None:
+        """Score an instruction version on the validation set and update the selection."""
+        if val is None:
+            return None
+        score = self.predictor(instruction).evaluate(val).score
+        state.val_scores[str(state.steps)] = score
+        self._observe(state, state.steps, instruction, score)
+        return score
+
+    @staticmethod
+    def _observe(state: _State, version: int, instruction: str, score: float) -> None:
+        """Track the best instruction by the selection score and the steps since it improved."""
+        if state.best is None or score > state.best["score"]:
+            state.best = {"version": version, "instruction": instruction, "score": score}
+            state.steps_since_improvement = 0
+        else:
+            state.steps_since_improvement += 1
+
+    def _task_description(self) -> str:
+        return self.task.render_description(self.prompts)
+
+    def _progress(self, state: _State) -> Progress:
+        usage = Usage(**state.usage)
+        cost = usage.cost_usd if (usage.cost_known or usage.cost_usd > 0) and usage.calls else None
+        return Progress(
+            steps=state.steps,
+            cost_usd=cost,
+            steps_since_improvement=state.steps_since_improvement,
+            run_dir=self.run_dir.path if self.run_dir else None,
+        )
+
+    def _costs(self, usage0: Usage, t0: float) -> dict[str, Any]:
+        """What a step used since ``usage0``/``t0``: its record's cost fields (plus the tally
+        itself under ``_usage``, which :meth:`_save` moves into the run's total)."""
+        used = self.llm.usage.since(usage0)
+        return {
+            "_usage": used,
+            "calls": used.calls,
+            "cache_hits": used.cache_hits,
+            "prompt_tokens": used.prompt_tokens,
+            "completion_tokens": used.completion_tokens,
+            "cost_usd": used.cost_usd if used.cost_known else None,
+            "seconds": round(time.perf_counter() - t0, 4),
+        }
+
+    def _save(self, state: _State, record: dict[str, Any]) -> None:
+        """Add a step's record to the run's totals, the history file and the state file."""
+        total = Usage(**state.usage)
+        total.add(record.pop("_usage"))
+        state.usage = total.counters()
+        state.seconds += record["seconds"]
+        if record.get("warning"):
+            state.warnings.append(record["warning"])
+        self._records.append(record)
+        if self.run_dir is not None:
+            self.run_dir.append(record)
+            self.run_dir.save_state(state.to_json())
+
+    # ---- set-up and finish -----------------------------------------------------------------------
+    def _check_data(self, trainset: Sequence[Example], valset: Sequence[Example] | None) -> tuple[list[Example], list[Example] | None]:
+        train = list(trainset)
+        needs_train = self.baseline == "in-context" or (self.baseline is None and self.epochs > 0)
+        if needs_train and not train:
+            raise InputError("the training set is empty")
+        val = None if valset is None else list(valset)
+        if val is not None and not val:
+            raise InputError("the validation set is empty")
+        if self.select == "best" and val is None:
+            raise InputError("select='best' needs a validation set (--val)")
+        for name, examples in (("training", train), ("validation", val or [])):
+            seen: set[str] = set()
+            for example in examples:
+                if not isinstance(example, Example):
+                    raise InputError(f"the {name} set holds a {type(example).__name__}, not an Example")
+                if example.id in seen:
+                    raise InputError(f"the {name} set has two examples with id {example.id!r}")
+                seen.add(example.id)
+                self.task.check_example(example)
+        return train, val
+
+    def _open_run(self, train: list[Example], val: list[Example] | None) -> _State:
+        self._records: list[dict[str, Any]] = []
+        if self.run_dir is None:
+            return _State(seed=self.seed)
+        stored = self.run_dir.open(self.config(train, val), resume=self.resume)
+        if stored is None:
+            self.run_dir.keep_records(lambda record: False)
+            return _State(seed=self.seed)
+        state = _State.from_json(stored)
+        kept = {"init", "baseline"} if state.instruction is not None else set()
+        self.run_dir.keep_records(lambda r: r.get("kind") in kept or (r.get("kind") == "step" and r.get("step", 0) < state.steps))
+        self._records = self.run_dir.records()
+        log.info("resuming %s at step %d", self.run_dir.path, state.steps)
+        return state
+
+    def config(self, train: Sequence[Example], val: Sequence[Example] | None) -> dict[str, Any]:
+        """Everything that determines this run (``info`` excepted), as stored in ``config.json``."""
+        names = [self.task.description_template, self.task.predict_template]
+        if self.baseline is None:
+            names += [INIT_TEMPLATE, UPDATE_TEMPLATE, PACK_TEMPLATE]
+        elif self.baseline == "in-context":
+            names.append(IN_CONTEXT_TEMPLATE)
+        sources = {name: self.prompts.source(name) for name in names}
+        return {
+            "kind": "promptlearn.fit",
+            "task": self.task.name,
+            "llm": self.llm.spec,
+            "method": self.method,
+            "hyper": {
+                "epochs": self.epochs,
+                "batch_size": self.batch_size,
+                "history": self.history,
+                "history_size": self.history_size,
+                "select": self.select,
+                "seed": self.seed,
+                "baseline": self.baseline,
+                "min_instruction_words": self.min_instruction_words,
+            },
+            "sampling": {
+                "predict": self.predict_params.model_dump(mode="json"),
+                "meta": self.meta_params.model_dump(mode="json"),
+            },
+            "templates": {name: _sha256(source) for name, source in sources.items()},
+            "data": {"train": _data_digest(train), "val": None if val is None else _data_digest(val)},
+            "info": {
+                "promptlearn_version": __version__,
+                "llm_identity": dict(self.llm.backend.identity()),
+                "templates_dir": None if self.prompts.user_dir is None else str(self.prompts.user_dir),
+                "template_sources": sources,
+                "stop": self.stop.describe(),
+            },
+        }
+
+    def _finish(self, state: _State, started: float, usage_before: Usage) -> FitResult:
+        assert state.instruction is not None
+        if self.baseline is not None:
+            version, instruction = None, state.instruction
+        elif self.select == "best" and state.best is not None:
+            version, instruction = state.best["version"], state.best["instruction"]
+        else:
+            version, instruction = state.steps, state.instruction
+        val_score = state.val_scores.get(str(0 if version is None else version))
+        state.finished = True
+        state.final = {"instruction": instruction, "select": self.select, "selected_version": version, "val_score": val_score}
+        if self.run_dir is not None:
+            self.run_dir.save_state(state.to_json())
+            self.run_dir.write_instruction(instruction)
+        return FitResult(
+            instruction=instruction,
+            initial_instruction=state.initial_instruction,
+            method=self.method,
+            select=self.select,
+            selected_version=version,
+            val_score=val_score,
+            steps=list(self._records),
+            stop_reason=state.stop_reason,
+            usage=self.llm.usage.since(usage_before),
+            wall_time_s=time.perf_counter() - started,
+            total_usage=Usage(**state.usage),
+            total_seconds=state.seconds,
+            warnings=list(state.warnings),
+            run_dir=self.run_dir.path if self.run_dir else None,
+        )
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _data_digest(examples: Sequence[Example]) -> dict[str, Any]:
+    canonical = json.dumps([e.to_json() for e in examples], sort_keys=True, ensure_ascii=False, default=str)
+    return {"examples": len(examples), "sha256": _sha256(canonical)}
+
+
+def _clip(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,81 @@
+"""Prompt templates (jinja2). Built-in templates ship in ``promptlearn.templates``; a user folder
+given with ``--templates`` is searched first, so any template can be overridden by name.
+
+User-supplied text (queries, concepts, model outputs) enters a template only through the
+``field`` filter, which puts it inside a clearly delimited block that the text itself cannot
+close: ``{{ query | field("query") }}`` renders ``<query>\n...\n</query>``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+import jinja2
+
+from .errors import InputError
+
+
+
+def _builtin_dir() -> Path:
+    from . import templates  # the package mapped to the top-level templates/ folder
+
+    return Path(templates.__file__).resolve().parent
+
+
+_TAG = re.compile(r"<(/?)([A-Za-z_][A-Za-z0-9_\-]*)>")
+
+
+def field(value: Any, name: str) -> str:
+    """Delimit user text as data. Tag-like sequences inside the text are defused (``<x>`` ->
+    ``‹x›``) so the text cannot close its own field or open another one."""
+    text = str(value)
+    text = _TAG.sub(lambda m: f"‹{m.group(1)}{m.group(2)}›", text)
+    return f"<{name}>\n{text}\n</{name}>"
+
+
+class PromptLibrary:
+    """Loads and renders templates by name (e.g. ``"optimizer/update.j2"``)."""
+
+    def __init__(self, user_dir: str | os.PathLike[str] | None = None, inline: Mapping[str, str] | None = None):
+        loaders: list[jinja2.BaseLoader] = []
+        if inline:
+            loaders.append(jinja2.DictLoader(dict(inline)))
+        if user_dir is not None:
+            folder = Path(user_dir).expanduser()
+            if not folder.is_dir():
+                raise InputError(f"templates folder not found: {folder}")
+            loaders.append(jinja2.FileSystemLoader(str(folder)))
+        loaders.append(jinja2.FileSystemLoader(str(_builtin_dir())))
+        self.user_dir = Path(user_dir) if user_dir is not None else None
+        self.env = jinja2.Environment(
+            loader=jinja2.ChoiceLoader(loaders),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters["field"] = field
+
+    def render(self, name: str, /, **context: Any) -> str:
+        try:
+            template = self.env.get_template(name)
+        except jinja2.TemplateNotFound:
+            raise InputError(f"prompt template not found: {name}") from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise InputError(f"prompt template {exc.filename or name}:{exc.lineno}: {exc.message}") from None
+        try:
+            return template.render(**context).strip()
+        except jinja2.UndefinedError as exc:
+            raise InputError(f"prompt template {name}: {exc.message}") from None
+
+    def source(self, name: str) -> str:
+        """The template's text, for recording in a run's config (so a changed template is noticed)."""
+        try:
+            source, _, _ = self.env.loader.get_source(self.env, name)  # type: ignore[union-attr]
+        except jinja2.TemplateNotFound:
+            raise InputError(f"prompt template not found: {name}") from None
+        return source

@@ -1,0 +1,167 @@
+"""Rewriting with a learned instruction, verified (beyond the paper).
+
+A :class:`Rewriter` answers many inputs (for ORES: (concept, query) pairs) in concurrent batches
+through the same :class:`~promptlearn.optimizer.Predictor` the learner uses, then checks each
+answer: with the task scorer's avoidance part (``details["avoided"]``, e.g. ORES: no concept left
+in the rewrite) or, given a ``threshold``, the whole score. A failed answer is asked for again
+with the failure shown (template ``rewriter/retry.j2``), up to ``verify_retries`` times; every
+result records its retries and whether it finally passed. A rewrite that never passes is kept
+and marked ``passed=False``, never replaced by made-up text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from .errors import InputError
+from .llm import LLM, SamplingParams, make_request
+from .optimizer.predictor import Prediction, Predictor
+from .prompts import PromptLibrary
+from .tasks.base import Example, Task
+
+RETRY_TEMPLATE = "rewriter/retry.j2"
+
+
+@dataclass(frozen=True)
+class RewriteResult:
+    """One input's rewrite. ``passed`` is ``None`` when no check applies (the scorer has no
+    avoidance part and no threshold was given); ``problem`` says why the final rewrite fails."""
+
+    id: str
+    inputs: Mapping[str, str]
+    output: str
+    passed: bool | None
+    retries: int
+    score: float | None
+    problem: str | None
+    attempts: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            **dict(self.inputs),
+            "rewrite": self.output,
+            "passed": self.passed,
+            "retries": self.retries,
+            "score": self.score,
+            "problem": self.problem,
+            "attempts": list(self.attempts),
+        }
+
+
+class Rewriter:
+    """Rewrites inputs of ``task`` with ``instruction``, verifying each rewrite.
+
+    >>> rewriter = Rewriter(llm, task, instruction, verify_retries=2)          # doctest: +SKIP
+    >>> rewriter.rewrite(concept="golden brown", query="Indulge in this caramelized dessert")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        llm: LLM,
+        task: Task,
+        instruction: str,
+        *,
+        verify_retries: int = 0,
+        threshold: float | None = None,
+        prompts: PromptLibrary | None = None,  # default: the task's library
+        params: SamplingParams | Mapping[str, Any] | None = None,
+    ):
+        if not isinstance(verify_retries, int) or verify_retries < 0:
+            raise InputError(f"verify retries must be an integer >= 0, got {verify_retries!r}")
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
+            raise InputError(f"threshold must be in [0, 1], got {threshold}")
+        self.predictor = Predictor(llm, task, instruction, prompts=prompts, params=params)
+        self.task = task
+        self.verify_retries = verify_retries
+        self.threshold = threshold
+
+    def rewrite(self, **inputs: str) -> RewriteResult:
+        """Rewrite one input given as keyword fields (``concept=..., query=...``)."""
+        return self.rewrite_many([inputs])[0]
+
+    def rewrite_many(self, items: Sequence[Example | Mapping[str, str]], *, progress: bool = False) -> list[RewriteResult]:
+        """Rewrite many inputs; each round (the first answers, then each retry round) is one
+        concurrent batch call. Results come back in input order."""
+        examples = [self._as_example(item, index) for index, item in enumerate(items)]
+        for example in examples:
+            self.task.check_example(example)
+        if not examples:
+            return []
+        conversations = [self.predictor.messages(e) for e in examples]
+        attempts: list[list[str]] = [[] for _ in examples]
+        final: list[Prediction | None] = [None] * len(examples)
+        problems: list[str | None] = [None] * len(examples)
+        todo = list(range(len(examples)))
+        for round_index in range(self.verify_retries + 1):
+            label = "rewrite" if round_index == 0 else f"retry {round_index}"
+            requests = [make_request(conversations[i], self.predictor.params) for i in todo]
+            completions = self.predictor.llm.complete_many(requests, progress=label if progress else False)
+            predictions = self.predictor.finish([examples[i] for i in todo], completions)
+            failed = []
+            for i, prediction in zip(todo, predictions):
+                final[i] = prediction
+                attempts[i].append(prediction.output)
+                problems[i] = self._problem(prediction)
+                if problems[i] is not None:
+                    failed.append(i)
+                    conversations[i] = conversations[i] + [
+                        {"role": "assistant", "content": prediction.text},
+                        {"role": "user", "content": self.predictor.prompts.render(RETRY_TEMPLATE, output=prediction.output, problem=problems[i])},
+                    ]
+            todo = failed
+            if not todo:
+                break
+        return [self._result(e, p, a, q) for e, p, a, q in zip(examples, final, attempts, problems)]
+
+    # ---- checking ------------------------------------------------------------------------------
+    def _problem(self, prediction: Prediction) -> str | None:
+        """Why a rewrite fails the check, or ``None`` when it passes (or no check applies)."""
+        if not prediction.output.strip():
+            return "the answer is empty"
+        score = prediction.score
+        if score is None:
+            return None
+        if self.threshold is not None:
+            if score.value < self.threshold:
+                return f"its score {score.value:.2f} is below {self.threshold:.2f}"
+            return None
+        if "avoided" not in score.details:
+            return None
+        if score.details["avoided"]:
+            return None
+        concept = score.details.get("matched_concept")
+        phrase = score.details.get("matched_phrase")
+        if concept and phrase and str(phrase).casefold() != str(concept).casefold():
+            return f"it still shows the concept {concept!r} (as {phrase!r})"
+        return f"it still shows the concept {concept!r}" if concept else "it still shows a concept it must avoid"
+
+    def _checks(self, prediction: Prediction) -> bool:
+        score = prediction.score
+        return score is not None and (self.threshold is not None or "avoided" in score.details)
+
+    def _result(self, example: Example, prediction: Prediction | None, attempts: list[str], problem: str | None) -> RewriteResult:
+        assert prediction is not None
+        passed = (problem is None) if (self._checks(prediction) or problem is not None) else None
+        return RewriteResult(
+            id=example.id,
+            inputs=dict(example.inputs),
+            output=prediction.output,
+            passed=passed,
+            retries=len(attempts) - 1,
+            score=None if prediction.score is None else prediction.score.value,
+            problem=problem,
+            attempts=tuple(attempts),
+        )
+
+    def _as_example(self, item: Example | Mapping[str, str], index: int) -> Example:
+        if isinstance(item, Example):
+            return item
+        if not isinstance(item, Mapping):
+            raise InputError(f"input {index}: expected a mapping of {', '.join(self.task.input_fields)}, got {type(item).__name__}")
+        unknown = sorted(set(item) - set(self.task.input_fields) - {"id"})
+        if unknown:
+            raise InputError(f"input {index}: unknown field(s) {', '.join(unknown)} for task {self.task.name!r}")
+        inputs = {name: str(item.get(name, "")) for name in self.task.input_fields}
+        return Example(id=str(item.get("id", index)), inputs=inputs)

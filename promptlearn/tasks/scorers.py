@@ -1,0 +1,50 @@
+"""Reference-based scorers for instruction-induction tasks (the ORES scorer lives in ``ores.py``)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from .base import Example, Score
+from .concept_match import find_sequence, words
+
+
+def normalize_answer(text: str) -> str:
+    """An answer as compared by the scorers: Unicode-normalised, casefolded, accents and
+    look-alike letters folded, punctuation dropped, words separated by single spaces."""
+    return " ".join(words(text))
+
+
+def _check_lengths(examples: Sequence[Example], predictions: Sequence[str]) -> None:
+    if len(examples) != len(predictions):
+        raise ValueError(f"{len(examples)} examples but {len(predictions)} predictions")
+
+
+class ExactMatchScorer:
+    """1.0 when the normalised prediction equals one of the normalised references, else 0.0."""
+
+    name = "exact_match"
+
+    def score(self, examples: Sequence[Example], predictions: Sequence[str]) -> list[Score]:
+        _check_lengths(examples, predictions)
+        scores = []
+        for example, prediction in zip(examples, predictions):
+            answer = normalize_answer(prediction)
+            matched = next((r for r in example.references if answer and normalize_answer(r) == answer), None)
+            scores.append(Score(1.0 if matched is not None else 0.0, {"matched_reference": matched}))
+        return scores
+
+
+class ContainsScorer:
+    """1.0 when the prediction contains one of the references as whole words (after
+    normalisation: ``"The answer is Paris."`` contains ``"paris"``), else 0.0."""
+
+    name = "contains"
+
+    def score(self, examples: Sequence[Example], predictions: Sequence[str]) -> list[Score]:
+        _check_lengths(examples, predictions)
+        scores = []
+        for example, prediction in zip(examples, predictions):
+            found = words(prediction)
+            matched = next((r for r in example.references if find_sequence(words(r), found) is not None), None)
+            scores.append(Score(1.0 if matched is not None else 0.0, {"matched_reference": matched}))
+        return scores

@@ -1,0 +1,151 @@
+"""`promptlearn bench`: bad input (one line, exit != 0, before anything heavy loads), the text
+stage end to end with a scripted LLM, and the image stage on a tiny random SD + tiny VQA judge."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from promptlearn.cli.main import main
+from promptlearn.evaluation import run_text_bench, write_reports
+from promptlearn.evaluation.adapters import PredictorRewriter
+from promptlearn.llm import LLM, BadResponseError
+from promptlearn.optimizer.predictor import Predictor
+from promptlearn.tasks.registry import get_task
+from promptlearn.testing.toy import ScriptedBackend
+
+from _evaluation_models import write_tiny_vilt
+
+ROWS_TSV = "large\tGargantuan\tA large beast in the jungle\nred\tapple\tA red apple on a table\n"
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    path = tmp_path / "rows.tsv"
+    path.write_text(ROWS_TSV)
+    return path
+
+
+def error_line(capsys) -> str:
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--methods", "original,dalle"], "error: unknown method 'dalle'; choose from original, blacklist"),
+        (["--judge", "vqa:/nonexistent/blip2"], "error: judge model not found: /nonexistent/blip2"),
+        (["--judge", "blip2"], "error: bad judge spec 'blip2'"),
+        (["--seeds", "0,x"], "error: bad seed 'x'"),
+    ],
+)
+def test_bad_flags(tmp_path, dataset, capsys, extra, message):
+    args = ["bench", "--dataset", str(dataset), "--model", str(tmp_path), "--judge", f"vqa:{tmp_path}", "--out", str(tmp_path / "out"), *extra]
+    assert main(args) != 0
+    assert error_line(capsys).startswith(message)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [("", "has no examples"), ("\tobj\ta query\n", "rows.tsv:1: example 'rows-1': task 'ores' needs field(s) concept")],
+)
+def test_bad_datasets(tmp_path, capsys, content, message):
+    path = tmp_path / "rows.tsv"
+    path.write_text(content)
+    args = ["bench", "--dataset", str(path), "--model", str(tmp_path), "--judge", f"vqa:{tmp_path}", "--out", str(tmp_path / "out")]
+    assert main(args) != 0
+    assert message in error_line(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_text_stage_needs_its_instructions(tmp_path, dataset, capsys):
+    assert main(["bench", "--stage", "text", "--methods", "learned", "--dataset", str(dataset), "--out", str(tmp_path / "o")]) != 0
+    assert "give --instruction FILE or --fit-run DIR" in error_line(capsys)
+    assert main(["bench", "--stage", "text", "--methods", "x", "--dataset", str(dataset), "--out", str(tmp_path / "o")]) != 0
+    assert "unknown method 'x'" in error_line(capsys)
+
+
+def reply(messages, params):
+    """Rewrites by the instruction: 'learned' swaps the concept word, 'human' keeps the query, and
+    the 'broken' instruction fails on the apple row."""
+    system, user = messages[0]["content"], messages[-1]["content"]
+    query = user.split("<query>\n")[1].split("\n</query>")[0]
+    if system.startswith("broken") and "apple" in query:
+        raise BadResponseError("scripted failure")
+    if system.startswith("learned"):
+        return "Rewritten query: " + query.replace("large", "small").replace("red", "green")
+    return query
+
+
+@pytest.mark.slow  # the ORES scorer loads MiniLM
+def test_text_stage_scores_resumes_and_reports(tmp_path, dataset):
+    from promptlearn.data import load_examples
+
+    task = get_task("ores")
+    rows = load_examples(dataset, task)
+    backend = ScriptedBackend(reply)
+    llm = LLM(backend)
+    rewriter = PredictorRewriter(Predictor(llm, task, "(per method)"), progress=False)
+    instructions = {"learned": "learned: swap it", "human": "human: keep", "broken": "broken: fails"}
+    args = dict(rows=rows, out=tmp_path / "t", task=task, methods=["learned", "human", "broken", "blacklist"], instructions=instructions, rewriter=rewriter, progress=False)
+    run = run_text_bench(**args)
+    assert (run.done, run.failed) == (7, 1) and "scripted failure" in run.errors[0]
+    calls = len(backend.log)
+    records = {(r["row_id"], r["method"]): r for r in map(json.loads, (tmp_path / "t" / "results.jsonl").read_text().splitlines())}
+    learned = records[("rows-1", "learned")]
+    assert learned["rewrite"] == "A small beast in the jungle" and learned["avoided"] is True and 0 < learned["score"] <= 1
+    human = records[("rows-1", "human")]
+    assert human["avoided"] is False and human["score"] == 0.0
+    assert records[("rows-2", "blacklist")]["rewrite"] == "A apple on a table"
+
+    again = run_text_bench(**args)  # only the failed cell is redone (and fails again)
+    assert (again.done, again.failed, again.skipped) == (0, 1, 7) and len(backend.log) == calls + 1
+
+    summary = write_reports(tmp_path / "t")
+    by = {m["method"]: m for m in summary["methods"]}
+    assert by["learned"]["avoidance"]["mean"] == 1.0 and by["human"]["avoidance"]["mean"] == 0.0
+    assert by["broken"]["cells"] == 1 and by["broken"]["failed"] == 1
+    report = (tmp_path / "t" / "report.md").read_text()
+    assert "| learned |" in report and "85.6 (Table 1, TIN (learned instruction))" in report and "61.1" in report
+    page = (tmp_path / "t" / "index.html").read_text()
+    assert "A small beast in the jungle" in page and "<img" not in page.split("<h2>Rows</h2>")[1]
+
+
+@pytest.mark.slow  # the ORES scorer loads MiniLM
+def test_cli_text_stage_with_a_fit_run(tmp_path, dataset):
+    fit = tmp_path / "fit"
+    fit.mkdir()
+    (fit / "instruction.txt").write_text("Keep the query.\n")
+    (fit / "history.jsonl").write_text(json.dumps({"kind": "init", "instruction": "Initial one.", "val_score": 0.3}) + "\n"
+                                       + json.dumps({"kind": "step", "step": 0, "batch_score": 0.4, "val_score": 0.5}) + "\n")
+    out = tmp_path / "o"
+    code = main(["bench", "--stage", "text", "--methods", "blacklist", "--dataset", str(dataset), "--fit-run", str(fit), "--out", str(out), "--no-progress"])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stage"] == "text" and summary["methods"][0]["cells"] == 2
+    assert summary["options"]["command"].startswith("promptlearn bench --dataset ")
+    assert (out / "plots" / "fit_history.png").is_file()
+
+
+def test_cli_image_stage_on_tiny_models(tmp_path, dataset, capsys):
+    from promptlearn.synthesis.tiny import write_tiny_sd
+
+    sd = write_tiny_sd(tmp_path / "sd")
+    judge = write_tiny_vilt(tmp_path / "vilt", "no")
+    out = tmp_path / "bench"
+    args = ["bench", "--dataset", str(dataset), "--limit", "1", "--methods", "original,negative", "--seeds", "0", "--steps", "2",
+            "--model", str(sd), "--judge", f"vqa:{judge}", "--device", "cpu", "--out", str(out), "--no-progress", "--failure-score", "0.5"]
+    assert main(args) == 0
+    records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [(r["method"], r["status"], r["avoided"]) for r in records] == [("original", "ok", True), ("negative", "ok", True)]
+    assert records[0]["mse"] == 0.0 and (out / records[1]["image"]).is_file()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["failure_score"] == 0.5 and summary["fingerprint"]["generator"]["steps"] == 2
+    assert "negative" in capsys.readouterr().out
+    # rerun: every cell is skipped
+    assert main(args) == 0
+    assert len((out / "results.jsonl").read_text().splitlines()) == 2
