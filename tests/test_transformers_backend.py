@@ -23,6 +23,7 @@ from promptlearn.llm import (
     load_llm,
     make_request,
 )
+from promptlearn.testing.torch_threads import one_torch_thread  # noqa: F401  (autouse: ~6x faster on a busy CPU)
 
 pytestmark = pytest.mark.slow
 
@@ -45,6 +46,14 @@ def model_cache(tmp_path_factory) -> Path:
         local_model_path()
         print(f"\nembedded model ready in {time.perf_counter() - started:.1f} s (conversion on first use)")
         yield folder
+
+
+@pytest.fixture
+def use_model_cache(model_cache, monkeypatch) -> Path:
+    """Point this test at the module's converted model (conftest gives every test an empty
+    cache dir, where ``local`` would be converted again)."""
+    monkeypatch.setenv("PROMPTLEARN_CACHE_DIR", str(model_cache))
+    return model_cache
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +164,7 @@ def test_prompt_beyond_the_context_window(backend):
 
 
 # ---- the embedded model and its one-time conversion ---------------------------------------------
-def test_conversion_is_reused(model_cache, monkeypatch):
+def test_conversion_is_reused(use_model_cache, monkeypatch):
     def no_conversion(*args, **kwargs):
         raise AssertionError("converted the GGUF again")
 
@@ -165,7 +174,7 @@ def test_conversion_is_reused(model_cache, monkeypatch):
     again = load_local_backend(device="cpu")
     elapsed = time.perf_counter() - started
     print(f"\ncached load of the embedded model: {elapsed:.2f} s")
-    assert path.parent == model_cache / "models"
+    assert path.parent == use_model_cache / "models"
     assert elapsed < 15  # ~1 s on an idle laptop; the GGUF path takes ~25 s
     assert again.identity() == {
         "backend": "transformers",
@@ -185,7 +194,7 @@ def test_converted_tokenizer_keeps_chat_template_and_pad_token(backend):
 
 
 # ---- end to end through the client ------------------------------------------------------------------
-def test_load_llm_local_end_to_end(model_cache, tmp_path):
+def test_load_llm_local_end_to_end(use_model_cache, tmp_path):
     llm = load_llm("local", cache_dir=tmp_path / "llm-cache", max_batch_size=4)
     try:
         requests = [make_request(p, max_tokens=8) for p in PROMPTS[:3]]
@@ -199,7 +208,7 @@ def test_load_llm_local_end_to_end(model_cache, tmp_path):
     assert llm.spec == "local"
 
 
-def test_transformers_spec_on_a_local_folder(backend):
+def test_transformers_spec_on_a_local_folder(backend, use_model_cache):
     """``transformers/<folder>``: the same weights as ``local``, so the same greedy answers; the
     identity names the folder and fingerprints its files instead of the GGUF hash."""
     folder = local_model_path()
