@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -52,3 +53,15 @@ def test_fingerprint_follows_weights_and_config(tmp_path):
     assert touched != first
     (folder / "config.json").write_text('{"model_type": "llama", "hidden_size": 8}')
     assert weights_fingerprint(folder) != touched
+
+
+@pytest.mark.parametrize("engine", ["transformers", "vllm"])
+def test_cli_names_a_missing_model_folder_in_one_line(engine, tmp_path, capsys, monkeypatch):
+    from promptlearn.cli.main import main
+
+    monkeypatch.setitem(sys.modules, "vllm", None)  # the path is checked before vllm is needed
+    missing = tmp_path / "no-such-model"
+    code = main(["complete", "--llm", f"{engine}/{missing}", "--no-cache", "hi"])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert err == f"error: {engine}: model folder not found: {missing}\n"
