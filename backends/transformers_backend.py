@@ -58,8 +58,9 @@ class TransformersBackend:
             raise InvalidRequestError(f"max_batch_size must be >= 1, got {max_batch_size}", backend=self.name)
         self.max_batch_size = int(max_batch_size)
         self.device = _pick_device(device)
+        torch_dtype = _pick_dtype(dtype, self.device)
         source = resolve_model_source(model_path, backend=self.name)
-        self.tokenizer, self.model = _load(source, self.device, _pick_dtype(dtype, self.device))
+        self.tokenizer, self.model = _load(source, self.device, torch_dtype)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
