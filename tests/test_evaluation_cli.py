@@ -112,7 +112,9 @@ def test_text_stage_scores_resumes_and_reports(tmp_path, dataset):
     report = (tmp_path / "t" / "report.md").read_text()
     assert "| learned |" in report and "85.6 (Table 1, TIN (learned instruction))" in report and "61.1" in report
     page = (tmp_path / "t" / "index.html").read_text()
-    assert "A small beast in the jungle" in page and "<img" not in page.split("<h2>Rows</h2>")[1]
+    rows_part = page.split("<h2>Rows</h2>")[1]
+    assert "A small beast in the jungle" in rows_part and "<img" not in rows_part
+    assert rows_part.count("<table") == 1 and rows_part.count("<tr>") == 1 + 2  # one table: header + a line per row
 
 
 @pytest.mark.slow  # the ORES scorer loads MiniLM

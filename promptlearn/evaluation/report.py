@@ -191,7 +191,7 @@ body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1600px}
 table{border-collapse:collapse;margin:1em 0}
 th,td{border:1px solid #ccc;padding:4px 8px;vertical-align:top;font-size:14px}
 th{background:#f3f3f3}
-.grid td{text-align:center;max-width:220px}
+.grid td{text-align:center;max-width:220px;font-size:13px}
 .grid img{width:200px;height:auto;display:block;margin:auto}
 .cap{font-size:12px;color:#444;max-width:200px;margin:4px auto;word-wrap:break-word}
 .ok{color:#1a7f37;font-weight:600}.bad{color:#cf222e;font-weight:600}
@@ -245,15 +245,26 @@ def _html_rows(stage: str, methods: Sequence[str], records: Sequence[Mapping[str
     for record in records:
         by_row.setdefault(str(record["row_id"]), {})[(record["method"], record.get("seed"))] = record
         heads.setdefault(str(record["row_id"]), record)
-    parts = []
+    if stage == "text":  # one table: a line per row, a column per method
+        parts = ['<table class="grid"><tr><th>row</th><th>concept</th><th>query</th>' + "".join(f"<th>{esc(m)}</th>" for m in methods) + "</tr>"]
+        for row_id, cells in by_row.items():
+            head = heads[row_id]
+            line = f"<td>{esc(row_id)}</td><td>{esc(str(head.get('concept', '')))}</td><td>{esc(str(head.get('query', '')))}</td>"
+            for method in methods:
+                record = cells.get((method, None))
+                line += "<td>–</td>" if record is None else f'<td>{esc(str(record.get("rewrite") or ""))}<div class="cap">{_verdict(record)}</div></td>'
+            parts.append(f"<tr>{line}</tr>")
+        parts.append("</table>")
+        return parts
+    parts = []  # image stage: one grid per row, like the paper's Figure 3
     for row_id, cells in by_row.items():
         head = heads[row_id]
         parts.append(f"<h3>{esc(row_id)}: avoid “{esc(str(head.get('concept', '')))}”</h3>")
         parts.append(f'<p class="q">query: {esc(str(head.get("query", "")))}</p>')
-        parts.append('<table class="grid"><tr>' + ("" if stage == "text" else "<th>seed</th>") + "".join(f"<th>{esc(m)}</th>" for m in methods) + "</tr>")
-        seeds = sorted({s for _, s in cells}, key=lambda s: (s is None, s if s is not None else 0))
+        parts.append('<table class="grid"><tr><th>seed</th>' + "".join(f"<th>{esc(m)}</th>" for m in methods) + "</tr>")
+        seeds = sorted({s for _, s in cells})
         for seed in seeds:
-            line = "" if stage == "text" else f"<td>{esc(str(seed))}</td>"
+            line = f"<td>{esc(str(seed))}</td>"
             for method in methods:
                 record = cells.get((method, seed))
                 if record is None:
