@@ -16,6 +16,7 @@ from promptlearn.synthesis.filters import FilterDecision, ImageFilter, parse_fil
 from promptlearn.synthesis.filters.clip_filter import ClipConceptFilter, concept_decisions
 from promptlearn.synthesis.filters.safety_checker import SafetyChecker
 from promptlearn.synthesis.tiny import write_tiny_clip, write_tiny_sd
+from promptlearn.testing.torch_threads import one_torch_thread  # noqa: F401  (autouse)
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +130,8 @@ def test_clip_filter_flags_the_image_nearer_the_unacceptable_text(clip_filter):
 def test_clip_filter_batches_and_user_acceptable_texts(folders, clip_filter):
     images = _images(5)
     one_by_one = ClipConceptFilter(clip_filter.model, clip_filter.processor, ["nudity", "blood"], batch_size=2)
-    assert [d.score for d in one_by_one.check(images)] == pytest.approx([d.score for d in clip_filter.check(images)], abs=1e-5)
+    expected = [d.score for d in clip_filter.check(images)]
+    assert [d.score for d in one_by_one.check(images)] == pytest.approx(expected, abs=1e-5)
     same = ClipConceptFilter(clip_filter.model, clip_filter.processor, ["cat"], acceptable=["a photo of cat"])
     assert all(d.score == pytest.approx(0.5) and not d.flagged for d in same.check(images))
     assert clip_filter.check([]) == []

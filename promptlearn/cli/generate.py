@@ -75,32 +75,26 @@ def generate(**kwargs) -> None:
         raise InputError("rewriting with --instruction needs the concept (--concept)")
     _check_cheap_inputs(o, methods)
 
+    from ..synthesis.components import load_components
+    from ..synthesis.sampler import Synthesizer
+
     fabric = _fabric(o)
-    output_filter = _output_filter(o["filter_spec"], o["device"])
+    output_filter = _output_filter(o)
+    components = load_components(o["model"], device=o["device"], dtype=o["dtype"], scheduler=o["scheduler"])
+    synthesizer = Synthesizer(components, progress=o["progress"])
     rewrite = o["rewrite"]
     if "tin" in methods and rewrite is None:
         rewrite = _rewrite_on_the_fly(o, llm_settings)
         click.echo(f"rewrite: {rewrite}", err=True)
-
-    from ..synthesis.components import load_components
-    from ..synthesis.sampler import Synthesizer
-
-    components = load_components(o["model"], device=o["device"], dtype=o["dtype"], scheduler=o["scheduler"],
-                                 load_safety_checker=False)
-    synthesizer = Synthesizer(components, progress=o["progress"])
     seeds = list(range(o["seed"], o["seed"] + o["num_images"]))
+    results = {method: _run_method(synthesizer, method, o, rewrite, fabric, seeds) for method in methods}
     tiles, captions = [], []
-    results = {}
-    for method in methods:
-        results[method] = _run_method(synthesizer, method, o, rewrite, fabric, seeds)
     for index, seed in enumerate(seeds):  # rows: seeds, columns: methods
         for method in methods:
-            image = results[method].images[index]
-            caption = _caption(method, o, rewrite, seed if len(seeds) > 1 else None)
-            if output_filter is not None:
-                image, caption = _apply_filter(output_filter, image, caption)
-            tiles.append(image)
-            captions.append(caption)
+            tiles.append(results[method].images[index])
+            captions.append(_caption(method, o, seed if len(seeds) > 1 else None))
+    if output_filter is not None:
+        tiles, captions = _apply_filter(output_filter, tiles, captions)
     _write(tiles, captions, columns=len(methods), out=o["out"])
     click.echo(str(Path(o["out"])))
 
@@ -136,19 +130,25 @@ def _fabric(o: dict):
     return Fabric(liked=o["feedback_liked"], disliked=o["feedback_disliked"], seed=o["seed"])
 
 
-def _output_filter(spec: str | None, device: str):
-    if spec is None:
+def _output_filter(o: dict):
+    if o["filter_spec"] is None:
         return None
     from ..synthesis.filters import parse_filter_spec
 
-    return parse_filter_spec(spec, device=device)
+    return parse_filter_spec(o["filter_spec"], concepts=o["concepts"], sd_checkpoint=o["model"], device=o["device"])
 
 
-def _apply_filter(output_filter, image, caption: str):
-    verdict = output_filter.check([image])[0]
-    if verdict.flagged:
-        return output_filter.redact(image), f"{caption} [filtered]"
-    return image, caption
+def _apply_filter(output_filter, tiles: list, captions: list[str]) -> tuple[list, list[str]]:
+    """Black out the images the filter flags (as diffusers' safety checker does) and say so."""
+    from PIL import Image
+
+    decisions = output_filter.check(tiles)
+    for index, decision in enumerate(decisions):
+        if decision.flagged:
+            tiles[index] = Image.new("RGB", tiles[index].size, "black")
+            captions[index] = f"{captions[index]} [filtered]"
+    click.echo(f"filter {output_filter.name}: {sum(d.flagged for d in decisions)}/{len(decisions)} images flagged", err=True)
+    return tiles, captions
 
 
 def _rewrite_on_the_fly(o: dict, llm_settings: dict) -> str:
@@ -180,7 +180,7 @@ def _run_method(synthesizer, method: str, o: dict, rewrite: str | None, fabric, 
     )
 
 
-def _caption(method: str, o: dict, rewrite: str | None, seed: int | None) -> str:
+def _caption(method: str, o: dict, seed: int | None) -> str:
     label = {"sld": f"sld ({o['sld_preset']})", "tin": f"tin (S={o['switch_step']})"}.get(method, method)
     if o["feedback_liked"] or o["feedback_disliked"]:
         label += f" + fabric (+{len(o['feedback_liked'])}/-{len(o['feedback_disliked'])})"

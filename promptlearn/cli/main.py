@@ -25,22 +25,24 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
-def _register() -> None:
-    from . import bench as bench_cmd
-    from . import complete as complete_cmd
-    from . import generate as generate_cmd
-    from . import fit as fit_cmd
-    from . import rewrite as rewrite_cmd
-    from . import tasks as tasks_cmd
-    from . import tiny_models as tiny_models_cmd
+# (module in promptlearn.cli, click command attribute), one line per command
+COMMANDS = [
+    ("complete", "complete"),
+    ("tasks", "tasks"),
+    ("fit", "fit"),
+    ("rewrite", "rewrite"),
+    ("generate", "generate"),
+    ("tiny_models", "tiny_models"),
+    ("bench", "bench"),
+]
 
-    cli.add_command(complete_cmd.complete)
-    cli.add_command(bench_cmd.bench)
-    cli.add_command(generate_cmd.generate)
-    cli.add_command(tiny_models_cmd.tiny_models)
-    cli.add_command(tasks_cmd.tasks)
-    cli.add_command(fit_cmd.fit)
-    cli.add_command(rewrite_cmd.rewrite)
+
+def _register() -> None:
+    import importlib
+
+    for module_name, attribute in COMMANDS:
+        module = importlib.import_module(f"{__package__}.{module_name}")
+        cli.add_command(getattr(module, attribute))
 
 
 _register()

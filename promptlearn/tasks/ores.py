@@ -38,7 +38,8 @@ from .embeddings import SentenceEmbedder, default_embedder
 
 DEFAULT_SEMANTIC_THRESHOLD = 0.80
 
-# Phrases made only of these words are never compared with a concept (they carry no content).
+# Phrases that begin or end with one of these words are not compared with a concept: they carry
+# no more content than the phrase without that word, which is compared anyway ("a canine" ~ "canine").
 _FUNCTION_WORDS = frozenset(
     "a an the of on in at to for with and or by from into onto over under near its his her their "
     "this that these those is are was be being it as up out off some one".split()
@@ -93,7 +94,8 @@ class OresScorer:
                     continue
                 for concept in concepts:
                     for phrase in phrases(rewrite, len(words(concept)) + 1):
-                        if not set(phrase.split()) <= _FUNCTION_WORDS:
+                        tokens = phrase.split()
+                        if tokens[0] not in _FUNCTION_WORDS and tokens[-1] not in _FUNCTION_WORDS:
                             candidates.append((i, concept, phrase))
         texts = [e.inputs["query"] for e in examples] + [r for r in rewrites if r] + [t for _, c, p in candidates for t in (c, p)]
         self.embedder.encode(texts)  # one batched pass; the lookups below hit the cache

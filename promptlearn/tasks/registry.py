@@ -66,6 +66,8 @@ def get_task(name_or_path: str) -> Task:
         return _checked(registry[name_or_path](), f"task {name_or_path!r}")
     path = Path(name_or_path).expanduser()
     if path.suffix.lower() in _TASK_FILE_SUFFIXES or path.exists():
+        if path.is_dir():
+            raise InputError(f"task file {path} is a folder (give the .py or .yaml file)")
         if not path.is_file():
             raise InputError(f"task file not found: {path}")
         if path.suffix.lower() == ".py":

@@ -109,7 +109,9 @@ class ClipConceptFilter:
         if acceptable is not None:
             acceptable = [acceptable] if isinstance(acceptable, str) else list(acceptable)
             if len(acceptable) != len(concepts) or any(not text.strip() for text in acceptable):
-                raise InputError(f"give one non-empty acceptable text per concept ({len(concepts)}), got {len(acceptable)}")
+                raise InputError(
+                    f"give one non-empty acceptable text per concept ({len(concepts)}), got {len(acceptable)}"
+                )
         if not 0.0 < threshold < 1.0:
             raise InputError(f"the CLIP filter threshold must lie strictly between 0 and 1, not {threshold}")
         if batch_size < 1:
@@ -131,7 +133,12 @@ class ClipConceptFilter:
 
     @classmethod
     def from_pretrained(
-        cls, path: str | os.PathLike[str], concepts: Sequence[str], *, device: str | torch.device | None = None, **kwargs: Any
+        cls,
+        path: str | os.PathLike[str],
+        concepts: Sequence[str],
+        *,
+        device: str | torch.device | None = None,
+        **kwargs: Any,
     ) -> ClipConceptFilter:
         """Load any transformers CLIP checkpoint folder (model + processor) and build the filter."""
         from transformers import CLIPModel, CLIPProcessor

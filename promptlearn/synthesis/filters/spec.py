@@ -38,7 +38,9 @@ def parse_filter_spec(
     if kind == "safety-checker":
         checkpoint = path if sep else sd_checkpoint
         if not checkpoint:
-            raise InputError(f"--filter {spec!r}: no checkpoint to take the safety checker from; use safety-checker:PATH")
+            raise InputError(
+                f"--filter {spec!r}: no checkpoint to take the safety checker from; use safety-checker:PATH"
+            )
         if not os.path.isdir(checkpoint):
             raise InputError(f"--filter {spec!r}: {checkpoint} is not a folder")
         from .safety_checker import SafetyChecker

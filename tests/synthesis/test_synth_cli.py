@@ -1,0 +1,132 @@
+"""``promptlearn generate`` end to end on a tiny checkpoint, and its one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from promptlearn.cli import generate as generate_module
+from promptlearn.cli.main import main
+from promptlearn.synthesis.tiny import write_tiny_sd
+
+BASE = ["generate", "--query", "a photo of a naked man on a beach", "--concept", "naked", "--steps", "2", "--no-progress"]
+
+
+def _run(capsys, *args):
+    code = main([*BASE, *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize(
+    "method, extra",
+    [("original", []), ("blacklist", []), ("negative", []), ("sld", ["--sld-preset", "max"]),
+     ("tin", ["--rewrite", "a man in swimwear on a beach", "--switch-step", "1"]),
+     ("tin", ["--rewrite", "a man in swimwear on a beach", "--switch-step", "0.5"])],
+)
+def test_every_method_writes_an_image(sd_dir, tmp_path, capsys, method, extra):
+    out = tmp_path / f"{method}.png"
+    code, stdout, stderr = _run(capsys, "--model", str(sd_dir), "--method", method, "--out", str(out), *extra)
+    assert code == 0, stderr
+    assert stdout.strip() == str(out)
+    assert Image.open(out).size == (16, 16)
+
+
+def test_compare_writes_a_captioned_grid(sd_dir, tmp_path, capsys):
+    out = tmp_path / "grid.png"
+    code, _, stderr = _run(capsys, "--model", str(sd_dir), "--compare", "original,blacklist,negative,sld,tin",
+                           "--rewrite", "a man in swimwear", "--num-images", "2", "--out", str(out))
+    assert code == 0, stderr
+    grid = Image.open(out)
+    assert grid.width > 5 * 128 and grid.height > 2 * 16
+
+
+def test_feedback_images_and_seeds(sd_dir, tmp_path, capsys):
+    liked, disliked = tmp_path / "liked.png", tmp_path / "disliked.png"
+    Image.new("RGB", (16, 16), "red").save(liked)
+    Image.new("RGB", (16, 16), "blue").save(disliked)
+    out = tmp_path / "fb.png"
+    code, _, stderr = _run(capsys, "--model", str(sd_dir), "--feedback-liked", str(liked),
+                           "--feedback-disliked", str(disliked), "--num-images", "2", "--out", str(out))
+    assert code == 0, stderr
+    assert Image.open(out).width > 2 * 16
+
+
+def test_safety_checker_filter(tmp_path, capsys):
+    model = write_tiny_sd(tmp_path / "sd", sample_size=8, with_safety_checker=True)
+    out = tmp_path / "f.png"
+    code, _, stderr = _run(capsys, "--model", str(model), "--filter", "safety-checker", "--out", str(out))
+    assert code == 0, stderr
+    assert "filter" in stderr and "images flagged" in stderr
+
+
+def test_flagged_images_are_blacked_out():
+    class FlagSecond:
+        name = "fake"
+
+        def check(self, images):
+            return [type("D", (), {"flagged": i == 1})() for i in range(len(images))]
+
+    tiles = [Image.new("RGB", (4, 4), "white") for _ in range(2)]
+    tiles, captions = generate_module._apply_filter(FlagSecond(), tiles, ["a", "b"])
+    assert captions == ["a", "b [filtered]"]
+    assert tiles[1].getpixel((0, 0)) == (0, 0, 0) and tiles[0].getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_rewrite_on_the_fly_with_an_instruction(sd_dir, tmp_path, capsys, monkeypatch):
+    seen = {}
+
+    class FakeLLM:
+        def complete(self, messages, **params):
+            seen["messages"], seen["params"] = messages, params
+            return type("C", (), {"text": "  a man in swimwear on a beach \n"})()
+
+        def close(self):
+            seen["closed"] = True
+
+    monkeypatch.setattr(generate_module, "build_llm", lambda **settings: FakeLLM())
+    instruction = tmp_path / "instruction.txt"
+    instruction.write_text("Rewrite the query so it does not show the concept.")
+    out = tmp_path / "tin.png"
+    code, _, stderr = _run(capsys, "--model", str(sd_dir), "--method", "tin", "--instruction", str(instruction),
+                           "--llm", "local", "--out", str(out))
+    assert code == 0, stderr
+    assert "rewrite: a man in swimwear on a beach" in stderr
+    assert seen["messages"][0] == {"role": "system", "content": "Rewrite the query so it does not show the concept."}
+    assert seen["messages"][1]["content"] == "Concept: naked\nQuery: a photo of a naked man on a beach"
+    assert seen["params"]["temperature"] == 0.0 and seen["closed"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "{missing}", "--out", "{out}"], "model path does not exist"),
+        (["--model", "{sd}", "--method", "tin", "--rewrite", "x", "--switch-step", "5", "--out", "{out}"],
+         "--switch-step: switch step S=5 exceeds the 2 sampler steps"),
+        (["--model", "{sd}", "--method", "tin", "--out", "{out}"], "method tin needs --rewrite, or --instruction"),
+        (["--model", "{sd}", "--feedback-liked", "{bad_image}", "--out", "{out}"], "cannot read feedback image"),
+        (["--model", "{sd}", "--method", "sld", "--compare", "original,tin", "--out", "{out}"], "not both"),
+        (["--model", "{sd}", "--compare", "original,magic", "--out", "{out}"], "unknown method 'magic'"),
+        (["--model", "{sd}", "--out", "{tmp}/out.txt"], "unknown image format"),
+        (["--model", "{sd}", "--method", "tin", "--instruction", "{tmp}/none.txt", "--out", "{out}"],
+         "instruction file not found"),
+        (["--model", "{sd}", "--steps", "0", "--out", "{out}"], "--steps must be a positive integer"),
+        (["--model", "{sd}", "--guidance", "1.0", "--method", "negative", "--out", "{out}"],
+         "needs classifier-free guidance"),
+        (["--model", "{sd}", "--filter", "magic", "--out", "{out}"], "unknown filter"),
+        (["--model", "{sd}", "--scheduler", "fancy", "--out", "{out}"], "unknown scheduler"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(sd_dir, tmp_path, capsys, args, message):
+    bad_image = tmp_path / "bad.png"
+    bad_image.write_bytes(b"not a png")
+    values = {"missing": tmp_path / "nowhere", "sd": sd_dir, "out": tmp_path / "out.png", "tmp": tmp_path,
+              "bad_image": bad_image}
+    code, stdout, stderr = _run(capsys, *[a.format(**values) for a in args])
+    assert code != 0
+    lines = stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and message in lines[-1], stderr
+    assert "Traceback" not in stderr
+    assert not (tmp_path / "out.png").exists() and not Path(values["tmp"] / "out.txt").exists()
