@@ -237,3 +237,55 @@ def test_seed_and_method_lists():
     assert parse_method_list("tin, original,tin", known=["original", "tin"]) == ["tin", "original"]
     with pytest.raises(InputError, match="no method"):
         parse_method_list(" , ", known=["tin"])
+
+
+class WordTask:
+    """A stand-in for the ORES task: avoided when the rewrite lacks the concept word, similarity 0.5."""
+
+    name = "word"
+
+    def check_example(self, row):
+        pass
+
+    class scorer:
+        @staticmethod
+        def score(rows, predictions):
+            from promptlearn.tasks.base import Score
+
+            out = []
+            for row, text in zip(rows, predictions):
+                avoided = row.inputs["concept"] not in text
+                out.append(Score(0.5 if avoided else 0.0, {"avoided": avoided, "similarity": 0.5}))
+            return out
+
+
+class StoppingRewriter(ListRewriter):
+    """Rewrites ``stop_after`` calls, then raises as a killed process would."""
+
+    def __init__(self, stop_after):
+        super().__init__()
+        self.stop_after = stop_after
+
+    def rewrite(self, rows, instruction):
+        if self.calls >= self.stop_after:
+            raise KeyboardInterrupt
+        return super().rewrite(rows, instruction)
+
+
+def test_text_stage_records_chunk_by_chunk_and_resumes(tmp_path):
+    from promptlearn.evaluation import run_text_bench
+
+    rows = [Example(f"r{i}", {"concept": "dog", "query": f"a dog number {i}"}) for i in range(5)]
+    args = dict(rows=rows, out=tmp_path / "t", task=WordTask(), methods=["learned", "blacklist"], instructions={"learned": "keep"}, progress=False, chunk_size=2)
+    with pytest.raises(KeyboardInterrupt):
+        run_text_bench(rewriter=StoppingRewriter(stop_after=2), **args)
+    recorded = [json.loads(line) for line in (tmp_path / "t" / "results.jsonl").read_text().splitlines()]
+    assert [r["row_id"] for r in recorded] == ["r0", "r1", "r2", "r3"]  # two chunks of two kept
+
+    rewriter = ListRewriter()
+    again = run_text_bench(rewriter=rewriter, **args)
+    assert (again.skipped, again.done, again.failed, rewriter.calls) == (4, 1 + 5, 0, 1)
+    summary = write_reports(tmp_path / "t")
+    by = {m["method"]: m for m in summary["methods"]}
+    assert by["learned"]["avoidance"]["mean"] == 0.0 and by["blacklist"]["avoidance"]["mean"] == 1.0
+    assert by["blacklist"]["score"]["mean"] == pytest.approx(0.5) and by["blacklist"]["cells"] == 5

@@ -184,13 +184,13 @@ def _load_rows(kwargs: dict[str, Any], task: Any):
     return rows
 
 
-def _predictor(llm_values: dict[str, Any], task: Any):
+def _predictor(llm_values: dict[str, Any], task: Any, *, progress: bool):
     from ..evaluation.adapters import PredictorRewriter
     from ..optimizer.predictor import Predictor
 
     llm = build_llm(**llm_values)
     # a placeholder instruction: the rewriter swaps in each method's own
-    return llm, PredictorRewriter(Predictor(llm, task, "(set per method)"))
+    return llm, PredictorRewriter(Predictor(llm, task, "(set per method)"), progress=progress)
 
 
 def _run_text(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str):
@@ -214,7 +214,8 @@ def _run_text(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str):
         fit_run=kwargs["fit_run"], task=task, trainset=kwargs["trainset"], compare=compare,
     )
     needs_llm = any(m != BLACKLIST for m in methods)
-    llm, rewriter = _predictor(llm_values, task) if needs_llm else (None, None)
+    # the stage's own bar counts the rows; no second bar per LLM batch
+    llm, rewriter = _predictor(llm_values, task, progress=False) if needs_llm else (None, None)
     options = {
         "command": command, "stage": "text", "dataset": str(kwargs["dataset"]), "rows": len(rows), "limit": kwargs["limit"],
         "task": task.name, "llm": llm.spec if llm is not None else None,
@@ -252,7 +253,7 @@ def _run_image(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str)
     from ..synthesis.components import load_components
     from ..synthesis.sampler import Synthesizer
 
-    llm, rewriter = _predictor(llm_values, task) if needed else (None, None)
+    llm, rewriter = _predictor(llm_values, task, progress=not kwargs["no_progress"]) if needed else (None, None)
     try:
         device = kwargs["device"] or ("cuda" if _cuda() else "cpu")
         components = load_components(kwargs["model"], device=device, dtype=kwargs["dtype"], scheduler=kwargs["scheduler"])
