@@ -289,3 +289,28 @@ def test_text_stage_records_chunk_by_chunk_and_resumes(tmp_path):
     by = {m["method"]: m for m in summary["methods"]}
     assert by["learned"]["avoidance"]["mean"] == 0.0 and by["blacklist"]["avoidance"]["mean"] == 1.0
     assert by["blacklist"]["score"]["mean"] == pytest.approx(0.5) and by["blacklist"]["cells"] == 5
+
+
+def test_the_summary_covers_the_last_invocations_rows_methods_and_seeds(tmp_path):
+    run(tmp_path / "b", PaintingGenerator())
+    assert write_reports(tmp_path / "b")["methods"][0]["cells"] == 2 * 2
+    again = run(tmp_path / "b", PaintingGenerator(), rows=ROWS[:1], methods=["original", "negative"], seeds=[1])
+    assert again.skipped == 2 and again.done == 0
+    summary = write_reports(tmp_path / "b")
+    assert [(m["method"], m["cells"], m["rows"]) for m in summary["methods"]] == [("original", 1, 1), ("negative", 1, 1)]
+    assert "a red car" not in (tmp_path / "b" / "index.html").read_text()  # r2 is not in this run
+    assert len((tmp_path / "b" / "results.jsonl").read_text().splitlines()) == 2 * 2 * len(METHODS)  # nothing deleted
+
+
+def test_a_torn_last_line_is_dropped_on_resume(tmp_path):
+    run(tmp_path / "b", PaintingGenerator(), methods=["original"], seeds=[0])
+    results = tmp_path / "b" / "results.jsonl"
+    whole = results.read_text()
+    results.write_text(whole + '{"row_id": "r1", "meth')  # a kill in the middle of a write
+    again = run(tmp_path / "b", PaintingGenerator(), methods=["original", "negative"], seeds=[0])
+    assert (again.skipped, again.done) == (2, 2)
+    lines = results.read_text().splitlines()
+    assert len(lines) == 4 and all(json.loads(line) for line in lines)
+    results.write_text("not json\n" + results.read_text())
+    with pytest.raises(InputError, match="a damaged line"):
+        run(tmp_path / "b", PaintingGenerator(), methods=["original"], seeds=[0])

@@ -85,7 +85,7 @@ def build_summary(folder: str | Path, options: ReportOptions = ReportOptions()) 
     config = json.loads(config_path.read_text(encoding="utf-8"))
     run_options = config.get("options", {})
     stage = config.get("fingerprint", {}).get("stage", "image")
-    records = list(CellStore(root).records())
+    records = current_records(root, run_options)
     methods = list(run_options.get("methods") or sorted({r["method"] for r in records}))
     failure_score = 0.0 if stage == "text" else options.failure_score
     summaries = summarise(_outcomes(records, options), failure_score=failure_score, methods=methods)
@@ -106,6 +106,21 @@ def build_summary(folder: str | Path, options: ReportOptions = ReportOptions()) 
             {"row_id": f["row_id"], "method": f["method"], "seed": f.get("seed"), "error": f.get("error", "")} for f in failures
         ],
     }
+
+
+def current_records(folder: Path, run_options: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The cells of the last invocation's plan (its rows, methods and seeds): cells an earlier,
+    larger run left in the folder stay in ``results.jsonl`` but are not summarised."""
+    rows = set(run_options["row_ids"]) if run_options.get("row_ids") is not None else None
+    methods = set(run_options["methods"]) if run_options.get("methods") else None
+    seeds = set(run_options["seeds"]) if run_options.get("seeds") is not None else None
+    return [
+        r
+        for r in CellStore(folder).records()
+        if (rows is None or str(r["row_id"]) in rows)
+        and (methods is None or r["method"] in methods)
+        and (seeds is None or r.get("seed") in seeds)
+    ]
 
 
 # ---- the markdown report -----------------------------------------------------------------------
@@ -158,7 +173,7 @@ def render_markdown(summary: Mapping[str, Any], *, plots: Mapping[str, str]) -> 
         out += [f"![avoidance and score per method]({plots['methods']})", ""]
     out += ["## Metric definitions", ""] + [f"- {d}" for d in summary["metric_definitions"]] + [""]
     out += ["## Options", ""]
-    shown = {k: v for k, v in options.items() if k not in ("command", "wall_seconds", "instructions")}
+    shown = {k: v for k, v in options.items() if k not in ("command", "wall_seconds", "instructions", "row_ids")}
     shown.update(failure_score=summary["failure_score"], mse_normaliser=summary["mse_normaliser"])
     for key in sorted(shown):
         out.append(f"- `{key}`: {_inline(shown[key])}")
@@ -312,7 +327,7 @@ def write_reports(
     summary["plots"] = plots
     atomic_write_json(root / "summary.json", _json_safe(summary))
     atomic_write_text(root / "report.md", render_markdown(summary, plots=plots))
-    atomic_write_text(root / "index.html", render_html(summary, list(CellStore(root).records()), plots=plots))
+    atomic_write_text(root / "index.html", render_html(summary, current_records(root, summary["options"]), plots=plots))
     return summary
 
 

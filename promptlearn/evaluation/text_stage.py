@@ -68,7 +68,7 @@ def run_text_bench(
     folder = open_run_dir(
         out,
         fingerprint={"stage": "text", "task": task.name, "rewriter": rewriter.identity() if rewriter is not None else None},
-        options={**(options or {}), "methods": list(methods)},
+        options={**(options or {}), "methods": list(methods), "row_ids": [row.id for row in rows]},
     )
     cells = CellStore(folder)
     run = BenchRun(folder)
