@@ -244,6 +244,7 @@ def _run_image(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str)
         raise InputError("the image stage needs --model (a diffusers Stable Diffusion folder)")
     if not Path(kwargs["model"]).expanduser().exists():
         raise InputError(f"diffusion model not found: {kwargs['model']}")
+    model_path = str(Path(kwargs["model"]).expanduser().resolve())  # absolute: it names the model in the run's config
     task = _common(kwargs)
     rows = _load_rows(kwargs, task)
     needed = sorted({IMAGE_METHODS[m].instruction for m in methods if IMAGE_METHODS[m].instruction})
@@ -256,13 +257,13 @@ def _run_image(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str)
     llm, rewriter = _predictor(llm_values, task, progress=not kwargs["no_progress"]) if needed else (None, None)
     try:
         device = kwargs["device"] or ("cuda" if _cuda() else "cpu")
-        components = load_components(kwargs["model"], device=device, dtype=kwargs["dtype"], scheduler=kwargs["scheduler"])
-        generator = SynthesizerGenerator(Synthesizer(components), model=str(kwargs["model"]), steps=kwargs["steps"],
+        components = load_components(model_path, device=device, dtype=kwargs["dtype"], scheduler=kwargs["scheduler"])
+        generator = SynthesizerGenerator(Synthesizer(components), model=model_path, steps=kwargs["steps"],
                                          guidance_scale=kwargs["guidance"], height=kwargs["size"], width=kwargs["size"])
         judge = judge_spec.load(device=device)
         options = {
             "command": command, "stage": "image", "dataset": str(kwargs["dataset"]), "rows": len(rows), "limit": kwargs["limit"],
-            "model": str(kwargs["model"]), "judge": str(judge_spec), "steps": kwargs["steps"], "switch_step": kwargs["switch_step"],
+            "model": model_path, "judge": str(judge_spec), "steps": kwargs["steps"], "switch_step": kwargs["switch_step"],
             "guidance": kwargs["guidance"], "scheduler": kwargs["scheduler"], "llm": llm.spec if llm is not None else None,
             "instructions": instructions,
         }
