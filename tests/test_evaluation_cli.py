@@ -110,7 +110,9 @@ def test_text_stage_scores_resumes_and_reports(tmp_path, dataset):
     by = {m["method"]: m for m in summary["methods"]}
     assert by["learned"]["avoidance"]["mean"] == 1.0 and by["human"]["avoidance"]["mean"] == 0.0
     assert by["broken"]["cells"] == 1 and by["broken"]["failed"] == 1
+    assert by["human"]["unchanged"] == 1.0 and by["learned"]["unchanged"] == 0.0 and by["blacklist"]["unchanged"] == 0.0
     report = (tmp_path / "t" / "report.md").read_text()
+    assert "| query unchanged % |" in report and "| 100.0 | 61.1 (Table 3, human-designed instruction) |" in report
     assert "| learned |" in report and "85.6 (Table 1, TIN (learned instruction))" in report and "61.1" in report
     page = (tmp_path / "t" / "index.html").read_text()
     rows_part = page.split("<h2>Rows</h2>")[1]
@@ -148,6 +150,7 @@ def test_cli_image_stage_on_tiny_models(tmp_path, dataset, capsys):
     assert records[0]["mse"] == 0.0 and (out / records[1]["image"]).is_file()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["failure_score"] == 0.5 and summary["fingerprint"]["generator"]["steps"] == 2
+    assert summary["fingerprint"]["generator"]["dtype"] == "float32"  # a rerun with another --dtype is refused
     assert "negative" in capsys.readouterr().out
     # rerun: every cell is skipped
     assert main(args) == 0
