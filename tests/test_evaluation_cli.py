@@ -13,6 +13,7 @@ from promptlearn.evaluation.adapters import PredictorRewriter
 from promptlearn.llm import LLM, BadResponseError
 from promptlearn.optimizer.predictor import Predictor
 from promptlearn.tasks.registry import get_task
+from promptlearn.testing.torch_threads import one_torch_thread  # noqa: F401
 from promptlearn.testing.toy import ScriptedBackend
 
 from _evaluation_models import write_tiny_vilt
@@ -109,10 +110,14 @@ def test_text_stage_scores_resumes_and_reports(tmp_path, dataset):
     by = {m["method"]: m for m in summary["methods"]}
     assert by["learned"]["avoidance"]["mean"] == 1.0 and by["human"]["avoidance"]["mean"] == 0.0
     assert by["broken"]["cells"] == 1 and by["broken"]["failed"] == 1
+    assert by["human"]["unchanged"] == 1.0 and by["learned"]["unchanged"] == 0.0 and by["blacklist"]["unchanged"] == 0.0
     report = (tmp_path / "t" / "report.md").read_text()
+    assert "| query unchanged % |" in report and "| 100.0 | 61.1 (Table 3, human-designed instruction) |" in report
     assert "| learned |" in report and "85.6 (Table 1, TIN (learned instruction))" in report and "61.1" in report
     page = (tmp_path / "t" / "index.html").read_text()
-    assert "A small beast in the jungle" in page and "<img" not in page.split("<h2>Rows</h2>")[1]
+    rows_part = page.split("<h2>Rows</h2>")[1]
+    assert "A small beast in the jungle" in rows_part and "<img" not in rows_part
+    assert rows_part.count("<table") == 1 and rows_part.count("<tr>") == 1 + 2  # one table: header + a line per row
 
 
 @pytest.mark.slow  # the ORES scorer loads MiniLM
@@ -145,7 +150,36 @@ def test_cli_image_stage_on_tiny_models(tmp_path, dataset, capsys):
     assert records[0]["mse"] == 0.0 and (out / records[1]["image"]).is_file()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["failure_score"] == 0.5 and summary["fingerprint"]["generator"]["steps"] == 2
+    assert summary["fingerprint"]["generator"]["dtype"] == "float32"  # a rerun with another --dtype is refused
     assert "negative" in capsys.readouterr().out
     # rerun: every cell is skipped
     assert main(args) == 0
     assert len((out / "results.jsonl").read_text().splitlines()) == 2
+
+
+def test_cli_full_image_report_on_tiny_models_with_a_scripted_server(tmp_path, dataset, capsys):
+    """Every image method from the CLI: tiny SD, the tiny CLIP judge of `promptlearn tiny-models`,
+    rewrites from the OpenAI-compatible test server."""
+    from promptlearn.synthesis.tiny import write_tiny_clip, write_tiny_sd
+    from promptlearn.testing.openai_server import OpenAIServer
+
+    sd, clip = write_tiny_sd(tmp_path / "sd"), write_tiny_clip(tmp_path / "clip")
+    (tmp_path / "learned.txt").write_text("learned: swap it")
+    (tmp_path / "initial.txt").write_text("initial: keep it")
+    out = tmp_path / "bench"
+    with OpenAIServer(reply=reply) as server:
+        args = ["bench", "--dataset", str(dataset), "--limit", "1", "--seeds", "0", "--steps", "3", "--model", str(sd),
+                "--judge", f"clip:{clip}", "--llm", "openai/test", "--api-base", server.url, "--no-cache",
+                "--instruction", str(tmp_path / "learned.txt"), "--initial-instruction", str(tmp_path / "initial.txt"),
+                "--device", "cpu", "--out", str(out), "--no-progress"]
+        assert main(args) == 0
+        assert len(server.requests) == 2  # one rewrite per instruction, shared by tin and tin-no-intervention
+    methods = ["original", "blacklist", "negative", "sld", "tin", "tin-no-instruction", "tin-no-intervention"]
+    records = {r["method"]: r for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
+    assert sorted(records) == sorted(methods) and all(r["status"] == "ok" for r in records.values())
+    assert records["tin"]["rewrite"] == "A small beast in the jungle" and records["tin"]["switch_step"] == 2
+    assert records["tin-no-intervention"]["switch_step"] == 0 and records["tin-no-instruction"]["rewrite"] == "A large beast in the jungle"
+    report = (out / "report.md").read_text()
+    assert report.count("| 1 (1 rows × 1 seeds) |") == 7 and "CLIP judge (" in report and '"a photo without {concept}"' in report
+    page = (out / "index.html").read_text().split("<h2>Rows</h2>")[1]
+    assert page.count("<img") == 7 and "A small beast in the jungle" in page and page.count("<h3>") == 1

@@ -184,13 +184,13 @@ def _load_rows(kwargs: dict[str, Any], task: Any):
     return rows
 
 
-def _predictor(llm_values: dict[str, Any], task: Any):
+def _predictor(llm_values: dict[str, Any], task: Any, *, progress: bool):
     from ..evaluation.adapters import PredictorRewriter
     from ..optimizer.predictor import Predictor
 
     llm = build_llm(**llm_values)
     # a placeholder instruction: the rewriter swaps in each method's own
-    return llm, PredictorRewriter(Predictor(llm, task, "(set per method)"))
+    return llm, PredictorRewriter(Predictor(llm, task, "(set per method)"), progress=progress)
 
 
 def _run_text(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str):
@@ -214,7 +214,8 @@ def _run_text(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str):
         fit_run=kwargs["fit_run"], task=task, trainset=kwargs["trainset"], compare=compare,
     )
     needs_llm = any(m != BLACKLIST for m in methods)
-    llm, rewriter = _predictor(llm_values, task) if needs_llm else (None, None)
+    # the stage's own bar counts the rows; no second bar per LLM batch
+    llm, rewriter = _predictor(llm_values, task, progress=False) if needs_llm else (None, None)
     options = {
         "command": command, "stage": "text", "dataset": str(kwargs["dataset"]), "rows": len(rows), "limit": kwargs["limit"],
         "task": task.name, "llm": llm.spec if llm is not None else None,
@@ -243,6 +244,7 @@ def _run_image(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str)
         raise InputError("the image stage needs --model (a diffusers Stable Diffusion folder)")
     if not Path(kwargs["model"]).expanduser().exists():
         raise InputError(f"diffusion model not found: {kwargs['model']}")
+    model_path = str(Path(kwargs["model"]).expanduser().resolve())  # absolute: it names the model in the run's config
     task = _common(kwargs)
     rows = _load_rows(kwargs, task)
     needed = sorted({IMAGE_METHODS[m].instruction for m in methods if IMAGE_METHODS[m].instruction})
@@ -252,16 +254,16 @@ def _run_image(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str)
     from ..synthesis.components import load_components
     from ..synthesis.sampler import Synthesizer
 
-    llm, rewriter = _predictor(llm_values, task) if needed else (None, None)
+    llm, rewriter = _predictor(llm_values, task, progress=not kwargs["no_progress"]) if needed else (None, None)
     try:
         device = kwargs["device"] or ("cuda" if _cuda() else "cpu")
-        components = load_components(kwargs["model"], device=device, dtype=kwargs["dtype"], scheduler=kwargs["scheduler"])
-        generator = SynthesizerGenerator(Synthesizer(components), model=str(kwargs["model"]), steps=kwargs["steps"],
+        components = load_components(model_path, device=device, dtype=kwargs["dtype"], scheduler=kwargs["scheduler"])
+        generator = SynthesizerGenerator(Synthesizer(components), model=model_path, steps=kwargs["steps"],
                                          guidance_scale=kwargs["guidance"], height=kwargs["size"], width=kwargs["size"])
         judge = judge_spec.load(device=device)
         options = {
             "command": command, "stage": "image", "dataset": str(kwargs["dataset"]), "rows": len(rows), "limit": kwargs["limit"],
-            "model": str(kwargs["model"]), "judge": str(judge_spec), "steps": kwargs["steps"], "switch_step": kwargs["switch_step"],
+            "model": model_path, "judge": str(judge_spec), "steps": kwargs["steps"], "switch_step": kwargs["switch_step"],
             "guidance": kwargs["guidance"], "scheduler": kwargs["scheduler"], "llm": llm.spec if llm is not None else None,
             "instructions": instructions,
         }

@@ -85,6 +85,7 @@ class SynthesizerGenerator:
             "height": self.height or components.default_size,
             "width": self.width or components.default_size,
             "scheduler": type(components.scheduler).__name__,
+            "dtype": str(components.dtype).removeprefix("torch."),
             "sld_preset": self.sld_preset,
         }
 

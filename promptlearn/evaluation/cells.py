@@ -9,17 +9,33 @@ per (row, instruction) and shared by every method and seed that uses them, live 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..files import append_jsonl, read_jsonl
+from ..errors import InputError
+from ..files import append_jsonl, atomic_write_text, read_jsonl
 
 CELL_SCHEMA = 1
 RESULTS_FILE = "results.jsonl"
 REWRITES_FILE = "rewrites.jsonl"
 
 CellKey = tuple[str, str, "int | None"]
+
+
+def _read_records(path: Path) -> list[Any]:
+    """The records of an append-only file; a torn last line (a write cut off by a kill) is
+    dropped from the file too, so the next append starts on a line of its own."""
+    if not path.exists():
+        return []
+    text = path.read_text(encoding="utf-8")
+    if text and not text.endswith("\n"):
+        atomic_write_text(path, text[: text.rfind("\n") + 1])
+    try:
+        return read_jsonl(path)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: a damaged line ({exc.msg}); delete that line or use a new --out") from None
 
 
 def text_sha(text: str) -> str:
@@ -33,9 +49,8 @@ class CellStore:
     def __init__(self, folder: str | Path):
         self.path = Path(folder) / RESULTS_FILE
         self._cells: dict[CellKey, dict[str, Any]] = {}
-        if self.path.exists():
-            for record in read_jsonl(self.path):
-                self._cells[(str(record["row_id"]), str(record["method"]), record.get("seed"))] = record
+        for record in _read_records(self.path):
+            self._cells[(str(record["row_id"]), str(record["method"]), record.get("seed"))] = record
 
     def get(self, row_id: str, method: str, seed: int | None) -> dict[str, Any] | None:
         return self._cells.get((row_id, method, seed))
@@ -71,11 +86,8 @@ class RewriteStore:
     def __init__(self, folder: str | Path):
         self.path = Path(folder) / REWRITES_FILE
         self._items: dict[tuple[str, str], Rewrite] = {}
-        if self.path.exists():
-            for record in read_jsonl(self.path):
-                self._items[(str(record["row_id"]), record["instruction_sha"])] = Rewrite(
-                    record.get("text"), record.get("error"), record.get("raw")
-                )
+        for record in _read_records(self.path):
+            self._items[(str(record["row_id"]), record["instruction_sha"])] = Rewrite(record.get("text"), record.get("error"), record.get("raw"))
 
     def get(self, row_id: str, instruction: str) -> Rewrite | None:
         return self._items.get((row_id, text_sha(instruction)))

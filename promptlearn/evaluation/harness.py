@@ -90,7 +90,7 @@ def run_image_bench(
             "rewriter": rewriter.identity() if rewriter is not None else None,
             "switch_step": switch_step,
         },
-        options={**(options or {}), "methods": [m.name for m in chosen], "seeds": list(seeds)},
+        options={**(options or {}), "methods": [m.name for m in chosen], "seeds": list(seeds), "row_ids": [row.id for row in rows]},
     )
     cells = CellStore(folder)
     run = BenchRun(folder)

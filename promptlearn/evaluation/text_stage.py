@@ -3,7 +3,8 @@ baseline) and score the rewrites with the ORES task's text-level scorer (avoided
 Runs on a CPU with the embedded LLM; no diffusion model, no judge.
 
 :func:`run_text_bench` reads as numbered steps: check inputs → open the run folder → per
-method, rewrite the rows still to do → score and record them. Resumable like the image stage.
+method, rewrite the rows still to do, a chunk at a time → score and record them. Resumable like
+the image stage.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from .methods import BLACKLIST
 from .protocols import QueryRewriter
 from .rows import check_rows, concept_of, query_of
 from .rundir import open_run_dir
+
+TEXT_CHUNK_ROWS = 16
+"""Rows rewritten per LLM call batch (two local batches of 8)."""
 
 
 def blacklist_rewrite(row: Example) -> str:
@@ -41,9 +45,10 @@ def run_text_bench(
     rewriter: QueryRewriter | None,
     options: Mapping[str, Any] | None = None,
     progress: bool = True,
+    chunk_size: int = TEXT_CHUNK_ROWS,
 ) -> BenchRun:
     """Run (or resume) the text stage into ``out``. ``instructions`` maps every method except
-    ``blacklist`` to its instruction text."""
+    ``blacklist`` to its instruction text; rows are rewritten and recorded ``chunk_size`` at a time."""
     # 1. check inputs
     check_rows(rows)
     for row in rows:
@@ -56,12 +61,14 @@ def run_text_bench(
                 raise InputError(f"method {method!r} needs an LLM (--llm)")
     if not methods:
         raise InputError("no method given")
+    if chunk_size < 1:
+        raise InputError(f"chunk_size must be >= 1, got {chunk_size}")
 
     # 2. open the run folder
     folder = open_run_dir(
         out,
         fingerprint={"stage": "text", "task": task.name, "rewriter": rewriter.identity() if rewriter is not None else None},
-        options={**(options or {}), "methods": list(methods)},
+        options={**(options or {}), "methods": list(methods), "row_ids": [row.id for row in rows]},
     )
     cells = CellStore(folder)
     run = BenchRun(folder)
@@ -73,42 +80,55 @@ def run_text_bench(
             todo = [row for row in rows if not _finished(cells, row, method, sha)]
             run.skipped += len(rows) - len(todo)
             bar.update(len(rows) - len(todo))
-            if not todo:
-                continue
-            # 3. rewrite the rows still to do
-            if method == BLACKLIST:
-                rewrites = [Rewrite(blacklist_rewrite(row)) for row in todo]
-            else:
-                assert rewriter is not None
-                rewrites = rewriter.rewrite(todo, instruction)
-            # 4. score and record them
-            scored = [(row, rw) for row, rw in zip(todo, rewrites) if rw.text is not None]
-            scores = task.scorer.score([row for row, _ in scored], [rw.text for _, rw in scored]) if scored else []
-            by_id = {row.id: score for (row, _), score in zip(scored, scores)}
-            for row, rw in zip(todo, rewrites):
-                base = {"row_id": row.id, "method": method, "seed": None, "concept": concept_of(row), "query": query_of(row), "instruction_sha": sha}
-                if rw.text is None:
-                    cells.add({**base, "status": "failed", "error": rw.error or "no rewrite", "raw": rw.raw})
-                    run.failed += 1
-                    run.errors.append(f"{row.id} / {method}: {rw.error}")
-                    continue
-                score = by_id[row.id]
-                details = dict(score.details)
-                cells.add(
-                    {
-                        **base,
-                        "status": "ok",
-                        "rewrite": rw.text,
-                        "raw": rw.raw,
-                        "avoided": bool(details.get("avoided", score.value > 0)),
-                        "similarity": details.get("similarity"),
-                        "score": score.value,
-                        "details": {k: v for k, v in details.items() if k not in ("avoided", "similarity")},
-                    }
-                )
-                run.done += 1
-            bar.update(len(todo))
+            # a chunk at a time: the bar moves and an interrupted run keeps what it recorded
+            for start in range(0, len(todo), chunk_size):
+                chunk = todo[start : start + chunk_size]
+                _run_chunk(cells, run, task, method, sha, chunk, instruction, rewriter)
+                bar.update(len(chunk))
     return run
+
+
+def _run_chunk(
+    cells: CellStore,
+    run: BenchRun,
+    task: Task,
+    method: str,
+    sha: str | None,
+    rows: Sequence[Example],
+    instruction: str,
+    rewriter: QueryRewriter | None,
+) -> None:
+    """Rewrite ``rows`` with one method (step 3), score the rewrites and record every cell (step 4)."""
+    if method == BLACKLIST:
+        rewrites = [Rewrite(blacklist_rewrite(row)) for row in rows]
+    else:
+        assert rewriter is not None  # checked in step 1
+        rewrites = rewriter.rewrite(rows, instruction)
+    scored = [(row, rw) for row, rw in zip(rows, rewrites) if rw.text is not None]
+    scores = task.scorer.score([row for row, _ in scored], [rw.text for _, rw in scored]) if scored else []
+    by_id = {row.id: score for (row, _), score in zip(scored, scores)}
+    for row, rw in zip(rows, rewrites):
+        base = {"row_id": row.id, "method": method, "seed": None, "concept": concept_of(row), "query": query_of(row), "instruction_sha": sha}
+        if rw.text is None:
+            cells.add({**base, "status": "failed", "error": rw.error or "no rewrite", "raw": rw.raw})
+            run.failed += 1
+            run.errors.append(f"{row.id} / {method}: {rw.error}")
+            continue
+        score = by_id[row.id]
+        details = dict(score.details)
+        cells.add(
+            {
+                **base,
+                "status": "ok",
+                "rewrite": rw.text,
+                "raw": rw.raw,
+                "avoided": bool(details.get("avoided", score.value > 0)),
+                "similarity": details.get("similarity"),
+                "score": score.value,
+                "details": {k: v for k, v in details.items() if k not in ("avoided", "similarity")},
+            }
+        )
+        run.done += 1
 
 
 def _finished(cells: CellStore, row: Example, method: str, sha: str | None) -> bool:

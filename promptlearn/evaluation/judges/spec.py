@@ -39,7 +39,7 @@ def parse_judge_spec(text: str) -> JudgeSpec:
     kind = kind.strip().casefold()
     if not sep or kind not in JUDGE_KINDS or not rest.strip():
         raise InputError(f"bad judge spec {text!r}; use {JUDGE_FORMS}")
-    path = Path(rest.strip()).expanduser()
+    path = Path(rest.strip()).expanduser().resolve()  # absolute: it names the judge in the run's config
     if not path.exists():
         raise InputError(f"judge model not found: {path} (from --judge {text})")
     if not path.is_dir():

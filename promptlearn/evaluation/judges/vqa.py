@@ -147,7 +147,8 @@ class VQAJudge:
         import torch
 
         texts = [self._prompt(q) for q in questions]
-        inputs = self.processor(images=images, text=texts, return_tensors="pt", padding=True)
+        extra = {"truncation": True} if self.kind == "blip" else {}  # BLIP's processor sets a max_length
+        inputs = self.processor(images=images, text=texts, return_tensors="pt", padding=True, **extra)
         with torch.inference_mode():
             result = self.model.generate(
                 **inputs.to(self.device),
