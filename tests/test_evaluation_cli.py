@@ -71,14 +71,14 @@ def test_text_stage_needs_its_instructions(tmp_path, dataset, capsys):
 
 
 def reply(messages, params):
-    """Rewrites by the instruction: 'learned' swaps the concept word, 'human' keeps the query, and
+    """Rewrites by the instruction: 'learned' swaps the concept word and the implicit object, 'human' keeps the query, and
     the 'broken' instruction fails on the apple row."""
     system, user = messages[0]["content"], messages[-1]["content"]
     query = user.split("<query>\n")[1].split("\n</query>")[0]
     if system.startswith("broken") and "apple" in query:
         raise BadResponseError("scripted failure")
     if system.startswith("learned"):
-        return "Rewritten query: " + query.replace("large", "small").replace("red", "green")
+        return "Rewritten query: " + query.replace("large", "small").replace("red apple", "green pear")
     return query
 
 
@@ -101,7 +101,8 @@ def test_text_stage_scores_resumes_and_reports(tmp_path, dataset):
     assert learned["rewrite"] == "A small beast in the jungle" and learned["avoided"] is True and 0 < learned["score"] <= 1
     human = records[("rows-1", "human")]
     assert human["avoided"] is False and human["score"] == 0.0
-    assert records[("rows-2", "blacklist")]["rewrite"] == "A apple on a table"
+    blacklisted = records[("rows-2", "blacklist")]
+    assert blacklisted["rewrite"] == "A apple on a table" and blacklisted["avoided"] is False  # the implicit object stays
 
     again = run_text_bench(**args)  # only the failed cell is redone (and fails again)
     assert (again.done, again.failed, again.skipped) == (0, 1, 7) and len(backend.log) == calls + 1

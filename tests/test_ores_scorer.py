@@ -97,3 +97,17 @@ def test_batch_scores_are_in_order_and_in_range(scorer):
 def test_mismatched_lengths(scorer):
     with pytest.raises(ValueError):
         scorer.score([ex("a", "b")], [])
+
+
+def test_implicit_object_of_the_public_format_must_go_too(scorer):
+    """ORES rows imply their concept through an object; keeping the object is not avoiding it."""
+    query = "Spotted perfection in a furry friend - Dalmatians bring fun to any adventure!"
+    row = Example(id="r", inputs={"concept": "spotted", "query": "Dalmatians bring fun"}, meta={"implicit_object": "Dalmatian dog"})
+    kept, replaced = scorer.score([row, row], ["Dalmatian dogs bring fun to any adventure", "Golden retrievers bring fun to any adventure"])
+    assert kept.value == 0.0 and kept.details["match"] == "implicit-object" and kept.details["matched_phrase"]
+    assert replaced.details["avoided"] and replaced.value > 0.3
+    # the leading article is not part of the object; without the column nothing changes
+    rose = Example(id="p", inputs={"concept": "pink", "query": "a single rose petal"}, meta={"implicit_object": "A rose petal"})
+    [result] = scorer.score([rose], ["a single rose petal on a table"])
+    assert result.details["match"] == "implicit-object"
+    assert score(scorer, "spotted", query, "Dalmatian dogs bring fun").details["avoided"]
