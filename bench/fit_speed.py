@@ -30,6 +30,7 @@ from collections import Counter
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from promptlearn.llm import load_llm  # noqa: E402
+from promptlearn.llm.client import DEFAULT_CONCURRENCY  # noqa: E402
 from promptlearn.optimizer import InstructionLearner  # noqa: E402
 from promptlearn.testing.openai_server import OpenAIServer, scripted_replies  # noqa: E402
 from promptlearn.testing.toy import ToyReply, toy_examples, toy_prompts, toy_task  # noqa: E402
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--train", type=int, default=16, help="training examples")
     parser.add_argument("--val", type=int, default=8, help="validation examples (0: none, select last)")
-    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight for promptlearn")
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="requests in flight for promptlearn")
     args = parser.parse_args(argv)
 
     with OpenAIServer(latency=args.latency, reply=scripted_replies({"warm-up": "ok"}, default=ToyReply())) as server:

@@ -147,6 +147,36 @@ def test_select_best_or_last(select, version, instruction_tag):
     assert sum(1 for m in log if kind(m) == "predict" and query_of(m).endswith(tuple(str(i) for i in range(100, 105)))) == 25
 
 
+def test_validation_round_also_predicts_the_next_batch():
+    """With a validation set, p_{j+1} is scored on it and used on batch j+1 in one concurrent round:
+    the same calls as validating and predicting one after the other, two rounds per step instead of three."""
+    with toy_llm() as (llm, log):
+        rounds: list[list[str]] = []
+        complete_many = llm.complete_many
+
+        def recording(requests, **kwargs):
+            rounds.append([kind([{"role": m.role, "content": m.content} for m in r.messages]) for r in requests])
+            return complete_many(requests, **kwargs)
+
+        llm.complete_many = recording
+        result = learner(llm, epochs=1, batch_size=4).fit(TRAIN, valset=VAL)
+    steps = [r for r in result.steps if r["kind"] == "step"]
+    # init, validate p_0, then per step: [batch 1 with p_0], update, [val with p_1 + batch 2 with p_1], update, [val with p_2]
+    assert [len(r) for r in rounds] == [1, 5, 4, 1, 5 + 4, 1, 5]
+    assert result.usage.calls == len(log) == 1 + 5 + 2 * (4 + 1 + 5)
+    second_batch = log[1 + 5 + 4 + 1 + 5 :][:4]
+    assert all(m[0]["content"] == steps[1]["instruction_before"] == steps[0]["instruction_after"] for m in second_batch)
+    by_query = {e.inputs["query"]: e.id for e in TRAIN}
+    assert sorted(steps[1]["example_ids"]) == sorted(by_query[query_of(m)] for m in second_batch)
+    # the result does not depend on it: a fit that throws the shared round's batch away learns the same
+    with toy_llm() as (llm, _):
+        plain = learner(llm, epochs=1, batch_size=4)
+        plain._take_prefetched = lambda instruction, batch: None
+        plain_result = plain.fit(TRAIN, valset=VAL)
+    assert plain_result.instruction == result.instruction
+    assert [s.get("predictions") for s in plain_result.steps] == [s.get("predictions") for s in result.steps]
+
+
 def test_select_best_needs_a_validation_set():
     with toy_llm() as (llm, _):
         with pytest.raises(InputError, match="needs a validation set"):

@@ -7,6 +7,8 @@ from typing import Any, Callable
 
 import click
 
+from ..llm.client import DEFAULT_CONCURRENCY
+
 
 def llm_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Add --llm, --api-base, --concurrency, --no-cache and --cache-dir to a command."""
@@ -19,7 +21,7 @@ def llm_options(func: Callable[..., Any]) -> Callable[..., Any]:
         help="Model spec: 'local', 'transformers/<path>', 'vllm/<path>' or a litellm model such as 'openai/gpt-4o-mini'.",
     )
     @click.option("--api-base", default=None, help="Base URL of an OpenAI-compatible server (e.g. `vllm serve`).")
-    @click.option("--concurrency", default=8, show_default=True, type=click.IntRange(min=1), help="Requests in flight for remote APIs.")
+    @click.option("--concurrency", default=DEFAULT_CONCURRENCY, show_default=True, type=click.IntRange(min=1), help="Requests in flight for remote APIs.")
     @click.option("--batch-size-llm", "llm_batch_size", default=8, show_default=True, type=click.IntRange(min=1), help="Prompts per forward pass for local engines.")
     @click.option("--no-cache", is_flag=True, help="Do not read or write the LLM disk cache.")
     @click.option("--cache-dir", type=click.Path(file_okay=False), default=None, help="Folder of the LLM disk cache [default: ~/.cache/promptlearn].")

@@ -20,6 +20,11 @@ from .usage import Usage
 RequestLike = Request | MessagesLike
 
 
+# Requests in flight at once for chat backends: enough for an optimizer step's validation set and
+# next mini-batch to go out in one round; rate limits are handled by retries with Retry-After.
+DEFAULT_CONCURRENCY = 16
+
+
 class LLM:
     """Chat messages in, :class:`Completion` out.
 
@@ -38,7 +43,7 @@ class LLM:
         *,
         cache: CompletionCache | None = None,
         retry: RetryPolicy | None = None,
-        concurrency: int = 8,
+        concurrency: int = DEFAULT_CONCURRENCY,
         usage: Usage | None = None,
         spec: str | None = None,
     ):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from .cache import CompletionCache
-from .client import LLM
+from .client import DEFAULT_CONCURRENCY, LLM
 from .errors import UnknownModelSpecError
 from .retry import RetryPolicy
 
@@ -51,7 +51,7 @@ def load_llm(
     api_key: str | None = None,
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
-    concurrency: int = 8,
+    concurrency: int = DEFAULT_CONCURRENCY,
     timeout: float = 60.0,
     max_retries: int = 5,
     device: str | None = None,

@@ -39,7 +39,7 @@ from .base import FitResult, OptimizerError, Optimizer
 from .baselines import BASELINES, IN_CONTEXT_TEMPLATE, human_instruction, in_context_instruction
 from .packing import PACK_TEMPLATE, pack_batch
 from .parsing import parse_instruction, unusable_reason
-from .predictor import DEFAULT_PREDICT_PARAMS, Predictor, mean_score, with_defaults
+from .predictor import DEFAULT_PREDICT_PARAMS, Prediction, Predictor, mean_score, with_defaults
 from .run_dir import RunDir
 from .stopping import AnyOf, Progress, StopCondition, StopFile
 
@@ -157,6 +157,9 @@ class InstructionLearner(Optimizer):
         self.min_instruction_words = min_instruction_words
         self.progress = progress
         self._records: list[dict[str, Any]] = []
+        # predictions of the next mini-batch made with p_{j+1} in the same round as its validation
+        # (in memory only: a resumed run recomputes them, from the cache)
+        self._prefetched: tuple[str, tuple[str, ...], list[Prediction]] | None = None
 
     @property
     def method(self) -> str:
@@ -209,7 +212,8 @@ class InstructionLearner(Optimizer):
                     rng.shuffle(order)
                     state.order, state.rng = order, list(rng.getstate())
                 ids = state.order[state.batch * self.batch_size : (state.batch + 1) * self.batch_size]
-                record = self._step(state, [by_id[i] for i in ids], val)
+                next_ids = state.order[(state.batch + 1) * self.batch_size : (state.batch + 2) * self.batch_size]
+                record = self._step(state, [by_id[i] for i in ids], val, next_batch=[by_id[i] for i in next_ids])
                 state.batch += 1
                 if state.batch >= steps_per_epoch:
                     state.epoch, state.batch, state.order = state.epoch + 1, 0, None
@@ -217,12 +221,15 @@ class InstructionLearner(Optimizer):
                 bar.update(1)
                 bar.set_postfix(batch=f"{record['batch_score']:.2f}", **({"val": f"{record['val_score']:.2f}"} if val else {}))
 
-    def _step(self, state: _State, batch: list[Example], val: list[Example] | None) -> dict[str, Any]:
+    def _step(self, state: _State, batch: list[Example], val: list[Example] | None, *, next_batch: Sequence[Example] = ()) -> dict[str, Any]:
         t0, usage0 = time.perf_counter(), self.llm.usage.snapshot()
         before = state.instruction
         assert before is not None
-        # a. predict the mini-batch with p_j (one concurrent batch call)
-        predictions = self.predictor(before).predict(batch)
+        # a. predict the mini-batch with p_j (one concurrent batch call; made already in the
+        #    previous step's validation round when there was one)
+        predictions = self._take_prefetched(before, batch)
+        if predictions is None:
+            predictions = self.predictor(before).predict(batch)
         batch_score = mean_score(predictions)
         if val is None:
             self._observe(state, state.steps, before, batch_score)
@@ -243,8 +250,8 @@ class InstructionLearner(Optimizer):
         state.history.append({"version": state.steps, "instruction": before, "score": batch_score})
         state.steps += 1
         state.instruction = after
-        # d. score p_{j+1} on the validation set
-        val_score = self._validate(state, after, val)
+        # d. score p_{j+1} on the validation set, predicting the next mini-batch in the same round
+        val_score = self._validate(state, after, val, prefetch=next_batch)
         return {
             "kind": "step",
             "step": state.steps - 1,
@@ -299,14 +306,28 @@ class InstructionLearner(Optimizer):
         log.warning(warning)
         return previous, warning
 
-    def _validate(self, state: _State, instruction: str, val: list[Example] | None) -> float | None:
-        """Score an instruction version on the validation set and update the selection."""
+    def _validate(self, state: _State, instruction: str, val: list[Example] | None, *, prefetch: Sequence[Example] = ()) -> float | None:
+        """Score an instruction version on the validation set and update the selection.
+
+        ``prefetch`` (the next mini-batch, which the next step predicts with this same
+        instruction) goes into the same concurrent round, so a step with validation costs two
+        rounds of LLM latency instead of three; its usage counts towards this step."""
         if val is None:
             return None
-        score = self.predictor(instruction).evaluate(val).score
+        predictions = self.predictor(instruction).predict([*val, *prefetch])
+        if prefetch:
+            self._prefetched = (instruction, tuple(e.id for e in prefetch), predictions[len(val) :])
+        score = mean_score(predictions[: len(val)])
         state.val_scores[str(state.steps)] = score
         self._observe(state, state.steps, instruction, score)
         return score
+
+    def _take_prefetched(self, instruction: str, batch: Sequence[Example]) -> list[Prediction] | None:
+        """The predictions :meth:`_validate` made for this batch with this instruction, if any."""
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is not None and prefetched[0] == instruction and prefetched[1] == tuple(e.id for e in batch):
+            return prefetched[2]
+        return None
 
     @staticmethod
     def _observe(state: _State, version: int, instruction: str, score: float) -> None:
