@@ -198,7 +198,7 @@ def load_components(
         cls = _component_class(library, cls_name, name, source)
         try:
             return cls.from_pretrained(source, subfolder=name, local_files_only=local_files_only, **kwargs)
-        except (OSError, ValueError, EnvironmentError) as exc:
+        except (OSError, ValueError, RuntimeError) as exc:  # missing files, bad configs, shape mismatches
             raise InputError(f"{source}: cannot load {name} ({cls_name}): {first_line(exc)}") from exc
 
     parts: dict[str, Any] = {
