@@ -177,6 +177,29 @@ def test_validation_round_also_predicts_the_next_batch():
     assert [s.get("predictions") for s in plain_result.steps] == [s.get("predictions") for s in result.steps]
 
 
+def test_a_later_fit_never_takes_an_earlier_fits_prefetched_batch():
+    """A fit stopped mid-epoch leaves its next batch predicted; a later fit on the same learner whose
+    first batch has those ids and that instruction, but other examples, must predict them afresh."""
+    reply = ToyReply(update_text={1: "ok"})  # unusable: p_1 stays p_0, so the batch is prefetched with p_0
+    with toy_llm(reply) as (llm, _):
+        fitter = learner(llm, epochs=1, batch_size=4, stop=MaxSteps(1))
+        assert fitter.fit(TRAIN, valset=VAL).stop_reason is not None
+        shuffled = [e.id for e in TRAIN]
+        random.Random(fitter.seed).shuffle(shuffled)
+        prefetched_ids = shuffled[4:]
+        # those ids with other queries, listed so that the seeded shuffle puts them in the same order
+        positions = list(range(4))
+        random.Random(fitter.seed).shuffle(positions)
+        ids = [""] * 4
+        for position, index in enumerate(positions):
+            ids[index] = prefetched_ids[position]
+        later = [Example(id=i, inputs={"concept": "red", "query": f"another red picture {i}"}, references=(f"another plain picture {i}",)) for i in ids]
+        second = fitter.fit(later, valset=VAL)
+    step = next(s for s in second.steps if s["kind"] == "step")
+    assert step["example_ids"] == prefetched_ids and step["instruction_before"] == second.initial_instruction
+    assert all(p["raw"].startswith(("another red picture", "another plain picture")) for p in step["predictions"])
+
+
 def test_select_best_needs_a_validation_set():
     with toy_llm() as (llm, _):
         with pytest.raises(InputError, match="needs a validation set"):

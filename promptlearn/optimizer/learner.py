@@ -159,7 +159,7 @@ class InstructionLearner(Optimizer):
         self._records: list[dict[str, Any]] = []
         # predictions of the next mini-batch made with p_{j+1} in the same round as its validation
         # (in memory only: a resumed run recomputes them, from the cache)
-        self._prefetched: tuple[str, tuple[str, ...], list[Prediction]] | None = None
+        self._prefetched: tuple[str, tuple[Example, ...], list[Prediction]] | None = None
 
     @property
     def method(self) -> str:
@@ -316,16 +316,17 @@ class InstructionLearner(Optimizer):
             return None
         predictions = self.predictor(instruction).predict([*val, *prefetch])
         if prefetch:
-            self._prefetched = (instruction, tuple(e.id for e in prefetch), predictions[len(val) :])
+            self._prefetched = (instruction, tuple(prefetch), predictions[len(val) :])
         score = mean_score(predictions[: len(val)])
         state.val_scores[str(state.steps)] = score
         self._observe(state, state.steps, instruction, score)
         return score
 
     def _take_prefetched(self, instruction: str, batch: Sequence[Example]) -> list[Prediction] | None:
-        """The predictions :meth:`_validate` made for this batch with this instruction, if any."""
+        """The predictions :meth:`_validate` made for these very examples with this instruction
+        in this fit, if any (examples compared whole: another set may reuse the ids)."""
         prefetched, self._prefetched = self._prefetched, None
-        if prefetched is not None and prefetched[0] == instruction and prefetched[1] == tuple(e.id for e in batch):
+        if prefetched is not None and prefetched[0] == instruction and prefetched[1] == tuple(batch):
             return prefetched[2]
         return None
 
@@ -406,6 +407,7 @@ class InstructionLearner(Optimizer):
 
     def _open_run(self, train: list[Example], val: list[Example] | None) -> _State:
         self._records: list[dict[str, Any]] = []
+        self._prefetched = None  # an earlier fit's (e.g. one stopped mid-epoch) is not this one's
         if self.run_dir is None:
             return _State(seed=self.seed)
         stored = self.run_dir.open(self.config(train, val), resume=self.resume)
