@@ -89,7 +89,7 @@ def test_run_files(tmp_path, uninterrupted):
     assert trajectory(records) == trajectory(uninterrupted[1])
 
 
-@pytest.mark.parametrize("crash_after", [0, 3, 7])
+@pytest.mark.parametrize("crash_after", [0, 3, 4, 7])  # 4: at the epoch boundary
 def test_resume_after_a_crash_between_steps_equals_an_uninterrupted_run(tmp_path, uninterrupted, crash_after):
     run, cache = tmp_path / "run", tmp_path / "cache"
     with toy_llm(cache_dir=cache) as (llm, _):
