@@ -12,7 +12,9 @@ Scoring mirrors the paper's image metric (concept absent x similarity to the que
   e.g. "Dalmatian dog" for the concept "spotted"), the rewrite must not mention that phrase
   either (text-level match, leading article dropped): most ORES queries imply their concept
   through such an object and never name it, so without this an unchanged query would count as
-  avoided;
+  avoided. The match is verbatim (up to the normalisation above): a long descriptive object ("A
+  wig or toupee for covering a hairless scalp") never occurs in its query as such, so on the
+  public set 34 of the 100 unchanged queries still count as avoided (mean score 0.34);
 * *similarity* -- the cosine of the sentence embeddings of query and rewrite, clipped to [0, 1].
 
 ``score = avoided x similarity``. A concept the query does not involve is handled by the same
