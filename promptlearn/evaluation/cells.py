@@ -38,6 +38,12 @@ def _read_records(path: Path) -> list[Any]:
         raise InputError(f"{path}: a damaged line ({exc.msg}); delete that line or use a new --out") from None
 
 
+def error_text(exc: BaseException) -> str:
+    """The one line a failed cell or rewrite records: ``Type: first line of the message``."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
 def text_sha(text: str) -> str:
     """A short content hash, used to tell instructions apart in keys and configs."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

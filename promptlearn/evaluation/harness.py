@@ -20,7 +20,7 @@ from ..errors import InputError, PromptlearnError
 from ..files import atomic_write_bytes
 from ..progress import progress_bar
 from ..tasks.base import Example
-from .cells import CellStore, Rewrite, RewriteStore, text_sha
+from .cells import CellStore, Rewrite, RewriteStore, error_text, text_sha
 from .judges.base import Judge, JudgeAnswer
 from .methods import IMAGE_METHODS, REFERENCE_METHOD, ImageMethod
 from .metrics import mse
@@ -177,11 +177,6 @@ def _save_png(path: Path, image: Any) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _error_text(exc: BaseException) -> str:
-    message = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {message[0]}" if message else type(exc).__name__
-
-
 def _run_group(
     folder: Path,
     cells: CellStore,
@@ -241,7 +236,7 @@ def _run_group(
             _save_png(path, image)
             distance = 0.0 if method.name == REFERENCE_METHOD else mse(image, reference)
         except Exception as exc:  # one cell's failure is recorded and reported, not fatal
-            fail(method, _error_text(exc), extra)
+            fail(method, error_text(exc), extra)
             continue
         extra.update(image=path.relative_to(folder).as_posix(), mse=distance, seconds=round(time.perf_counter() - started, 3))
         if method.name == REFERENCE_METHOD:
@@ -266,11 +261,11 @@ def _judge_all(judge: Judge, images: Sequence[Any], concept: str) -> list[JudgeA
             raise PromptlearnError(f"judge returned {len(answers)} answers for {len(images)} images")
         return list(answers)
     except Exception as exc:  # isolate the failing image below
-        logger.info("judging a group failed (%s); judging image by image", _error_text(exc))
+        logger.info("judging a group failed (%s); judging image by image", error_text(exc))
     out: list[JudgeAnswer | str] = []
     for image in images:
         try:
             out.append(judge.judge([image], [concept])[0])
         except Exception as exc:  # recorded as this cell's failure
-            out.append(f"judge failed: {_error_text(exc)}")
+            out.append(f"judge failed: {error_text(exc)}")
     return out
