@@ -24,7 +24,7 @@ from .cells import CellStore, Rewrite, RewriteStore, error_text, text_sha
 from .judges.base import Judge, JudgeAnswer
 from .methods import IMAGE_METHODS, REFERENCE_METHOD, ImageMethod
 from .metrics import mse
-from .protocols import GenerationRequest, ImageGenerator, QueryRewriter
+from .protocols import GenerationRequest, ImageGenerator, QueryRewriter, rewrite_rows
 from .rows import check_rows, concept_of, query_of, safe_name
 from .rundir import open_run_dir
 
@@ -125,14 +125,8 @@ def _unknown(name: str) -> ImageMethod:
 
 
 def _finished(cells: CellStore, row: Example, method: ImageMethod, seed: int, instructions: Mapping[str, str]) -> bool:
-    record = cells.get(row.id, method.name, seed)
-    if record is None or record.get("status") != "ok":
-        return False
-    if record.get("concept") != concept_of(row) or record.get("query") != query_of(row):
-        return False  # the dataset row changed under this id
-    if method.instruction is not None and record.get("instruction_sha") != text_sha(instructions[method.instruction]):
-        return False  # the instruction changed
-    return True
+    sha = text_sha(instructions[method.instruction]) if method.instruction is not None else None
+    return cells.is_current(row, method.name, seed, sha)
 
 
 def _ensure_rewrites(
@@ -158,9 +152,7 @@ def _ensure_rewrites(
         assert rewriter is not None  # checked in step 1
         if progress:
             logger.info("rewriting %d queries with the %s instruction", len(missing), name)
-        results = rewriter.rewrite(missing, instruction)
-        if len(results) != len(missing):
-            raise PromptlearnError(f"the rewriter returned {len(results)} rewrites for {len(missing)} rows")
+        results = rewrite_rows(rewriter, missing, instruction)
         for row, rewrite in zip(missing, results):
             store.add(row.id, name, instruction, rewrite)
             out[(row.id, name)] = rewrite
