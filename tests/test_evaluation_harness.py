@@ -234,6 +234,8 @@ def test_seed_and_method_lists():
     for bad in ("", "-1", "a", "4-x"):
         with pytest.raises(InputError):
             parse_seeds(bad)
+    with pytest.raises(InputError, match="runs backwards; use e.g. 2-5"):
+        parse_seeds("0,5-2")
     assert parse_method_list("tin, original,tin", known=["original", "tin"]) == ["tin", "original"]
     with pytest.raises(InputError, match="no method"):
         parse_method_list(" , ", known=["tin"])
