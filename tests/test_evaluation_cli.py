@@ -63,6 +63,21 @@ def test_bad_datasets(tmp_path, capsys, content, message):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("stage", ["image", "text"])
+def test_a_bad_out_is_refused_before_any_model_loads(tmp_path, dataset, capsys, stage):
+    """--model is an empty folder here: had the models loaded first, the error would be about it."""
+    (tmp_path / "model").mkdir()
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "notes.txt").write_text("mine")
+    common = ["bench", "--stage", stage, "--methods", "original" if stage == "image" else "blacklist", "--dataset", str(dataset), "--model", str(tmp_path / "model"), "--judge", f"vqa:{tmp_path / 'model'}"]
+    assert main([*common, "--out", str(tmp_path / "afile")]) != 0
+    assert error_line(capsys).startswith(f"error: --out {tmp_path / 'afile'} is a file, not a folder")
+    assert main([*common, "--out", str(tmp_path / "full")]) != 0
+    assert "is not empty and holds no benchmark run" in error_line(capsys)
+    assert sorted(p.name for p in (tmp_path / "full").iterdir()) == ["notes.txt"]
+
+
 def test_text_stage_needs_its_instructions(tmp_path, dataset, capsys):
     assert main(["bench", "--stage", "text", "--methods", "learned", "--dataset", str(dataset), "--out", str(tmp_path / "o")]) != 0
     assert "give --instruction FILE or --fit-run DIR" in error_line(capsys)

@@ -234,6 +234,8 @@ def test_seed_and_method_lists():
     for bad in ("", "-1", "a", "4-x"):
         with pytest.raises(InputError):
             parse_seeds(bad)
+    with pytest.raises(InputError, match="runs backwards; use e.g. 2-5"):
+        parse_seeds("0,5-2")
     assert parse_method_list("tin, original,tin", known=["original", "tin"]) == ["tin", "original"]
     with pytest.raises(InputError, match="no method"):
         parse_method_list(" , ", known=["tin"])
@@ -314,3 +316,20 @@ def test_a_torn_last_line_is_dropped_on_resume(tmp_path):
     results.write_text("not json\n" + results.read_text())
     with pytest.raises(InputError, match="a damaged line"):
         run(tmp_path / "b", PaintingGenerator(), methods=["original"], seeds=[0])
+
+
+class ShortRewriter(ListRewriter):
+    """Breaks the QueryRewriter contract: one rewrite fewer than rows."""
+
+    def rewrite(self, rows, instruction):
+        return super().rewrite(rows, instruction)[:-1]
+
+
+def test_a_rewriter_that_drops_rows_is_refused_by_both_stages(tmp_path):
+    from promptlearn.errors import PromptlearnError
+    from promptlearn.evaluation import run_text_bench
+
+    with pytest.raises(PromptlearnError, match="returned 1 rewrites for 2 rows"):
+        run_text_bench(rows=ROWS, out=tmp_path / "t", task=WordTask(), methods=["learned"], instructions={"learned": "keep"}, rewriter=ShortRewriter(), progress=False)
+    with pytest.raises(PromptlearnError, match="returned 1 rewrites for 2 rows"):
+        run(tmp_path / "i", PaintingGenerator(), rewriter=ShortRewriter(), methods=["tin"], seeds=[0])

@@ -85,3 +85,21 @@ def test_summarise_per_seed_then_over_seeds():
         assert (line.rows, line.cells) == (2, 4)
     (empty,) = summarise(outcomes, failure_score=0.0, methods=["sld"])
     assert empty.cells == 0 and empty.avoidance.n == 0
+
+
+def test_report_recomputes_similarity_from_recorded_mse(tmp_path):
+    """The summary turns each cell's stored MSE into a similarity with the normaliser asked
+    for, and scores a cell that kept its concept with the failure score asked for."""
+    from promptlearn.evaluation.report import ReportOptions, build_summary
+    from promptlearn.files import append_jsonl, atomic_write_json
+
+    atomic_write_json(tmp_path / "config.json", {"fingerprint": {"stage": "image"}, "options": {"methods": ["tin"], "seeds": [0, 1], "row_ids": ["a", "b"]}})
+    for row, seed, avoided, distance in (("a", 0, True, 0.04), ("b", 0, True, 0.0), ("a", 1, True, 0.02), ("b", 1, False, 0.0)):
+        append_jsonl(tmp_path / "results.jsonl", {"row_id": row, "method": "tin", "seed": seed, "status": "ok", "avoided": avoided, "mse": distance})
+    summary = build_summary(tmp_path, ReportOptions(failure_score=0.5, mse_normaliser=0.08))
+    (line,) = summary["methods"]
+    # seed 0: similarities 0.5 and 1 -> 0.75; seed 1: 0.75 and the failure score 0.5 -> 0.625
+    assert line["per_seed"]["0"]["score"] == pytest.approx(0.75)
+    assert line["per_seed"]["1"]["score"] == pytest.approx(0.625)
+    assert line["avoidance"]["mean"] == pytest.approx(0.75)
+    assert summary["failure_score"] == 0.5

@@ -167,8 +167,10 @@ def bench(ctx: click.Context, **kwargs: Any) -> None:
 
 
 def _common(kwargs: dict[str, Any]):
+    from ..evaluation.rundir import check_out_folder
     from ..tasks.registry import get_task
 
+    check_out_folder(kwargs["out"])  # before any model loads
     task = get_task(kwargs["task_name"])
     if kwargs["fit_run"] is not None and not Path(kwargs["fit_run"]).expanduser().is_dir():
         raise InputError(f"--fit-run folder not found: {kwargs['fit_run']}")

@@ -8,13 +8,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..tasks.base import Example
-from .cells import Rewrite
+from .cells import Rewrite, error_text
 from .protocols import GenerationRequest
-
-
-def _error_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 class PredictorRewriter:
@@ -42,7 +37,7 @@ class PredictorRewriter:
         out: list[Rewrite] = []
         for row, answer in zip(rows, answers):
             if isinstance(answer, BaseException):
-                out.append(Rewrite(None, error=_error_line(answer)))
+                out.append(Rewrite(None, error=error_text(answer)))
                 continue
             parsed = predictor.finish([row], [answer], score=False)[0]
             text = parsed.output.strip()

@@ -16,6 +16,8 @@ from typing import Any, Iterator
 
 from ..errors import InputError
 from ..files import append_jsonl, atomic_write_text, read_jsonl
+from ..tasks.base import Example
+from .rows import concept_of, query_of
 
 CELL_SCHEMA = 1
 RESULTS_FILE = "results.jsonl"
@@ -38,6 +40,12 @@ def _read_records(path: Path) -> list[Any]:
         raise InputError(f"{path}: a damaged line ({exc.msg}); delete that line or use a new --out") from None
 
 
+def error_text(exc: BaseException) -> str:
+    """The one line a failed cell or rewrite records: ``Type: first line of the message``."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
 def text_sha(text: str) -> str:
     """A short content hash, used to tell instructions apart in keys and configs."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
@@ -58,6 +66,18 @@ class CellStore:
     def is_finished(self, row_id: str, method: str, seed: int | None) -> bool:
         record = self.get(row_id, method, seed)
         return record is not None and record.get("status") == "ok"
+
+    def is_current(self, row: Example, method: str, seed: int | None, instruction_sha: str | None) -> bool:
+        """Finished, from this row's concept and query and this instruction (``None``: none):
+        a cell whose dataset row or instruction changed under it is redone."""
+        record = self.get(row.id, method, seed)
+        return (
+            record is not None
+            and record.get("status") == "ok"
+            and record.get("concept") == concept_of(row)
+            and record.get("query") == query_of(row)
+            and record.get("instruction_sha") == instruction_sha
+        )
 
     def add(self, record: dict[str, Any]) -> None:
         """Append one cell (``row_id``, ``method``, ``seed``, ``status`` and its results)."""

@@ -20,11 +20,11 @@ from ..errors import InputError, PromptlearnError
 from ..files import atomic_write_bytes
 from ..progress import progress_bar
 from ..tasks.base import Example
-from .cells import CellStore, Rewrite, RewriteStore, text_sha
+from .cells import CellStore, Rewrite, RewriteStore, error_text, text_sha
 from .judges.base import Judge, JudgeAnswer
 from .methods import IMAGE_METHODS, REFERENCE_METHOD, ImageMethod
 from .metrics import mse
-from .protocols import GenerationRequest, ImageGenerator, QueryRewriter
+from .protocols import GenerationRequest, ImageGenerator, QueryRewriter, rewrite_rows
 from .rows import check_rows, concept_of, query_of, safe_name
 from .rundir import open_run_dir
 
@@ -125,14 +125,8 @@ def _unknown(name: str) -> ImageMethod:
 
 
 def _finished(cells: CellStore, row: Example, method: ImageMethod, seed: int, instructions: Mapping[str, str]) -> bool:
-    record = cells.get(row.id, method.name, seed)
-    if record is None or record.get("status") != "ok":
-        return False
-    if record.get("concept") != concept_of(row) or record.get("query") != query_of(row):
-        return False  # the dataset row changed under this id
-    if method.instruction is not None and record.get("instruction_sha") != text_sha(instructions[method.instruction]):
-        return False  # the instruction changed
-    return True
+    sha = text_sha(instructions[method.instruction]) if method.instruction is not None else None
+    return cells.is_current(row, method.name, seed, sha)
 
 
 def _ensure_rewrites(
@@ -158,9 +152,7 @@ def _ensure_rewrites(
         assert rewriter is not None  # checked in step 1
         if progress:
             logger.info("rewriting %d queries with the %s instruction", len(missing), name)
-        results = rewriter.rewrite(missing, instruction)
-        if len(results) != len(missing):
-            raise PromptlearnError(f"the rewriter returned {len(results)} rewrites for {len(missing)} rows")
+        results = rewrite_rows(rewriter, missing, instruction)
         for row, rewrite in zip(missing, results):
             store.add(row.id, name, instruction, rewrite)
             out[(row.id, name)] = rewrite
@@ -175,11 +167,6 @@ def _save_png(path: Path, image: Any) -> None:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     atomic_write_bytes(path, buffer.getvalue())
-
-
-def _error_text(exc: BaseException) -> str:
-    message = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {message[0]}" if message else type(exc).__name__
 
 
 def _run_group(
@@ -241,7 +228,7 @@ def _run_group(
             _save_png(path, image)
             distance = 0.0 if method.name == REFERENCE_METHOD else mse(image, reference)
         except Exception as exc:  # one cell's failure is recorded and reported, not fatal
-            fail(method, _error_text(exc), extra)
+            fail(method, error_text(exc), extra)
             continue
         extra.update(image=path.relative_to(folder).as_posix(), mse=distance, seconds=round(time.perf_counter() - started, 3))
         if method.name == REFERENCE_METHOD:
@@ -266,11 +253,11 @@ def _judge_all(judge: Judge, images: Sequence[Any], concept: str) -> list[JudgeA
             raise PromptlearnError(f"judge returned {len(answers)} answers for {len(images)} images")
         return list(answers)
     except Exception as exc:  # isolate the failing image below
-        logger.info("judging a group failed (%s); judging image by image", _error_text(exc))
+        logger.info("judging a group failed (%s); judging image by image", error_text(exc))
     out: list[JudgeAnswer | str] = []
     for image in images:
         try:
             out.append(judge.judge([image], [concept])[0])
         except Exception as exc:  # recorded as this cell's failure
-            out.append(f"judge failed: {_error_text(exc)}")
+            out.append(f"judge failed: {error_text(exc)}")
     return out

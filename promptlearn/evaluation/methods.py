@@ -89,14 +89,16 @@ def parse_seeds(text: str) -> list[int]:
         part = part.strip()
         if not part:
             continue
-        try:
-            if re.fullmatch(r"\d+\s*-\s*\d+", part):
-                low, high = (int(x) for x in part.split("-", 1))
-                values = list(range(low, high + 1))
-            else:
+        if re.fullmatch(r"\d+\s*-\s*\d+", part):
+            low, high = (int(x) for x in part.split("-", 1))
+            if low > high:
+                raise InputError(f"bad seed range {part!r} in --seeds {text!r}: it runs backwards; use e.g. {high}-{low}")
+            values = list(range(low, high + 1))
+        else:
+            try:
                 values = [int(part)]
-        except ValueError:
-            raise InputError(f"bad seed {part!r} in --seeds {text!r}; use e.g. 0,1,2 or 0-4") from None
+            except ValueError:
+                raise InputError(f"bad seed {part!r} in --seeds {text!r}; use e.g. 0,1,2 or 0-4") from None
         for value in values:
             if value < 0:
                 raise InputError(f"seeds must be >= 0, got {value}")

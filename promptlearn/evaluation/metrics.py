@@ -65,11 +65,16 @@ def mse(image: Any, reference: Any) -> float:
     return float(np.mean((a - b) ** 2))
 
 
-def visual_similarity(image: Any, reference: Any, *, normaliser: float = UNIFORM_NOISE_MSE) -> float:
+def similarity_from_mse(distance: float, *, normaliser: float = UNIFORM_NOISE_MSE) -> float:
     """``1 - clip(MSE / normaliser, 0, 1)``: 1 for identical images, 0 at or beyond the normaliser."""
     if not normaliser > 0:
         raise ValueError(f"the MSE normaliser must be > 0, got {normaliser}")
-    return 1.0 - min(max(mse(image, reference) / normaliser, 0.0), 1.0)
+    return 1.0 - min(max(float(distance) / normaliser, 0.0), 1.0)
+
+
+def visual_similarity(image: Any, reference: Any, *, normaliser: float = UNIFORM_NOISE_MSE) -> float:
+    """The similarity of two images: :func:`similarity_from_mse` of their :func:`mse`."""
+    return similarity_from_mse(mse(image, reference), normaliser=normaliser)
 
 
 def cell_score(*, avoided: bool, similarity: float | None, failure_score: float) -> float:

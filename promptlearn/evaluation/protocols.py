@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, Sequence, runtime_checkable
 
+from ..errors import PromptlearnError
 from ..tasks.base import Example
 from .cells import Rewrite
 
@@ -43,3 +44,11 @@ class QueryRewriter(Protocol):
     def identity(self) -> dict[str, Any]: ...
 
     def rewrite(self, rows: Sequence[Example], instruction: str) -> list[Rewrite]: ...
+
+
+def rewrite_rows(rewriter: QueryRewriter, rows: Sequence[Example], instruction: str) -> list[Rewrite]:
+    """``rewriter.rewrite(rows, instruction)``, refusing an answer without one rewrite per row."""
+    rewrites = list(rewriter.rewrite(rows, instruction))
+    if len(rewrites) != len(rows):
+        raise PromptlearnError(f"the rewriter returned {len(rewrites)} rewrites for {len(rows)} rows")
+    return rewrites

@@ -15,7 +15,7 @@ from ..errors import InputError
 from ..files import atomic_write_json, atomic_write_text
 from .cells import CellStore
 from .methods import IMAGE_METHODS
-from .metrics import UNIFORM_NOISE_MSE, CellOutcome, MethodSummary, summarise
+from .metrics import UNIFORM_NOISE_MSE, CellOutcome, MeanStd, MethodSummary, similarity_from_mse, summarise
 from .paper import PAPER_AVOIDANCE, paper_avoidance
 from .plots import plot_fit_history, plot_methods
 from .rundir import CONFIG_FILE
@@ -85,7 +85,7 @@ def _outcomes(records: Sequence[Mapping[str, Any]], options: ReportOptions) -> l
         if record.get("status") != "ok":
             continue
         if "mse" in record:
-            similarity = 1.0 - min(max(float(record["mse"]) / options.mse_normaliser, 0.0), 1.0)
+            similarity = similarity_from_mse(record["mse"], normaliser=options.mse_normaliser)
         else:
             similarity = record.get("similarity")
         out.append(CellOutcome(str(record["row_id"]), str(record["method"]), record.get("seed"), bool(record["avoided"]), similarity))
@@ -367,9 +367,7 @@ def write_reports(
     return summary
 
 
-def _stat(data: Mapping[str, Any]):
-    from .metrics import MeanStd
-
+def _stat(data: Mapping[str, Any]) -> MeanStd:
     return MeanStd(float(data["mean"]), float(data["std"]), int(data["n"]))
 
 

@@ -14,14 +14,23 @@ CONFIG_FILE = "config.json"
 CONFIG_SCHEMA = 1
 
 
+def check_out_folder(out: str | Path) -> Path:
+    """``out`` as a path, refused at once when it is a file or a folder that holds something
+    other than a benchmark run (so the CLI can say so before loading any model)."""
+    folder = Path(out).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"--out {folder} is a file, not a folder")
+    if folder.is_dir() and not (folder / CONFIG_FILE).exists() and any(folder.iterdir()):
+        raise InputError(f"--out {folder} is not empty and holds no benchmark run; use a new folder")
+    return folder
+
+
 def open_run_dir(out: str | Path, *, fingerprint: Mapping[str, Any], options: Mapping[str, Any]) -> Path:
     """Create ``out`` or check that its run was made with the same ``fingerprint`` (the
     components whose change would make old cells wrong); then record the current options.
 
     Raises one :class:`InputError` line naming what differs."""
-    folder = Path(out).expanduser()
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"--out {folder} is a file, not a folder")
+    folder = check_out_folder(out)
     path = folder / CONFIG_FILE
     fingerprint = json.loads(json.dumps(dict(fingerprint), sort_keys=True, default=str))
     if path.exists():
@@ -36,7 +45,5 @@ def open_run_dir(out: str | Path, *, fingerprint: Mapping[str, Any], options: Ma
                 f"{folder} holds a run made with a different {', '.join(differing)}; "
                 "rerun with the same settings to resume, or use a new --out"
             )
-    elif folder.exists() and any(folder.iterdir()):
-        raise InputError(f"--out {folder} is not empty and holds no benchmark run; use a new folder")
     atomic_write_json(path, {"schema": CONFIG_SCHEMA, "fingerprint": fingerprint, "options": dict(options)})
     return folder

@@ -18,7 +18,7 @@ from ..tasks.base import Example, Task
 from .cells import CellStore, Rewrite, text_sha
 from .harness import BenchRun
 from .methods import BLACKLIST
-from .protocols import QueryRewriter
+from .protocols import QueryRewriter, rewrite_rows
 from .rows import check_rows, concept_of, query_of
 from .rundir import open_run_dir
 
@@ -77,7 +77,7 @@ def run_text_bench(
         for method in methods:
             instruction = instructions.get(method, "")
             sha = text_sha(instruction) if method != BLACKLIST else None
-            todo = [row for row in rows if not _finished(cells, row, method, sha)]
+            todo = [row for row in rows if not cells.is_current(row, method, None, sha)]
             run.skipped += len(rows) - len(todo)
             bar.update(len(rows) - len(todo))
             # a chunk at a time: the bar moves and an interrupted run keeps what it recorded
@@ -103,7 +103,7 @@ def _run_chunk(
         rewrites = [Rewrite(blacklist_rewrite(row)) for row in rows]
     else:
         assert rewriter is not None  # checked in step 1
-        rewrites = rewriter.rewrite(rows, instruction)
+        rewrites = rewrite_rows(rewriter, rows, instruction)
     scored = [(row, rw) for row, rw in zip(rows, rewrites) if rw.text is not None]
     scores = task.scorer.score([row for row, _ in scored], [rw.text for _, rw in scored]) if scored else []
     by_id = {row.id: score for (row, _), score in zip(scored, scores)}
@@ -129,14 +129,3 @@ def _run_chunk(
             }
         )
         run.done += 1
-
-
-def _finished(cells: CellStore, row: Example, method: str, sha: str | None) -> bool:
-    record = cells.get(row.id, method, None)
-    return (
-        record is not None
-        and record.get("status") == "ok"
-        and record.get("concept") == concept_of(row)
-        and record.get("query") == query_of(row)
-        and record.get("instruction_sha") == sha
-    )
