@@ -17,7 +17,8 @@ from _evaluation_models import write_tiny_blip, write_tiny_vilt
 
 @pytest.mark.parametrize(
     "text, expected",
-    [("yes", True), ("Yes, there is.", True), ("answer: NO!", False), ("there is no dog", False), ("Nope", False), ("", None), ("a dog", None)],
+    [("yes", True), ("Yes, there is.", True), ("answer: NO!", False), ("there is no dog", False), ("Nope", False), ("", None), ("a dog", None),
+     ("Not sure.", None), ("I can't tell", None), ("unclear, maybe", None), ("It is not there", False)],
 )
 def test_parse_yes_no(text, expected):
     assert parse_yes_no(text) is expected

@@ -42,13 +42,18 @@ class Judge(Protocol):
 _WORD = re.compile(r"[a-z]+")
 _YES = {"yes", "yeah", "yep", "true", "present"}
 _NO = {"no", "nope", "not", "false", "absent", "none"}
+# A hedge is no verdict ("not sure" must not read as "no"): the caller falls back on p(yes).
+_HEDGE = re.compile(r"\b(?:not (?:sure|certain|clear)|unsure|uncertain|unclear|can ?not tell|can't tell|don't know|do not know|hard to (?:say|tell))\b")
 
 
 def parse_yes_no(text: str) -> bool | None:
     """The first yes/no word of an answer: True for yes, False for no, None if there is none.
 
     Tolerates case, punctuation and chatter ("Yes, there is.", "answer: no", "NO!");
-    "no" also counts when phrased as "there is no ..." or "not"."""
+    "no" also counts when phrased as "there is no ..." or "not". A hedge ("not sure",
+    "I can't tell") gives None, not "no"."""
+    if _HEDGE.search(text.casefold()):
+        return None
     for word in _WORD.findall(text.casefold()):
         if word in _YES:
             return True
