@@ -82,6 +82,10 @@ class VQAJudge:
         self.batch_size = max(1, int(batch_size))
         self.device = device
         self.tokenizer = getattr(processor, "tokenizer", processor)
+        if kind == "image-text-to-text" and hasattr(self.tokenizer, "padding_side"):
+            # decoder-only language models continue the prompt: in a padded batch the padding
+            # must come first, or the shorter questions' answers start after pad tokens
+            self.tokenizer.padding_side = "left"
         self._yes_no_labels = self._label_ids() if kind == "classifier" else None
         self._yes_no_tokens = self._token_ids() if kind != "classifier" else None
 
