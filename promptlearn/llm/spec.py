@@ -64,6 +64,8 @@ def load_llm(
     local engines, ``concurrency`` to remote APIs.
     """
     parsed = parse_spec(spec)
+    # the cheap checks first: a bad cache folder must not cost a model load
+    completion_cache = CompletionCache(Path(cache_dir) if cache_dir else None) if cache else None
     if parsed.kind == "litellm":
         from ..backends.litellm_backend import LiteLLMBackend
 
@@ -80,7 +82,6 @@ def load_llm(
         from ..backends.local_model import load_local_backend
 
         backend = load_local_backend(device=device, max_batch_size=max_batch_size)
-    completion_cache = CompletionCache(Path(cache_dir) if cache_dir else None) if cache else None
     return LLM(
         backend,
         cache=completion_cache,
