@@ -407,3 +407,9 @@ def test_load_llm_checks_the_cache_before_building_the_backend(tmp_path, monkeyp
     (tmp_path / "llm-cache.sqlite").write_text("garbage")
     with pytest.raises(InputError, match="cannot open the LLM cache"):
         load_llm("openai/gpt-4o-mini", cache_dir=tmp_path)  # no API key needed to get this far
+
+
+@pytest.mark.parametrize("spec", ["local", "transformers/some/model", "vllm/some-model"])
+def test_api_base_with_an_in_process_model_is_refused(spec):
+    with pytest.raises(InputError, match="--api-base goes with a remote model"):
+        load_llm(spec, api_base="http://127.0.0.1:8000/v1", cache=False)
