@@ -8,6 +8,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from .errors import InputError
+
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to a temporary file beside ``path``, fsync it, then rename it into place.
@@ -27,6 +29,23 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return target
+
+
+def check_output_file(path: str | os.PathLike[str], option: str) -> Path:
+    """Check, before any work is done, that ``path`` can be written later by the atomic writers:
+    not a folder, and its nearest existing parent is a writable folder. Raises
+    :class:`InputError` naming ``option`` (e.g. ``--output``) otherwise."""
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise InputError(f"{option} {target} is a folder; give a file name")
+    parent = target.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"{option} {target}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{option} {target}: cannot write in {parent}")
     return target
 
 

@@ -8,7 +8,8 @@ import stat
 
 import pytest
 
-from promptlearn.files import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
+from promptlearn.errors import InputError
+from promptlearn.files import append_jsonl, atomic_write_json, atomic_write_text, check_output_file, read_jsonl
 
 
 def test_atomic_write_replaces_and_leaves_no_temporary(tmp_path):
@@ -50,3 +51,16 @@ def test_read_jsonl_drops_only_a_torn_last_line(tmp_path):
     path.write_text('{"a": 1}\n{bad\n{"a": 3}\n')
     with pytest.raises(json.JSONDecodeError):
         read_jsonl(path)
+
+
+def test_check_output_file_accepts_new_files_in_new_folders(tmp_path):
+    assert check_output_file(tmp_path / "new" / "deeper" / "out.jsonl", "--output").name == "out.jsonl"
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (lambda tmp: tmp, "is a folder"),
+    (lambda tmp: (tmp / "f").write_text("x") and tmp / "f" / "out.jsonl", "is not a folder"),
+])
+def test_check_output_file_refuses_unwritable_targets(tmp_path, make, fragment):
+    with pytest.raises(InputError, match=fragment):
+        check_output_file(make(tmp_path), "--output")
