@@ -39,14 +39,28 @@ def check_output_file(path: str | os.PathLike[str], option: str) -> Path:
     target = Path(path).expanduser()
     if target.is_dir():
         raise InputError(f"{option} {target} is a folder; give a file name")
-    parent = target.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise InputError(f"{option} {target}: {parent} is not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"{option} {target}: cannot write in {parent}")
+    _check_creatable_in(target.parent, target, option)
     return target
+
+
+def check_output_folder(path: str | os.PathLike[str], option: str) -> Path:
+    """Like :func:`check_output_file` for a folder (a run directory): an existing folder, or one
+    that can be created. Whether its contents fit is for its owner to check."""
+    target = Path(path).expanduser()
+    if target.exists() and not target.is_dir():
+        raise InputError(f"{option} {target} is a file; give a folder")
+    _check_creatable_in(target, target, option)
+    return target
+
+
+def _check_creatable_in(folder: Path, target: Path, option: str) -> None:
+    """The nearest existing one of ``folder`` and its parents must be a writable folder."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise InputError(f"{option} {target}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"{option} {target}: cannot write in {folder}")
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:

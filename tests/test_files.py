@@ -9,7 +9,7 @@ import stat
 import pytest
 
 from promptlearn.errors import InputError
-from promptlearn.files import append_jsonl, atomic_write_json, atomic_write_text, check_output_file, read_jsonl
+from promptlearn.files import append_jsonl, atomic_write_json, atomic_write_text, check_output_file, check_output_folder, read_jsonl
 
 
 def test_atomic_write_replaces_and_leaves_no_temporary(tmp_path):
@@ -64,3 +64,13 @@ def test_check_output_file_accepts_new_files_in_new_folders(tmp_path):
 def test_check_output_file_refuses_unwritable_targets(tmp_path, make, fragment):
     with pytest.raises(InputError, match=fragment):
         check_output_file(make(tmp_path), "--output")
+
+
+def test_check_output_folder(tmp_path):
+    assert check_output_folder(tmp_path / "runs" / "new", "--out") == tmp_path / "runs" / "new"
+    assert check_output_folder(tmp_path, "--out") == tmp_path
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(InputError, match="is a file"):
+        check_output_folder(tmp_path / "f", "--out")
+    with pytest.raises(InputError, match="is not a folder"):
+        check_output_folder(tmp_path / "f" / "run", "--out")
