@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
+from .errors import InputError
+
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to a temporary file beside ``path``, fsync it, then rename it into place."""
+    """Write ``data`` to a temporary file beside ``path``, fsync it, then rename it into place.
+
+    The file gets the usual permissions (0o666 less the umask), like a plain ``open(path, "w")``;
+    ``tempfile.mkstemp`` would leave every output readable by its owner only."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -24,6 +30,37 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def check_output_file(path: str | os.PathLike[str], option: str) -> Path:
+    """Check, before any work is done, that ``path`` can be written later by the atomic writers:
+    not a folder, and its nearest existing parent is a writable folder. Raises
+    :class:`InputError` naming ``option`` (e.g. ``--output``) otherwise."""
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise InputError(f"{option} {target} is a folder; give a file name")
+    _check_creatable_in(target.parent, target, option)
+    return target
+
+
+def check_output_folder(path: str | os.PathLike[str], option: str) -> Path:
+    """Like :func:`check_output_file` for a folder (a run directory): an existing folder, or one
+    that can be created. Whether its contents fit is for its owner to check."""
+    target = Path(path).expanduser()
+    if target.exists() and not target.is_dir():
+        raise InputError(f"{option} {target} is a file; give a folder")
+    _check_creatable_in(target, target, option)
+    return target
+
+
+def _check_creatable_in(folder: Path, target: Path, option: str) -> None:
+    """The nearest existing one of ``folder`` and its parents must be a writable folder."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise InputError(f"{option} {target}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"{option} {target}: cannot write in {folder}")
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:

@@ -28,7 +28,7 @@ from promptlearn.llm import (
     make_request,
     parse_spec,
 )
-from promptlearn.llm.spec import VALID_FORMS
+from promptlearn.llm.spec import VALID_FORMS, load_llm
 
 
 class FakeChatBackend:
@@ -389,3 +389,27 @@ def test_spec_kinds():
     assert (parse_spec("transformers/some/path").kind, parse_spec("transformers/some/path").target) == ("transformers", "some/path")
     assert parse_spec("vllm/org/model").kind == "vllm"
     assert (parse_spec("openai/gpt-4o-mini").kind, str(parse_spec("openai/gpt-4o-mini"))) == ("litellm", "openai/gpt-4o-mini")
+
+
+@pytest.mark.parametrize("make_bad", [
+    lambda tmp: (tmp / "a-file").write_text("x") and tmp / "a-file",            # folder is a file
+    lambda tmp: (tmp / "a-file").write_text("x") and tmp / "a-file" / "sub",    # parent is a file
+    lambda tmp: (tmp / "llm-cache.sqlite").write_text("garbage") and tmp,       # not a database
+])
+def test_unusable_cache_folder_is_one_input_error(tmp_path, make_bad):
+    with pytest.raises(InputError, match="LLM cache") as info:
+        CompletionCache(make_bad(tmp_path))
+    assert "\n" not in str(info.value)
+
+
+def test_load_llm_checks_the_cache_before_building_the_backend(tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # building the backend would fail on it
+    (tmp_path / "llm-cache.sqlite").write_text("garbage")
+    with pytest.raises(InputError, match="cannot open the LLM cache"):
+        load_llm("openai/gpt-4o-mini", cache_dir=tmp_path)  # no API key needed to get this far
+
+
+@pytest.mark.parametrize("spec", ["local", "transformers/some/model", "vllm/some-model"])
+def test_api_base_with_an_in_process_model_is_refused(spec):
+    with pytest.raises(InputError, match="--api-base goes with a remote model"):
+        load_llm(spec, api_base="http://127.0.0.1:8000/v1", cache=False)

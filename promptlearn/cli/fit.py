@@ -49,12 +49,15 @@ def fit(
     """Learn an instruction for TASK's examples and print it (summary on stderr)."""
     from ..data import load_examples
     from ..errors import InputError
+    from ..files import check_output_folder
     from ..optimizer import InstructionLearner, stop_conditions
     from ..tasks.registry import get_task
 
     # 1. check every input before the model loads
     if resume and out is None:
         raise InputError("--resume needs --out (the run directory to continue)")
+    if out is not None:
+        check_output_folder(out, "--out")
     if select == "best" and val is None:
         raise InputError("--select best needs --val (the validation set to select by)")
     task = get_task(task_name)

@@ -45,7 +45,7 @@ def rewrite(
     """
     from ..data import load_examples
     from ..errors import InputError
-    from ..files import atomic_write_text
+    from ..files import atomic_write_text, check_output_file
     from ..rewriter import Rewriter
     from ..tasks.registry import get_task
 
@@ -63,8 +63,8 @@ def rewrite(
         if set(task.input_fields) != {"concept", "query"}:
             raise InputError(f"task {task.name!r} has input fields {', '.join(task.input_fields)}; use --input FILE")
         items = [{"concept": concept, "query": query} for query in queries]
-    if output_path is not None and Path(output_path).is_dir():
-        raise InputError(f"--output {output_path} is a folder; give a file name")
+    if output_path is not None:
+        check_output_file(output_path, "--output")
 
     # 2. rewrite
     llm = build_llm(**pop_llm_options(kwargs))

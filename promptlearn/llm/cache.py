@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..errors import InputError
 from .types import Completion, Request
 
 SCHEMA_VERSION = 1
@@ -40,17 +41,27 @@ class CompletionCache:
     """Completions stored by :func:`cache_key` in ``<folder>/llm-cache.sqlite``."""
 
     def __init__(self, folder: str | os.PathLike[str] | None = None):
+        """Open (or create) the cache. Raises :class:`InputError` with one line when the folder
+        cannot be created or the file is not a usable SQLite database."""
         self.folder = Path(folder).expanduser() if folder is not None else default_cache_dir()
-        self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / "llm-cache.sqlite"
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(
-            "CREATE TABLE IF NOT EXISTS completions ("
-            " key TEXT PRIMARY KEY, completion TEXT NOT NULL, created REAL NOT NULL)"
-        )
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot use {self.folder} as the LLM cache folder: {exc.strerror or exc}") from None
+        try:
+            self._conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS completions ("
+                " key TEXT PRIMARY KEY, completion TEXT NOT NULL, created REAL NOT NULL)"
+            )
+        except sqlite3.Error as exc:
+            raise InputError(
+                f"cannot open the LLM cache {self.path} ({exc}); delete it, or pass --cache-dir or --no-cache"
+            ) from None
 
     def get(self, key: str) -> Completion | None:
         with self._lock:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ..errors import InputError
 from .cache import CompletionCache
 from .client import DEFAULT_CONCURRENCY, LLM
 from .errors import UnknownModelSpecError
@@ -64,6 +65,14 @@ def load_llm(
     local engines, ``concurrency`` to remote APIs.
     """
     parsed = parse_spec(spec)
+    if parsed.kind != "litellm" and (api_base or api_key):
+        what = "--api-base" if api_base else "an API key"
+        raise InputError(
+            f"{what} goes with a remote model; {str(parsed)!r} runs in this process "
+            "(for your own OpenAI-compatible server use --llm openai/<served name> or hosted_vllm/<served name>)"
+        )
+    # the cheap checks first: a bad cache folder must not cost a model load
+    completion_cache = CompletionCache(Path(cache_dir) if cache_dir else None) if cache else None
     if parsed.kind == "litellm":
         from ..backends.litellm_backend import LiteLLMBackend
 
@@ -80,7 +89,6 @@ def load_llm(
         from ..backends.local_model import load_local_backend
 
         backend = load_local_backend(device=device, max_batch_size=max_batch_size)
-    completion_cache = CompletionCache(Path(cache_dir) if cache_dir else None) if cache else None
     return LLM(
         backend,
         cache=completion_cache,
