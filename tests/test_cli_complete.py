@@ -121,3 +121,22 @@ def test_prompt_or_messages_but_not_both(capsys, tmp_path, args, fragment):
     args = [a.replace("{chat}", str(chat)) for a in args]
     code, _, err = run_cli(capsys, "complete", "--llm", "openai/test", "--api-base", "http://127.0.0.1:9/v1", "--no-cache", *args)
     assert_one_line_error(code, err, fragment)
+
+
+def test_a_file_system_error_is_one_line(capsys):
+    """An OSError that slips past the up-front checks (disk full, permissions) is one line too."""
+    import click
+
+    from promptlearn.cli.main import cli
+
+    @click.command("raise-oserror")
+    def raise_oserror() -> None:
+        raise PermissionError(13, "Permission denied", "/runs/demo/state.json")
+
+    cli.add_command(raise_oserror)
+    try:
+        assert main(["raise-oserror"]) == 1
+    finally:
+        cli.commands.pop("raise-oserror")
+    err = capsys.readouterr().err
+    assert err == "error: Permission denied: /runs/demo/state.json\n"

@@ -66,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     except PromptlearnError as exc:
         click.echo(f"error: {exc}", err=True)
         return exc.exit_code
+    except OSError as exc:  # the file system refused (disk full, permissions) after the up-front checks
+        where = f": {exc.filename}" if exc.filename else ""
+        click.echo(f"error: {exc.strerror or exc}{where}", err=True)
+        return 1
     except KeyboardInterrupt:
         click.echo("error: interrupted", err=True)
         return 130
