@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from .errors import DataFileError, InputError
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
@@ -82,7 +82,8 @@ def append_jsonl(path: str | os.PathLike[str], record: Any) -> None:
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> list[Any]:
-    """Read the records of an append-only JSONL file, ignoring a torn final line."""
+    """Read the records of an append-only JSONL file, ignoring a torn final line. A damaged
+    line elsewhere raises :class:`~promptlearn.errors.DataFileError` naming file and line."""
     records = []
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     for index, line in enumerate(lines):
@@ -90,8 +91,8 @@ def read_jsonl(path: str | os.PathLike[str]) -> list[Any]:
             continue
         try:
             records.append(json.loads(line))
-        except json.JSONDecodeError:
+        except json.JSONDecodeError as exc:
             if index == len(lines) - 1:
                 break  # a write interrupted by a kill; the step it described is redone
-            raise
+            raise DataFileError(path, index + 1, f"a damaged line ({exc.msg}); delete that line or start a new run") from None
     return records

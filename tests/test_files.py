@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 
 import pytest
 
-from promptlearn.errors import InputError
+from promptlearn.errors import DataFileError, InputError
 from promptlearn.files import append_jsonl, atomic_write_json, atomic_write_text, check_output_file, check_output_folder, read_jsonl
 
 
@@ -49,7 +48,7 @@ def test_read_jsonl_drops_only_a_torn_last_line(tmp_path):
         handle.write('{"a": 3')
     assert read_jsonl(path) == [{"a": 1}, {"a": 2}]
     path.write_text('{"a": 1}\n{bad\n{"a": 3}\n')
-    with pytest.raises(json.JSONDecodeError):
+    with pytest.raises(DataFileError, match=r"h.jsonl:2: a damaged line"):
         read_jsonl(path)
 
 
@@ -74,3 +73,4 @@ def test_check_output_folder(tmp_path):
         check_output_folder(tmp_path / "f", "--out")
     with pytest.raises(InputError, match="is not a folder"):
         check_output_folder(tmp_path / "f" / "run", "--out")
+

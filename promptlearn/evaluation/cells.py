@@ -9,12 +9,10 @@ per (row, instruction) and shared by every method and seed that uses them, live 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..errors import InputError
 from ..files import append_jsonl, atomic_write_text, read_jsonl
 from ..tasks.base import Example
 from .rows import concept_of, query_of
@@ -34,10 +32,7 @@ def _read_records(path: Path) -> list[Any]:
     text = path.read_text(encoding="utf-8")
     if text and not text.endswith("\n"):
         atomic_write_text(path, text[: text.rfind("\n") + 1])
-    try:
-        return read_jsonl(path)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: a damaged line ({exc.msg}); delete that line or use a new --out") from None
+    return read_jsonl(path)
 
 
 def error_text(exc: BaseException) -> str:
