@@ -103,6 +103,7 @@ def generate(**kwargs) -> None:
 
 def _check_cheap_inputs(o: dict, methods: list[str]) -> None:
     """Everything that can be checked before loading a model or an LLM."""
+    from ..synthesis.components import parse_device
     from ..synthesis.grid import image_format
     from ..synthesis.interventions.prompt_switch import resolve_switch_step
 
@@ -122,6 +123,7 @@ def _check_cheap_inputs(o: dict, methods: list[str]) -> None:
     image_format(o["out"])
     if o["instruction"] is not None and not Path(o["instruction"]).is_file():
         raise InputError(f"instruction file not found: {o['instruction']}")
+    parse_device(o["device"])
 
 
 def _fabric(o: dict):

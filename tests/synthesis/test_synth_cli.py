@@ -133,6 +133,8 @@ def test_rewrite_on_the_fly_with_an_instruction(sd_dir, tmp_path, capsys, monkey
          "needs classifier-free guidance"),
         (["--model", "{sd}", "--filter", "magic", "--out", "{out}"], "unknown filter"),
         (["--model", "{sd}", "--scheduler", "fancy", "--out", "{out}"], "unknown scheduler"),
+        (["--model", "{sd}", "--device", "bogus", "--out", "{out}"], "unknown device 'bogus'"),
+        (["--model", "{sd}", "--device", "cuda:99", "--out", "{out}"], "device 'cuda:99': "),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(sd_dir, tmp_path, capsys, args, message):
