@@ -175,11 +175,15 @@ def make_scheduler(name: str, config: Any) -> Any:
     """Build the scheduler called ``name`` from another scheduler's config (betas, prediction type)."""
     import diffusers
 
+    return getattr(diffusers, scheduler_class_name(name)).from_config(config)
+
+
+def scheduler_class_name(name: str) -> str:
+    """The diffusers scheduler class for a short name of :data:`SCHEDULERS`, or :class:`InputError`."""
     try:
-        class_name = SCHEDULERS[name.lower()]
+        return SCHEDULERS[name.lower()]
     except KeyError:
         raise InputError(f"unknown scheduler {name!r}; use one of {', '.join(SCHEDULERS)}") from None
-    return getattr(diffusers, class_name).from_config(config)
 
 
 def load_components(
