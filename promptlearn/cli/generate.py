@@ -3,6 +3,7 @@ Diffusion checkpoint, written atomically as an image or a captioned grid."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -103,6 +104,7 @@ def generate(**kwargs) -> None:
 
 def _check_cheap_inputs(o: dict, methods: list[str]) -> None:
     """Everything that can be checked before loading a model or an LLM."""
+    from ..synthesis.components import parse_device, scheduler_class_name
     from ..synthesis.grid import image_format
     from ..synthesis.interventions.prompt_switch import resolve_switch_step
 
@@ -122,6 +124,26 @@ def _check_cheap_inputs(o: dict, methods: list[str]) -> None:
     image_format(o["out"])
     if o["instruction"] is not None and not Path(o["instruction"]).is_file():
         raise InputError(f"instruction file not found: {o['instruction']}")
+    _check_guidance(o, methods)
+    if o["scheduler"] is not None:
+        scheduler_class_name(o["scheduler"])
+    parse_device(o["device"])
+
+
+def _check_guidance(o: dict, methods: list[str]) -> None:
+    """What needs classifier-free guidance gets it; SLD is refused rather than silently turned off."""
+    guidance = o["guidance"]
+    if not math.isfinite(guidance) or guidance < 0:
+        raise InputError(f"--guidance must be >= 0, got {guidance}")
+    if guidance > 1.0:
+        return
+    needing = [m for m in methods if m in ("negative", "sld")]
+    if needing:
+        raise InputError(f"method {', '.join(needing)} needs classifier-free guidance (--guidance > 1), got {guidance}")
+    if o["negative_prompt"]:
+        raise InputError(f"--negative-prompt needs classifier-free guidance (--guidance > 1), got {guidance}")
+    if o["feedback_disliked"]:
+        raise InputError(f"--feedback-disliked needs classifier-free guidance (--guidance > 1), got {guidance}")
 
 
 def _fabric(o: dict):

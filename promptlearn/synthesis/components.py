@@ -154,15 +154,36 @@ def parse_dtype(value: str | torch.dtype | None) -> torch.dtype:
         raise InputError(f"unknown dtype {value!r}; use one of {', '.join(sorted(DTYPES))}") from None
 
 
+def parse_device(value: str | torch.device) -> torch.device:
+    """``value`` as a torch device that this machine has, or one :class:`InputError` line."""
+    try:
+        device = torch.device(value)
+    except (RuntimeError, TypeError):
+        raise InputError(f"unknown device {str(value)!r}; use e.g. cpu, cuda, cuda:1 or mps") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise InputError(f"device {str(value)!r}: this torch build or machine has no CUDA GPU")
+        if device.index is not None and device.index >= count:
+            raise InputError(f"device {str(value)!r}: only {count} CUDA GPU(s) here (cuda:0..cuda:{count - 1})")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"device {str(value)!r}: MPS is not available on this machine")
+    return device
+
+
 def make_scheduler(name: str, config: Any) -> Any:
     """Build the scheduler called ``name`` from another scheduler's config (betas, prediction type)."""
     import diffusers
 
+    return getattr(diffusers, scheduler_class_name(name)).from_config(config)
+
+
+def scheduler_class_name(name: str) -> str:
+    """The diffusers scheduler class for a short name of :data:`SCHEDULERS`, or :class:`InputError`."""
     try:
-        class_name = SCHEDULERS[name.lower()]
+        return SCHEDULERS[name.lower()]
     except KeyError:
         raise InputError(f"unknown scheduler {name!r}; use one of {', '.join(SCHEDULERS)}") from None
-    return getattr(diffusers, class_name).from_config(config)
 
 
 def load_components(
@@ -181,6 +202,7 @@ def load_components(
     with one line naming it.
     """
     torch_dtype = parse_dtype(dtype)
+    device = parse_device(device)
     source = str(model)
     index = read_model_index(source, local_files_only=local_files_only)
     class_name = str(index.get("_class_name", ""))

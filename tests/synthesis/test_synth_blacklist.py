@@ -24,6 +24,7 @@ from promptlearn.synthesis.interventions import Blacklist, remove_concepts
         ("a knife with blood.", ["blood"], "a knife with."),                       # no space before the period
         ("a photo (nudity) of art", ["nudity"], "a photo of art"),                # empty brackets go
         ("the doctor's office", ["doctor"], "the office"),                        # possessive goes with the word
+        ("a blood-soaked knife, half-nude", ["blood", "nude"], "a knife"),        # hyphenated compounds go whole
         ("nudity", ["nudity"], ""),
         ("a c++ program", ["c++"], "a program"),                                   # regex characters are literal
         ("no concept here", ["   "], "no concept here"),

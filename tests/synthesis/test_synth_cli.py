@@ -132,7 +132,15 @@ def test_rewrite_on_the_fly_with_an_instruction(sd_dir, tmp_path, capsys, monkey
         (["--model", "{sd}", "--guidance", "1.0", "--method", "negative", "--out", "{out}"],
          "needs classifier-free guidance"),
         (["--model", "{sd}", "--filter", "magic", "--out", "{out}"], "unknown filter"),
-        (["--model", "{sd}", "--scheduler", "fancy", "--out", "{out}"], "unknown scheduler"),
+        # checked before the model is loaded: a missing model is not reached
+        (["--model", "{missing}", "--scheduler", "fancy", "--out", "{out}"], "unknown scheduler 'fancy'"),
+        (["--model", "{missing}", "--guidance", "-1", "--out", "{out}"], "--guidance must be >= 0"),
+        (["--model", "{missing}", "--method", "sld", "--guidance", "1", "--out", "{out}"],
+         "method sld needs classifier-free guidance"),
+        (["--model", "{missing}", "--negative-prompt", "blurry", "--guidance", "0", "--out", "{out}"],
+         "--negative-prompt needs classifier-free guidance"),
+        (["--model", "{sd}", "--device", "bogus", "--out", "{out}"], "unknown device 'bogus'"),
+        (["--model", "{sd}", "--device", "cuda:99", "--out", "{out}"], "device 'cuda:99': "),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(sd_dir, tmp_path, capsys, args, message):

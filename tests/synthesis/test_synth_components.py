@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from promptlearn.errors import InputError
-from promptlearn.synthesis.components import DiffusionComponents, load_components, parse_dtype
+from promptlearn.synthesis.components import DiffusionComponents, load_components, parse_device, parse_dtype
 from promptlearn.synthesis.tiny import write_tiny_sd
 
 
@@ -92,3 +92,12 @@ def test_unsupported_unets_and_options(tmp_path, sd_dir):
         load_components(sd_dir, scheduler="fancy")
     with pytest.raises(InputError, match="unknown dtype 'fp8'"):
         parse_dtype("fp8")
+
+
+def test_devices_are_checked_before_loading(sd_dir):
+    assert parse_device("cpu") == torch.device("cpu")
+    with pytest.raises(InputError, match="unknown device 'gpu0'"):
+        load_components(sd_dir, device="gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="device 'cuda': this torch build or machine has no CUDA GPU"):
+            parse_device("cuda")

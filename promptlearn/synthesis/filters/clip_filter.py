@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from ...errors import InputError
+from ..model_index import first_line
 from .base import ConceptScore, FilterDecision, to_pil_images
 
 DEFAULT_UNACCEPTABLE_TEMPLATE = "a photo of {concept}"
@@ -150,8 +151,7 @@ class ClipConceptFilter:
             model = CLIPModel.from_pretrained(folder)
             processor = CLIPProcessor.from_pretrained(folder)
         except (OSError, ValueError) as exc:
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputError(f"{folder}: cannot load a CLIP model and processor: {first_line}") from None
+            raise InputError(f"{folder}: cannot load a CLIP model and processor: {first_line(exc)}") from None
         if device is not None:
             model = model.to(device)
         return cls(model, processor, concepts, **kwargs)

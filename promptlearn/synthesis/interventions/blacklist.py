@@ -13,9 +13,12 @@ def _concept_pattern(concepts: Sequence[str]) -> re.Pattern[str] | None:
     words = [c.split() for c in concepts if c.strip()]
     if not words:
         return None
-    # longest first, so "golden brown" goes before "brown"; words may be joined by spaces or hyphens
+    # longest first, so "golden brown" goes before "brown"; words may be joined by spaces or hyphens;
+    # a hyphenated compound holding a concept goes whole ("blood-soaked"), leaving no "-soaked" behind
     alternatives = sorted((r"[\s\-]+".join(re.escape(w) for w in ws) for ws in words), key=len, reverse=True)
-    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?:['\u2019]s)?(?!\w)", re.IGNORECASE)
+    return re.compile(
+        r"(?<![\w-])(?:\w+-)*(?:" + "|".join(alternatives) + r")(?:-\w+)*(?:['\u2019]s)?(?![\w-])", re.IGNORECASE
+    )
 
 
 def remove_concepts(text: str, concepts: Sequence[str]) -> str:
