@@ -23,18 +23,30 @@ def _concept_pattern(concepts: Sequence[str]) -> re.Pattern[str] | None:
 
 def remove_concepts(text: str, concepts: Sequence[str]) -> str:
     """Remove every concept (case-insensitive, whole words, multi-word allowed) from ``text`` and
-    tidy what is left: single spaces, no space before punctuation, no doubled or dangling commas,
-    no empty brackets.
+    tidy what is left: single spaces, no space before punctuation, no doubled or dangling commas
+    or conjunctions ("a cat and nudity" -> "a cat"), no empty brackets.
 
     >>> remove_concepts("Nudity, a woman on a beach, nudity.", ["nudity"])
     'a woman on a beach.'
     """
     pattern = _concept_pattern(concepts)
-    if pattern is None:
-        return text.strip()
+    if pattern is None or pattern.search(text) is None:
+        return re.sub(r"\s+", " ", text).strip()  # nothing to remove: only the spacing is tidied
     out = pattern.sub(" ", text)
+    while True:  # one removal can expose another ("(nudity or gore) and" -> "() and" -> "and")
+        tidied = _tidy(out)
+        if tidied == out:
+            return out
+        out = tidied
+
+
+def _tidy(out: str) -> str:
+    """One pass of the clean-up :func:`remove_concepts` repeats until nothing changes."""
     out = re.sub(r"\(\s*\)|\[\s*\]|\{\s*\}", " ", out)     # brackets left empty
     out = re.sub(r"\s+", " ", out)
+    out = re.sub(r"\b(?:and|or|&) (?=(?:and|or|&)\b)", "", out, flags=re.IGNORECASE)   # "and and" -> "and"
+    out = re.sub(r"(?:^|(?<=[,;:(\[{]))\s*(?:and|or|&)\b\s*", " ", out, flags=re.IGNORECASE)  # "and" opening a part
+    out = re.sub(r"\s+(?:and|or|&)(?=\s*(?:[,.;:!?)\]}]|$))", "", out, flags=re.IGNORECASE)  # "and" closing one
     out = re.sub(r"\s+([,.;:!?)\]}])", r"\1", out)          # no space before punctuation
     out = re.sub(r"([(\[{])\s+", r"\1", out)                # nor after an opening bracket
     out = re.sub(r"([,;:])(?:\s*[,;:])+", r"\1", out)       # ", ," -> ","
