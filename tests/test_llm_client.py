@@ -413,3 +413,15 @@ def test_load_llm_checks_the_cache_before_building_the_backend(tmp_path, monkeyp
 def test_api_base_with_an_in_process_model_is_refused(spec):
     with pytest.raises(InputError, match="--api-base goes with a remote model"):
         load_llm(spec, api_base="http://127.0.0.1:8000/v1", cache=False)
+
+
+def test_a_cache_that_fails_mid_run_is_one_typed_error(tmp_path):
+    from promptlearn.errors import PromptlearnError
+    from promptlearn.llm.cache import CacheError
+
+    cache = CompletionCache(tmp_path)
+    cache.close()  # stands in for a database gone bad under a running fit
+    with pytest.raises(CacheError, match=r"llm-cache.sqlite failed: .*--no-cache"):
+        cache.get("k")
+    with pytest.raises(PromptlearnError, match="failed"):
+        cache.put("k", Completion(text="x", finish_reason="stop", prompt_tokens=1, completion_tokens=1, cost_usd=None, latency_s=0.0))

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..errors import InputError
+from ..errors import InputError, PromptlearnError
 from .types import Completion, Request
 
 SCHEMA_VERSION = 1
@@ -35,6 +35,10 @@ def cache_key(identity: Mapping[str, Any], request: Request) -> str:
     payload = {"v": SCHEMA_VERSION, "backend": dict(identity), **request.to_json()}
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class CacheError(PromptlearnError):
+    """The cache's database failed during a run (disk full, file locked too long, removed)."""
 
 
 class CompletionCache:
@@ -63,9 +67,15 @@ class CompletionCache:
                 f"cannot open the LLM cache {self.path} ({exc}); delete it, or pass --cache-dir or --no-cache"
             ) from None
 
+    def _failed(self, exc: sqlite3.Error) -> CacheError:
+        return CacheError(f"the LLM cache {self.path} failed: {exc}; pass --no-cache or another --cache-dir")
+
     def get(self, key: str) -> Completion | None:
-        with self._lock:
-            row = self._conn.execute("SELECT completion FROM completions WHERE key = ?", (key,)).fetchone()
+        try:
+            with self._lock:
+                row = self._conn.execute("SELECT completion FROM completions WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            raise self._failed(exc) from None
         if row is None:
             return None
         stored = Completion.from_json(json.loads(row[0]))
@@ -81,11 +91,14 @@ class CompletionCache:
 
     def put(self, key: str, completion: Completion) -> None:
         data = json.dumps(completion.to_json(), ensure_ascii=False)
-        with self._lock:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO completions (key, completion, created) VALUES (?, ?, ?)",
-                (key, data, time.time()),
-            )
+        try:
+            with self._lock:
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO completions (key, completion, created) VALUES (?, ?, ?)",
+                    (key, data, time.time()),
+                )
+        except sqlite3.Error as exc:
+            raise self._failed(exc) from None
 
     def __len__(self) -> int:
         with self._lock:
