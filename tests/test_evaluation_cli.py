@@ -85,6 +85,20 @@ def test_text_stage_needs_its_instructions(tmp_path, dataset, capsys):
     assert "unknown method 'x'" in error_line(capsys)
 
 
+def test_text_stage_library_checks_rewriting_methods(tmp_path, dataset):
+    from promptlearn.data import load_examples
+    from promptlearn.errors import InputError
+
+    task = get_task("ores")
+    rows = load_examples(dataset, task)
+    with pytest.raises(InputError, match="method 'learned' needs an LLM rewriter"):
+        run_text_bench(rows=rows, out=tmp_path / "a", task=task, methods=["learned"], instructions={"learned": "x"}, rewriter=None, progress=False)
+    rewriter = PredictorRewriter(Predictor(LLM(ScriptedBackend(lambda m, p: "x")), task, "-"), progress=False)
+    with pytest.raises(InputError, match="method 'human' needs the human instruction"):
+        run_text_bench(rows=rows, out=tmp_path / "b", task=task, methods=["blacklist", "human"], instructions={}, rewriter=rewriter, progress=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
 def reply(messages, params):
     """Rewrites by the instruction: 'learned' swaps the concept word and the implicit object, 'human' keeps the query, and
     the 'broken' instruction fails on the apple row."""

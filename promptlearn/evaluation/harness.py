@@ -24,7 +24,7 @@ from .cells import CellStore, Rewrite, RewriteStore, error_text, text_sha
 from .judges.base import Judge, JudgeAnswer
 from .methods import IMAGE_METHODS, REFERENCE_METHOD, ImageMethod
 from .metrics import mse
-from .protocols import GenerationRequest, ImageGenerator, QueryRewriter, rewrite_rows
+from .protocols import GenerationRequest, ImageGenerator, QueryRewriter, check_rewrite_methods, rewrite_rows
 from .rows import check_rows, concept_of, query_of, safe_name
 from .rundir import open_run_dir
 
@@ -69,12 +69,7 @@ def run_image_bench(
     if REFERENCE_METHOD not in [m.name for m in chosen]:
         chosen.insert(0, IMAGE_METHODS[REFERENCE_METHOD])
     instructions = dict(instructions or {})
-    for method in chosen:
-        if method.instruction is not None:
-            if rewriter is None:
-                raise InputError(f"method {method.name!r} needs an LLM rewriter (--llm)")
-            if not instructions.get(method.instruction, "").strip():
-                raise InputError(f"method {method.name!r} needs the {method.instruction} instruction")
+    check_rewrite_methods(((m.name, m.instruction) for m in chosen if m.instruction is not None), instructions, rewriter)
     if not seeds:
         raise InputError("no seeds given")
     if switch_step < 0:

@@ -5,9 +5,9 @@ project's Synthesizer and Predictor to them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
-from ..errors import PromptlearnError
+from ..errors import InputError, PromptlearnError
 from ..tasks.base import Example
 from .cells import Rewrite
 
@@ -44,6 +44,18 @@ class QueryRewriter(Protocol):
     def identity(self) -> dict[str, Any]: ...
 
     def rewrite(self, rows: Sequence[Example], instruction: str) -> list[Rewrite]: ...
+
+
+def check_rewrite_methods(
+    needs: Iterable[tuple[str, str]], instructions: Mapping[str, str], rewriter: QueryRewriter | None
+) -> None:
+    """Refuse a method that rewrites with an instruction when there is no LLM rewriter or no such
+    instruction; ``needs`` holds (method name, name of the instruction it rewrites with)."""
+    for method, instruction in needs:
+        if rewriter is None:
+            raise InputError(f"method {method!r} needs an LLM rewriter (--llm)")
+        if not instructions.get(instruction, "").strip():
+            raise InputError(f"method {method!r} needs the {instruction} instruction")
 
 
 def rewrite_rows(rewriter: QueryRewriter, rows: Sequence[Example], instruction: str) -> list[Rewrite]:

@@ -18,7 +18,7 @@ from ..tasks.base import Example, Task
 from .cells import CellStore, Rewrite, text_sha
 from .harness import BenchRun
 from .methods import BLACKLIST
-from .protocols import QueryRewriter, rewrite_rows
+from .protocols import QueryRewriter, check_rewrite_methods, rewrite_rows
 from .rows import check_rows, concept_of, query_of
 from .rundir import open_run_dir
 
@@ -53,12 +53,7 @@ def run_text_bench(
     check_rows(rows)
     for row in rows:
         task.check_example(row)
-    for method in methods:
-        if method != BLACKLIST:
-            if not instructions.get(method, "").strip():
-                raise InputError(f"method {method!r} has no instruction")
-            if rewriter is None:
-                raise InputError(f"method {method!r} needs an LLM (--llm)")
+    check_rewrite_methods(((m, m) for m in methods if m != BLACKLIST), instructions, rewriter)
     if not methods:
         raise InputError("no method given")
     if chunk_size < 1:
