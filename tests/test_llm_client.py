@@ -212,7 +212,7 @@ def test_non_retryable_errors_are_raised_at_once(error):
 def test_retries_stop_after_max_attempts():
     errors = [ServerError(f"500 #{i}") for i in range(10)]
     result, calls, sleeps = _run_policy(RetryPolicy(max_attempts=3, base_delay=0.01), errors)
-    assert isinstance(result, ServerError) and str(result) == "500 #2"
+    assert isinstance(result, ServerError) and str(result) == "500 #2 (after 3 attempts)" and result.attempts == 3
     assert calls == 3 and len(sleeps) == 2
 
 

@@ -68,7 +68,18 @@ class CompletionCache:
             ) from None
 
     def _failed(self, exc: sqlite3.Error) -> CacheError:
-        return CacheError(f"the LLM cache {self.path} failed: {exc}; pass --no-cache or another --cache-dir")
+        text = str(exc)
+        if "full" in text.lower():  # SQLITE_FULL: the disk, not the database, is the problem
+            return CacheError(
+                f"cannot write the LLM cache {self.path}: no space left on its disk; "
+                "free some space, or pass --no-cache or another --cache-dir"
+            )
+        if "disk i/o" in text.lower():
+            return CacheError(
+                f"cannot write the LLM cache {self.path}: the disk reported an I/O error; "
+                "pass --no-cache or another --cache-dir"
+            )
+        return CacheError(f"the LLM cache {self.path} failed: {text}; pass --no-cache or another --cache-dir")
 
     def get(self, key: str) -> Completion | None:
         try:
@@ -84,7 +95,7 @@ class CompletionCache:
             finish_reason=stored.finish_reason,
             prompt_tokens=stored.prompt_tokens,
             completion_tokens=stored.completion_tokens,
-            cost_usd=0.0,
+            cost_usd=None if stored.cost_usd is None else 0.0,  # an unpriced model stays unpriced
             latency_s=0.0,
             cached=True,
         )

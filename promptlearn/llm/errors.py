@@ -11,10 +11,16 @@ class LLMError(PromptlearnError):
 
     retryable = False
 
-    def __init__(self, message: str, *, backend: str | None = None, status: int | None = None):
+    def __init__(
+        self, message: str, *, backend: str | None = None, status: int | None = None, retryable: bool | None = None
+    ):
         super().__init__(message)
         self.backend = backend
         self.status = status
+        if retryable is not None:  # overrides the class default for this one error
+            self.retryable = retryable
+        self.attempts = 1
+        """Attempts made before this error was raised (set by the retry policy)."""
 
 
 class AuthenticationError(LLMError):
@@ -53,7 +59,8 @@ class ContextWindowError(LLMError):
 
 class BadResponseError(LLMError):
     """The backend answered with something that is not a usable completion (malformed JSON,
-    no choices, empty content)."""
+    no choices, empty content). Remote backends raise it as retryable (such replies are
+    transient on real servers and gateways); a local engine's deterministic empty answer is not."""
 
 
 class BackendUnavailableError(LLMError):
