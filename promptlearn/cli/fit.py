@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .options import build_llm, llm_options, pop_llm_options
+from .options import build_llm, llm_options, max_errors_option, pop_llm_options
 
 
 @click.command()
@@ -25,6 +25,7 @@ from .options import build_llm, llm_options, pop_llm_options
 @click.option("--out", type=click.Path(), default=None, help="Run directory (config, history, state, instruction.txt); `touch OUT/STOP` stops after the current step.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out (finished LLM calls come from the cache).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@max_errors_option
 @llm_options
 def fit(
     task_name: str,
@@ -44,10 +45,12 @@ def fit(
     out: str | None,
     resume: bool,
     quiet: bool,
+    max_errors: int,
     **kwargs,
 ) -> None:
     """Learn an instruction for TASK's examples and print it (summary on stderr)."""
     from ..data import load_examples
+    from ..error_budget import ErrorBudget, TooManyErrorsError
     from ..errors import InputError
     from ..files import check_output_folder
     from ..optimizer import InstructionLearner, stop_conditions
@@ -69,6 +72,7 @@ def fit(
     valset = load_examples(val, task) if val is not None else None
 
     # 2. the LLM and the learner
+    errors = ErrorBudget(max_errors, unit="step")
     llm = build_llm(**pop_llm_options(kwargs))
     try:
         learner = InstructionLearner(
@@ -86,6 +90,7 @@ def fit(
             resume=resume,
             stop=stop_conditions(max_steps=max_steps, max_cost=max_cost, patience=patience, stop_file=None),
             progress=not quiet,
+            errors=errors,
         )
         # 3. learn
         result = learner.fit(trainset, valset=valset)
@@ -96,5 +101,10 @@ def fit(
     click.echo(result.summary(), err=True)
     if result.run_dir is not None:
         click.echo(f"run directory: {result.run_dir} (instruction.txt, history.jsonl)", err=True)
+    if errors.exhausted:  # stopped early, saved; one line, exit != 0, no instruction on stdout
+        where = f"; continue with --resume --out {result.run_dir}" if result.run_dir is not None else ""
+        raise TooManyErrorsError(f"stopped: {errors.reason()}{where}")
     click.echo("instruction:", err=True)
     click.echo(result.instruction)
+    if errors.count:
+        click.echo(f"warning: {errors.reason()}", err=True)

@@ -31,7 +31,8 @@ from typing import Any, Literal, Mapping, Sequence
 
 from .. import __version__
 from ..errors import InputError
-from ..llm import LLM, Completion, SamplingParams, Usage
+from ..error_budget import ErrorBudget
+from ..llm import LLM, Completion, LLMError, SamplingParams, Usage
 from ..progress import progress_bar
 from ..prompts import PromptLibrary
 from ..tasks.base import Example, Task
@@ -47,6 +48,13 @@ log = logging.getLogger(__name__)
 
 INIT_TEMPLATE = "optimizer/init.j2"
 UPDATE_TEMPLATE = "optimizer/update.j2"
+# the variables each meta-prompt template is rendered with (checked before any model loads)
+TEMPLATE_VARIABLES = {
+    INIT_TEMPLATE: ["task_description"],
+    UPDATE_TEMPLATE: ["task_description", "instruction", "score", "batch", "history"],
+    PACK_TEMPLATE: ["items"],
+}
+BASELINE_TEMPLATE_VARIABLES = {IN_CONTEXT_TEMPLATE: ["task_description", "examples"]}
 # An instruction fits in ~100 words; a small model that loops is cut there instead of at 512.
 DEFAULT_META_PARAMS = SamplingParams(temperature=0.0, max_tokens=160)
 Select = Literal["last", "best"]
@@ -124,6 +132,7 @@ class InstructionLearner(Optimizer):
         meta_params: SamplingParams | Mapping[str, Any] | None = None,
         min_instruction_words: int = 3,
         progress: bool = False,
+        errors: "ErrorBudget | None" = None,
     ):
         if not isinstance(epochs, int) or epochs < 0:
             raise InputError(f"epochs must be an integer >= 0, got {epochs!r}")
@@ -156,6 +165,9 @@ class InstructionLearner(Optimizer):
         self.meta_params = with_defaults(DEFAULT_META_PARAMS, meta_params)
         self.min_instruction_words = min_instruction_words
         self.progress = progress
+        # a step whose LLM calls still fail after their retries is recorded and skipped while
+        # this budget lasts (None: the error ends the fit, as before)
+        self.errors = errors
         self._records: list[dict[str, Any]] = []
         # predictions of the next mini-batch made with p_{j+1} in the same round as its validation
         # (in memory only: a resumed run recomputes them, from the cache)
@@ -213,13 +225,42 @@ class InstructionLearner(Optimizer):
                     state.order, state.rng = order, list(rng.getstate())
                 ids = state.order[state.batch * self.batch_size : (state.batch + 1) * self.batch_size]
                 next_ids = state.order[(state.batch + 1) * self.batch_size : (state.batch + 2) * self.batch_size]
-                record = self._step(state, [by_id[i] for i in ids], val, next_batch=[by_id[i] for i in next_ids])
+                usage0, t0 = self.llm.usage.snapshot(), time.perf_counter()
+                try:
+                    record = self._step(state, [by_id[i] for i in ids], val, next_batch=[by_id[i] for i in next_ids])
+                except LLMError as error:
+                    if self.errors is None:
+                        raise
+                    self.errors.record(f"step {state.steps} (epoch {state.epoch}, batch {state.batch})", error)
+                    self._prefetched = None
+                    if self.errors.exhausted:  # stop before this step: a resumed run tries it again
+                        state.stop_reason = self.errors.reason()
+                        log.warning("stopping: %s", state.stop_reason)
+                        break
+                    record = self._failed_step(state, ids, error, usage0, t0)
                 state.batch += 1
                 if state.batch >= steps_per_epoch:
                     state.epoch, state.batch, state.order = state.epoch + 1, 0, None
                 self._save(state, record)
                 bar.update(1)
-                bar.set_postfix(batch=f"{record['batch_score']:.2f}", **({"val": f"{record['val_score']:.2f}"} if val else {}))
+                if record["kind"] == "step":
+                    bar.set_postfix(batch=f"{record['batch_score']:.2f}", **({"val": f"{record['val_score']:.2f}"} if val else {}))
+
+    def _failed_step(self, state: _State, ids: Sequence[str], error: LLMError, usage0: Usage, t0: float) -> dict[str, Any]:
+        """The record of a mini-batch skipped because its LLM calls failed after their retries:
+        the instruction stays p_j, the run goes on with the next mini-batch."""
+        warning = f"step {state.steps}: skipped the mini-batch (epoch {state.epoch}, batch {state.batch}): {error}"
+        log.warning(warning)
+        return {
+            "kind": "step_failed",
+            "step": state.steps,
+            "epoch": state.epoch,
+            "batch": state.batch,
+            "example_ids": list(ids),
+            "error": str(error),
+            "warning": warning,
+            **self._costs(usage0, t0),
+        }
 
     def _step(self, state: _State, batch: list[Example], val: list[Example] | None, *, next_batch: Sequence[Example] = ()) -> dict[str, Any]:
         t0, usage0 = time.perf_counter(), self.llm.usage.snapshot()
@@ -416,7 +457,11 @@ class InstructionLearner(Optimizer):
             return _State(seed=self.seed)
         state = _State.from_json(stored)
         kept = {"init", "baseline"} if state.instruction is not None else set()
-        self.run_dir.keep_records(lambda r: r.get("kind") in kept or (r.get("kind") == "step" and r.get("step", 0) < state.steps))
+        self.run_dir.keep_records(
+            lambda r: r.get("kind") in kept
+            or (r.get("kind") == "step" and r.get("step", 0) < state.steps)
+            or (r.get("kind") == "step_failed" and r.get("step", 0) <= state.steps)
+        )
         self._records = self.run_dir.records()
         log.info("resuming %s at step %d", self.run_dir.path, state.steps)
         return state
