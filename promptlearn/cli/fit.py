@@ -54,6 +54,7 @@ def fit(
     from ..errors import InputError
     from ..files import check_output_folder
     from ..optimizer import InstructionLearner, stop_conditions
+    from ..optimizer.learner import BASELINE_TEMPLATE_VARIABLES, TEMPLATE_VARIABLES
     from ..tasks.registry import get_task
 
     # 1. check every input before the model loads
@@ -65,6 +66,8 @@ def fit(
         raise InputError("--select best needs --val (the validation set to select by)")
     task = get_task(task_name)
     prompts = task.prompt_library(templates)
+    task.check_templates(prompts)
+    prompts.check_all(BASELINE_TEMPLATE_VARIABLES if baseline == "in-context" else TEMPLATE_VARIABLES if baseline is None else {})
     source = train if train is not None else task.default_trainset
     if source is None:
         raise InputError(f"task {task.name!r} has no bundled training set; give --train")

@@ -77,6 +77,10 @@ def generate(**kwargs) -> None:
     if "tin" in methods and not o["concepts"] and o["instruction"] is not None:
         raise InputError("rewriting with --instruction needs the concept (--concept)")
     _check_cheap_inputs(o, methods)
+    if "tin" in methods and o["rewrite"] is None:
+        from .options import check_llm
+
+        check_llm(**llm_settings)  # provider, key and --api-base before any model loads
 
     from ..synthesis.components import load_components
     from ..synthesis.sampler import Synthesizer
@@ -122,6 +126,9 @@ def _check_cheap_inputs(o: dict, methods: list[str]) -> None:
     if any(m in methods for m in ("blacklist", "negative", "sld")) and not any(c.strip() for c in o["concepts"]):
         raise InputError("methods blacklist, negative and sld need --concept")
     image_format(o["out"])
+    from ..files import check_output_file
+
+    check_output_file(o["out"], "--out")  # before sampling, not when the image is written
     if o["instruction"] is not None and not Path(o["instruction"]).is_file():
         raise InputError(f"instruction file not found: {o['instruction']}")
     _check_guidance(o, methods)
