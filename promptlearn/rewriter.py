@@ -17,6 +17,7 @@ from typing import Any, Mapping, Sequence
 from .error_budget import ErrorBudget
 from .errors import InputError
 from .llm import LLM, LLMError, SamplingParams, make_request
+from .llm.errors import is_transient
 from .optimizer.predictor import Prediction, Predictor
 from .prompts import PromptLibrary
 from .tasks.base import Example, Task
@@ -131,6 +132,9 @@ class Rewriter:
             completions = self.predictor.llm.complete_many(
                 requests, progress=label if progress else False, return_exceptions=errors is not None
             )
+            fatal = next((c for c in completions if isinstance(c, LLMError) and not is_transient(c)), None)
+            if fatal is not None:  # a rejected key or an unknown model fails every row alike
+                raise fatal
             answered = []
             for i, completion in zip(todo, completions):
                 if isinstance(completion, LLMError):

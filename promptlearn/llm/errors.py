@@ -73,3 +73,11 @@ class InvalidRequestError(LLMError, InputError):
 
 class UnknownModelSpecError(InvalidRequestError):
     """A model spec string that no backend accepts."""
+
+
+def is_transient(error: LLMError) -> bool:
+    """Whether ``error`` belongs to one call rather than to the whole run: a retryable fault that
+    outlasted its retries, a bad reply, a prompt too long for the context. A run records such an
+    error and goes on (``--max-errors``); any other (a rejected key, an unknown model, a bad
+    request) would fail every call alike and ends the run at once."""
+    return bool(error.retryable) or isinstance(error, (BadResponseError, ContextWindowError))

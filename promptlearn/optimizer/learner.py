@@ -33,6 +33,7 @@ from .. import __version__
 from ..errors import InputError
 from ..error_budget import ErrorBudget
 from ..llm import LLM, Completion, LLMError, SamplingParams, Usage
+from ..llm.errors import is_transient
 from ..progress import progress_bar
 from ..prompts import PromptLibrary
 from ..tasks.base import Example, Task
@@ -229,7 +230,7 @@ class InstructionLearner(Optimizer):
                 try:
                     record = self._step(state, [by_id[i] for i in ids], val, next_batch=[by_id[i] for i in next_ids])
                 except LLMError as error:
-                    if self.errors is None:
+                    if self.errors is None or not is_transient(error):
                         raise
                     self.errors.record(f"step {state.steps} (epoch {state.epoch}, batch {state.batch})", error)
                     self._prefetched = None
