@@ -57,6 +57,10 @@ def fit(
     from ..optimizer.learner import BASELINE_TEMPLATE_VARIABLES, TEMPLATE_VARIABLES
     from ..tasks.registry import get_task
 
+    if quiet:
+        from ..progress import silence_library_progress
+
+        silence_library_progress()
     # 1. check every input before the model loads
     if resume and out is None:
         raise InputError("--resume needs --out (the run directory to continue)")

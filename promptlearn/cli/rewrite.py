@@ -53,6 +53,10 @@ def rewrite(
     from ..rewriter import TEMPLATE_VARIABLES, Rewriter
     from ..tasks.registry import get_task
 
+    if quiet:
+        from ..progress import silence_library_progress
+
+        silence_library_progress()
     # 1. check every input before the model loads
     instruction = _read_instruction(Path(instruction_path))
     task = get_task(task_name)
