@@ -222,8 +222,9 @@ class RunFolder:
                             arguments=(self.argument, "overwrite=True"),
                         )
                     raise InputError(
-                        f"cannot resume {self.path}: the config differs in {'; '.join(differences)}",
-                        arguments=self.argument,
+                        f"cannot resume {self.path}: the config differs in {'; '.join(differences)}; "
+                        f"pass {{overwrite=True}} to start over or choose another {{{self.argument}}}",
+                        arguments=(self.argument, "overwrite=True"),
                     )
                 atomic_write_json(self.config_path, config)  # refresh what is not compared
                 return status

@@ -203,7 +203,7 @@ def test_resume_with_a_changed_config_is_refused(tmp_path, change, message):
             fit(llm, run, stop=CrashAfter(1))
         with pytest.raises(InputError) as error:
             fit(llm, run, resume=True, **change)
-    assert str(error.value) == f"cannot resume {run}: the config differs in {message}"
+    assert str(error.value) == f"cannot resume {run}: the config differs in {message}; pass overwrite=True to start over or choose another run_dir"
 
 
 def test_resume_with_changed_data_or_template_is_refused(tmp_path):
@@ -214,11 +214,11 @@ def test_resume_with_changed_data_or_template_is_refused(tmp_path):
         with pytest.raises(Crash):
             fit(llm, run, stop=CrashAfter(1))
         learner = InstructionLearner(llm, TASK, prompts=toy_prompts(), run_dir=run, resume=True, **OPTIONS)
-        with pytest.raises(InputError, match=r"differs in data\.train\.examples \(10 -> 9\); data\.train\.sha256 \(changed\)$"):
+        with pytest.raises(InputError, match=r"differs in data\.train\.examples \(10 -> 9\); data\.train\.sha256 \(changed\); pass overwrite"):
             learner.fit(TRAIN[:9], valset=VAL)
         (templates / "update.j2").write_text("{{ batch }} {{ instruction }} Reply with a better instruction.")
         learner = InstructionLearner(llm, TASK, prompts=toy_prompts(tmp_path / "templates"), run_dir=run, resume=True, **OPTIONS)
-        with pytest.raises(InputError, match=r"differs in templates\.optimizer/update\.j2 \(changed\)$"):
+        with pytest.raises(InputError, match=r"differs in templates\.optimizer/update\.j2 \(changed\); pass overwrite"):
             learner.fit(TRAIN, valset=VAL)
 
 
