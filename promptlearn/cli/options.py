@@ -34,6 +34,8 @@ def flag_for(argument: str) -> str:
     """The command-line flag that carries a library argument (see :data:`ARGUMENT_FLAGS`)."""
     if argument in ARGUMENT_FLAGS:
         return ARGUMENT_FLAGS[argument]
+    if argument.isupper():  # a positional argument, named by its metavar (OUT_DIR)
+        return argument
     name, _, value = argument.partition("=")
     flag = "--" + name.strip().replace("_", "-")
     return flag if not value else f"{flag} {value.strip(chr(39) + chr(34))}"

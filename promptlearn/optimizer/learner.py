@@ -145,9 +145,8 @@ class InstructionLearner(Optimizer):
         if not isinstance(seed, int):
             raise InputError(f"seed must be an integer, got {seed!r}")
         if (resume or overwrite) and run_dir is None:
-            raise InputError(
-                "{resume=True} and {overwrite=True} need a {run_dir} (the run folder)", arguments=("resume=True", "overwrite=True", "run_dir")
-            )
+            flag = "resume=True" if resume else "overwrite=True"
+            raise InputError(f"{{{flag}}} needs a {{run_dir}} (the run folder)", arguments=(flag, "run_dir"))
         if resume and overwrite:
             raise InputError("pass either {resume=True} or {overwrite=True}, not both", arguments=("resume=True", "overwrite=True"))
         self.llm = llm
@@ -295,7 +294,8 @@ class InstructionLearner(Optimizer):
         if problem is not None:
             raise OptimizerError(
                 f"the LLM gave no usable initial instruction: {problem}; its answer was {_clip(completion.text)!r} "
-                "(edit optimizer/init.j2 in a --templates folder, or use another --llm)"
+                "(edit optimizer/init.j2 in a {prompts} folder, or use another {llm})",
+                arguments=("prompts", "llm"),
             )
         state.initial_instruction = state.instruction = instruction
         val_score = self._validate(state, instruction, val)
@@ -409,7 +409,7 @@ class InstructionLearner(Optimizer):
         if val is not None and not val:
             raise InputError("the validation set is empty")
         if self.select == "best" and val is None:
-            raise InputError("select='best' needs a validation set (--val)")
+            raise InputError("{select='best'} needs a validation set ({valset})", arguments=("select='best'", "valset"))
         for name, examples in (("training", train), ("validation", val or [])):
             seen: set[str] = set()
             for example in examples:
