@@ -8,10 +8,18 @@ from .learner import InstructionLearner
 from .packing import pack_batch
 from .parsing import parse_instruction, unusable_reason
 from .predictor import Evaluation, Prediction, Predictor, mean_score
+from .records import BaselineRecord, FitRecord, InitRecord, PredictionRecord, StepRecord, read_history, record_from_json
 from .stopping import AnyOf, MaxCost, MaxSteps, NoImprovement, Progress, StopCondition, StopFile, stop_conditions
 
 __all__ = [
     "AnyOf",
+    "BaselineRecord",
+    "FitRecord",
+    "InitRecord",
+    "PredictionRecord",
+    "StepRecord",
+    "read_history",
+    "record_from_json",
     "Evaluation",
     "FitResult",
     "InstructionLearner",
