@@ -138,7 +138,8 @@ class RunFolder:
         progress = _read_json(self.state_path) if STATE in files else None
         if progress is not None:
             _check_schema(self.state_path, progress)
-        stepped = progress is not None or any(_has_content(self.path / name) for name in self.progress_files)
+        # a run that never took a step left its config.json alone (or beside empty progress files)
+        stepped = any(name != CONFIG and (name not in self.progress_files or _has_content(self.path / name)) for name in files)
         return RunStatus(self.path, "run" if stepped else "empty", config=config, progress=progress, files=files)
 
     def check(self, *, resume: bool | Literal["auto"] = False, overwrite: bool = False) -> RunStatus:
