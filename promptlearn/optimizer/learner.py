@@ -402,25 +402,7 @@ class InstructionLearner(Optimizer):
 
     # ---- set-up and finish -----------------------------------------------------------------------
     def _check_data(self, trainset: Sequence[Example], valset: Sequence[Example] | None) -> tuple[list[Example], list[Example] | None]:
-        train = list(trainset)
-        needs_train = self.baseline == "in-context" or (self.baseline is None and self.epochs > 0)
-        if needs_train and not train:
-            raise InputError("the training set is empty")
-        val = None if valset is None else list(valset)
-        if val is not None and not val:
-            raise InputError("the validation set is empty")
-        if self.select == "best" and val is None:
-            raise InputError("{select='best'} needs a validation set ({valset})", arguments=("select='best'", "valset"))
-        for name, examples in (("training", train), ("validation", val or [])):
-            seen: set[str] = set()
-            for example in examples:
-                if not isinstance(example, Example):
-                    raise InputError(f"the {name} set holds a {type(example).__name__}, not an Example")
-                if example.id in seen:
-                    raise InputError(f"the {name} set has two examples with id {example.id!r}")
-                seen.add(example.id)
-                self.task.check_example(example)
-        return train, val
+        return check_fit_data(self.task, trainset, valset, baseline=self.baseline, epochs=self.epochs, select=self.select)
 
     def _open_run(self, train: list[Example], val: list[Example] | None) -> _State:
         self._records: list[FitRecord] = []
@@ -511,6 +493,38 @@ class InstructionLearner(Optimizer):
             warnings=list(state.warnings),
             run_dir=self.run_dir.path if self.run_dir else None,
         )
+
+
+def check_fit_data(
+    task: Task,
+    trainset: Sequence[Example],
+    valset: Sequence[Example] | None,
+    *,
+    baseline: str | None = None,
+    epochs: int = 2,
+    select: Select = "last",
+) -> tuple[list[Example], list[Example] | None]:
+    """The checks :meth:`InstructionLearner.fit` makes of its data, callable before an LLM is
+    loaded (the CLI does): not empty when needed, unique ids, every example valid for ``task``."""
+    train = list(trainset)
+    needs_train = baseline == "in-context" or (baseline is None and epochs > 0)
+    if needs_train and not train:
+        raise InputError("the training set is empty")
+    val = None if valset is None else list(valset)
+    if val is not None and not val:
+        raise InputError("the validation set is empty")
+    if select == "best" and val is None:
+        raise InputError("{select='best'} needs a validation set ({valset})", arguments=("select='best'", "valset"))
+    for name, examples in (("training", train), ("validation", val or [])):
+        seen: set[str] = set()
+        for example in examples:
+            if not isinstance(example, Example):
+                raise InputError(f"the {name} set holds a {type(example).__name__}, not an Example")
+            if example.id in seen:
+                raise InputError(f"the {name} set has two examples with id {example.id!r}")
+            seen.add(example.id)
+            task.check_example(example)
+    return train, val
 
 
 def _sha256(text: str) -> str:
