@@ -49,7 +49,7 @@ NOT_COMPARED = ("info",)
 class RunFolderBusy(InputError):
     """Another live process holds the run folder's lock."""
 
-    def __init__(self, message: str, *, pid: int | None, arguments: str | Sequence[str] = ()):
+    def __init__(self, message: str, *, pid: int | None = None, arguments: str | Sequence[str] = ()):
         super().__init__(message, arguments=arguments)
         self.pid = pid
 
@@ -253,7 +253,9 @@ class RunFolder:
         naming the PID that holds it. Re-entrant within a process."""
         key = _key(self.path)
         if key in _HELD:
-            return
+            if _same_file(_HELD[key], self.path / LOCK):
+                return
+            os.close(_HELD.pop(key))  # the folder was removed and made again since: lock the new one
         if not self.path.exists():
             self._created = True
         self.path.mkdir(parents=True, exist_ok=True)
@@ -288,7 +290,8 @@ class RunFolder:
 
     @property
     def locked(self) -> bool:
-        return _key(self.path) in _HELD
+        fd = _HELD.get(_key(self.path))
+        return fd is not None and _same_file(fd, self.path / LOCK)
 
     def _check_not_busy(self) -> None:
         lock_path = self.path / LOCK
@@ -389,6 +392,14 @@ _HELD: dict[str, int] = {}  # folder -> descriptor of its locked ``.lock``, for 
 
 def _key(path: Path) -> str:
     return os.path.realpath(path)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        held, current = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (held.st_dev, held.st_ino) == (current.st_dev, current.st_ino)
 
 
 def _read_pid(fd: int) -> int | None:

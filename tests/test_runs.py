@@ -116,3 +116,15 @@ def test_helpers():
 def test_free_name(tmp_path):
     (tmp_path / "demo-2").mkdir()
     assert free_name(tmp_path / "demo") == tmp_path / "demo-3"
+
+
+def test_a_folder_removed_and_made_again_is_locked_again(tmp_path):
+    import shutil
+
+    out = tmp_path / "b"
+    open_run_dir(out, fingerprint={"stage": "text"}, options={})
+    shutil.rmtree(out)
+    open_run_dir(out, fingerprint={"stage": "text"}, options={})
+    holder = subprocess.run([sys.executable, "-c", f"from promptlearn.runs import RunFolder; RunFolder({str(out)!r}).lock()"],
+                            capture_output=True, text=True)
+    assert holder.returncode != 0 and "is in use by another promptlearn process" in holder.stderr
