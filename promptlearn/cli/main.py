@@ -89,7 +89,9 @@ def _main(argv: list[str] | None) -> int:
         _say(f"error: {exc.format_message()}")
         return exc.exit_code
     except PromptlearnError as exc:
-        _say(f"error: {exc}")
+        from .options import flag_for
+
+        _say(f"error: {exc.render(flag_for)}")
         return exc.exit_code
     except OSError as exc:  # the file system refused (disk full, permissions) after the up-front checks
         where = f": {exc.filename}" if exc.filename else ""

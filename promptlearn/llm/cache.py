@@ -64,7 +64,8 @@ class CompletionCache:
             )
         except sqlite3.Error as exc:
             raise InputError(
-                f"cannot open the LLM cache {self.path} ({exc}); delete it, or pass --cache-dir or --no-cache"
+                f"cannot open the LLM cache {self.path} ({exc}); delete it, or pass another {{cache_dir}} or {{cache=False}}",
+                arguments=("cache_dir", "cache=False"),
             ) from None
 
     def _failed(self, exc: sqlite3.Error) -> CacheError:
@@ -72,14 +73,19 @@ class CompletionCache:
         if "full" in text.lower():  # SQLITE_FULL: the disk, not the database, is the problem
             return CacheError(
                 f"cannot write the LLM cache {self.path}: no space left on its disk; "
-                "free some space, or pass --no-cache or another --cache-dir"
+                "free some space, or pass {cache=False} or another {cache_dir}",
+                arguments=("cache=False", "cache_dir"),
             )
         if "disk i/o" in text.lower():
             return CacheError(
                 f"cannot write the LLM cache {self.path}: the disk reported an I/O error; "
-                "pass --no-cache or another --cache-dir"
+                "pass {cache=False} or another {cache_dir}",
+                arguments=("cache=False", "cache_dir"),
             )
-        return CacheError(f"the LLM cache {self.path} failed: {text}; pass --no-cache or another --cache-dir")
+        return CacheError(
+            f"the LLM cache {self.path} failed: {text}; pass {{cache=False}} or another {{cache_dir}}",
+            arguments=("cache=False", "cache_dir"),
+        )
 
     def get(self, key: str) -> Completion | None:
         try:

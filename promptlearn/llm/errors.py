@@ -12,9 +12,15 @@ class LLMError(PromptlearnError):
     retryable = False
 
     def __init__(
-        self, message: str, *, backend: str | None = None, status: int | None = None, retryable: bool | None = None
+        self,
+        message: str,
+        *,
+        backend: str | None = None,
+        status: int | None = None,
+        arguments: str | tuple[str, ...] = (),
+        retryable: bool | None = None,
     ):
-        super().__init__(message)
+        super().__init__(message, arguments=arguments)
         self.backend = backend
         self.status = status
         if retryable is not None:  # overrides the class default for this one error

@@ -53,8 +53,10 @@ class RetryPolicy:
             except LLMError as error:
                 if not error.retryable or attempt >= self.max_attempts:
                     if attempt > 1:
+                        suffix = f" (after {attempt} attempts)"
                         error.attempts = attempt
-                        error.args = (f"{error.args[0] if error.args else error} (after {attempt} attempts)",) + error.args[1:]
+                        error.template += suffix  # what the CLI renders
+                        error.args = (f"{error.args[0] if error.args else error}{suffix}",) + error.args[1:]
                     raise
                 wait = self.delay(attempt, error)
                 log.info("%s (attempt %d/%d); retrying in %.2fs", error, attempt, self.max_attempts, wait)
@@ -63,5 +65,3 @@ class RetryPolicy:
                 await sleep(wait)
                 attempt += 1
 
-
-NO_RETRY = RetryPolicy(max_attempts=1)
