@@ -16,7 +16,7 @@ from promptlearn.evaluation.report import ReportOptions
 from promptlearn.tasks.base import Example
 
 # grey levels per synthesis method; the judge says "present" for the unconstrained colour
-LEVEL = {"original": 0, "blacklist": 0, "negative": 51, "sld": 102, "tin": 51}
+LEVEL = {"original": 0, "blacklist": 0, "negative": 51, "sld": 102, "tin": 51, "tin-no-instruction": 51, "tin-no-intervention": 51}
 
 
 class PaintingGenerator:
@@ -82,8 +82,8 @@ def test_cells_scores_and_resume(tmp_path):
     assert len(generator.calls) == 24
     assert rewriter.calls == 2  # one batch per instruction, shared across seeds and methods
     # tin switches at S, tin-no-intervention at 0, and both use the learned rewrite
-    tin = [c for c in generator.calls if c[1] == "tin"]
-    assert {c[4] for c in tin} == {0, 2}
+    tin = [c for c in generator.calls if c[1].startswith("tin")]
+    assert {c[1]: c[4] for c in tin} == {"tin": 2, "tin-no-instruction": 2, "tin-no-intervention": 0}
     assert all("[learned" in c[3] or "[initial" in c[3] for c in tin)
 
     records = [json.loads(line) for line in (tmp_path / "b" / "results.jsonl").read_text().splitlines()]
@@ -110,7 +110,7 @@ def test_changed_instruction_redoes_only_its_cells(tmp_path):
     generator = PaintingGenerator()
     run(tmp_path / "b", generator, instructions={**INSTRUCTIONS, "initial": "initial v2"})
     # tin-no-instruction needs the reference, which is read back from disk, not regenerated
-    assert len(generator.calls) == 4 and all(c[1] == "tin" and "[initial v2]" in c[3] for c in generator.calls)
+    assert len(generator.calls) == 4 and all(c[1] == "tin-no-instruction" and "[initial v2]" in c[3] for c in generator.calls)
 
 
 def test_a_failing_cell_is_recorded_and_retried(tmp_path):
@@ -227,7 +227,8 @@ def test_index_html_opens_in_a_headless_browser(tmp_path):
 
 
 def test_seed_and_method_lists():
-    from promptlearn.evaluation import parse_method_list, parse_seeds
+    from promptlearn.evaluation import parse_seeds
+    from promptlearn.synthesis.methods import parse_methods
 
     assert parse_seeds("0-4") == [0, 1, 2, 3, 4] and parse_seeds("3, 1,3") == [3, 1]
     for bad in ("", "-1", "a", "4-x"):
@@ -235,9 +236,11 @@ def test_seed_and_method_lists():
             parse_seeds(bad)
     with pytest.raises(InputError, match="runs backwards; use e.g. 2-5"):
         parse_seeds("0,5-2")
-    assert parse_method_list("tin, original,tin", known=["original", "tin"]) == ["tin", "original"]
+    assert parse_methods("tin, Original") == ["tin", "original"]
+    with pytest.raises(InputError, match="listed twice"):
+        parse_methods("tin, original,tin")
     with pytest.raises(InputError, match="no method"):
-        parse_method_list(" , ", known=["tin"])
+        parse_methods(" , ", known=["tin"])
 
 
 class WordTask:

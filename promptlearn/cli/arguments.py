@@ -10,13 +10,19 @@ import contextlib
 import re
 from typing import Iterator, Mapping
 
+import click
+
 from ..errors import InputError
 
 
 def to_flags(message: str, flags: Mapping[str, str]) -> str:
-    """``message`` with every whole-word argument name in ``flags`` replaced by its flag."""
+    """``message`` with the argument names in ``flags`` replaced by their flags. The library
+    writes an argument as its snake_case name (``switch_step``: replaced wherever it stands as
+    a word) or, for one-word names that are also plain English, right after an opening
+    parenthesis (``needs a concept (concepts)``): prose is left alone."""
     for argument, flag in sorted(flags.items(), key=lambda item: -len(item[0])):
-        message = re.sub(rf"(?<![\w-]){re.escape(argument)}(?![\w-])", flag, message)
+        before = r"(?<![\w-])" if "_" in argument else r"(?<=\()"
+        message = re.sub(rf"{before}{re.escape(argument)}(?![\w-])", flag, message)
     return message
 
 
@@ -30,3 +36,18 @@ def flags_for_arguments(flags: Mapping[str, str]) -> Iterator[None]:
         if text == str(exc):
             raise
         raise InputError(text) from None
+
+
+class SwitchStepType(click.ParamType):
+    """S as the library reads it (:func:`~promptlearn.synthesis.switch_step.parse_switch_step`):
+    an int number of sampler steps, or a float fraction of them; used by generate and bench."""
+
+    name = "S"
+
+    def convert(self, value, param, ctx):
+        from ..synthesis.switch_step import parse_switch_step
+
+        try:
+            return parse_switch_step(value)
+        except InputError as exc:
+            self.fail(str(exc), param, ctx)

@@ -10,28 +10,12 @@ import click
 
 from ..errors import InputError
 from ..synthesis.methods import DEFAULT_SWITCH_STEP, INITIAL, LEARNED
-from .arguments import flags_for_arguments
+from .arguments import SwitchStepType, flags_for_arguments
 from .options import build_llm, llm_options, pop_llm_options
 
 
-class SwitchStepType(click.ParamType):
-    """S as the library reads it (:func:`~promptlearn.synthesis.switch_step.parse_switch_step`):
-    an int number of sampler steps, or a float fraction of them."""
-
-    name = "S"
-
-    def convert(self, value, param, ctx):
-        from ..synthesis.switch_step import parse_switch_step
-
-        try:
-            return parse_switch_step(value)
-        except InputError as exc:
-            self.fail(str(exc), param, ctx)
-
-
 # library argument -> this command's flag (errors from the library name arguments)
-FLAGS = {"concepts": "--concept", "rewrite": "--rewrite", "guidance": "--guidance", "switch_step": "--switch-step",
-         "steps": "--steps", "source": "--instruction", "task": "--task"}
+FLAGS = {"concepts": "--concept", "rewrite": "--rewrite", "guidance": "--guidance", "switch_step": "--switch-step"}
 
 
 @click.command()

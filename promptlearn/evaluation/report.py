@@ -14,7 +14,6 @@ from typing import Any, Mapping, Sequence
 from ..errors import InputError
 from ..files import atomic_write_json, atomic_write_text
 from .cells import CellStore
-from .methods import IMAGE_METHODS
 from .metrics import UNIFORM_NOISE_MSE, CellOutcome, MeanStd, MethodSummary, similarity_from_mse, summarise
 from .paper import PAPER_AVOIDANCE, paper_avoidance
 from .plots import plot_fit_history, plot_methods
@@ -26,9 +25,6 @@ PLOTS_DIR = "plots"
 TEXT_METHOD_SUMMARIES = {
     "learned": "the learned instruction",
     "initial": "the instruction learning started from",
-    "human": "the task's human-written instruction",
-    "in-context": "training examples shown instead of an instruction",
-    "blacklist": "concept words deleted from the query (no LLM)",
 }
 
 
@@ -162,9 +158,20 @@ def _fmt(stat: Mapping[str, Any], scale: float, digits: int) -> str:
 
 
 def _describe(stage: str, method: str) -> str:
+    """A method's one line: the registry's summary, or for the text stage the instruction source's."""
+    from ..instructions import instruction_sources
+    from ..synthesis.methods import method_names, get_method
+
     if stage == "text":
-        return TEXT_METHOD_SUMMARIES.get(method, "instruction given with --compare")
-    return IMAGE_METHODS[method].summary if method in IMAGE_METHODS else ""
+        if method in TEXT_METHOD_SUMMARIES:
+            return TEXT_METHOD_SUMMARIES[method]
+        named = dict(instruction_sources())
+        if method in named:
+            return named[method]
+        if method in method_names():
+            return get_method(method).summary + " (no LLM)"
+        return "instruction given with --compare"
+    return get_method(method).summary if method in method_names() else ""
 
 
 def results_table(summary: Mapping[str, Any]) -> list[list[str]]:

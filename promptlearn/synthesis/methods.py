@@ -252,18 +252,18 @@ def _prompt_switch(inputs: MethodInputs) -> list:
 
 for _spec in (
     MethodSpec("original", "unconstrained query (the reference image of every benchmark row)", _original,
-               text_edit=lambda query, concepts: query, recipe="ORES baseline"),
+               text_edit=lambda query, concepts: query, recipe="ORES Table 1"),
     MethodSpec("blacklist", "concept words deleted from the query", _blacklist, needs_concepts=True,
-               text_edit=_blacklist_text, recipe="ORES baseline"),
-    MethodSpec("negative", "concepts as negative prompt", _negative, needs_concepts=True, needs_guidance=True, recipe="ORES baseline"),
+               text_edit=_blacklist_text, recipe="ORES Table 1"),
+    MethodSpec("negative", "concepts as negative prompt", _negative, needs_concepts=True, needs_guidance=True, recipe="ORES Table 1"),
     MethodSpec("sld", "Safe Latent Diffusion guidance away from the concepts", _sld, needs_concepts=True, needs_guidance=True,
-               recipe="ORES baseline (Schramowski et al. 2023)"),
+               recipe="SLD (Schramowski et al. 2023)"),
     MethodSpec("tin", "two-stage intervention: the query for S steps, then the learned rewrite", _prompt_switch,
-               instruction=LEARNED, switch="given", recipe="ORES (TIN)"),
+               instruction=LEARNED, switch="given", recipe="ORES Table 1 (TIN)"),
     MethodSpec("tin-no-instruction", "prompt switch at S with the rewrite of the initial (unlearned) instruction", _prompt_switch,
-               instruction=INITIAL, switch="given", recipe="ORES ablation"),
+               instruction=INITIAL, switch="given", recipe="ablation of TIN"),
     MethodSpec("tin-no-intervention", "the learned rewrite for every step (S = 0)", _prompt_switch,
-               instruction=LEARNED, switch="zero", recipe="ORES ablation"),
+               instruction=LEARNED, switch="zero", recipe="ablation of TIN"),
 ):
     register_method(_spec)
 del _spec
