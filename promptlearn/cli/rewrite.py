@@ -6,8 +6,15 @@ import json
 
 import click
 
+from ..errors import PromptlearnError
 from ..rewriter import DEFAULT_MIN_SIMILARITY
 from .options import build_llm, llm_options, pop_llm_options
+
+
+class RewritesFailed(PromptlearnError):
+    """Rows still fail the check after the retries: exit code 1, as a test runner's failed tests."""
+
+    exit_code = 1
 
 
 @click.command()
@@ -98,5 +105,4 @@ def rewrite(
     retried = sum(r.retries for r in results)
     click.echo(f"{len(results)} rewritten, {failed} failing the check after {verify_retries or 0} retries, {retried} retries made; {llm.usage.summary()}", err=True)
     if verify_retries is not None and failed and not allow_failures:
-        click.echo(f"error: {failed} of {len(results)} rewrites fail the check (--allow-failures to exit 0)", err=True)
-        raise click.exceptions.Exit(1)
+        raise RewritesFailed(f"{failed} of {len(results)} rewrites fail the check (--allow-failures to exit 0)")
