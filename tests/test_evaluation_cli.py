@@ -38,8 +38,8 @@ def error_line(capsys) -> str:
     "extra, message",
     [
         (["--methods", "original,dalle"], "error: unknown method 'dalle'; choose from original, blacklist"),
-        (["--judge", "vqa:/nonexistent/blip2"], "error: judge model not found: /nonexistent/blip2"),
-        (["--judge", "blip2"], "error: bad judge spec 'blip2'"),
+        (["--judge", "vqa:/nonexistent/blip2"], "error: --judge: judge model not found: /nonexistent/blip2"),
+        (["--judge", "blip2"], "error: --judge: bad judge spec 'blip2'"),
         (["--seeds", "0,x"], "error: bad seed 'x'"),
     ],
 )

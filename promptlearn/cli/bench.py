@@ -95,8 +95,8 @@ def _parse_compare(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--stage", type=click.Choice(["image", "text"]), default="image", show_default=True, help="image: the full protocol (diffusion model + judge); text: rewrites only, scored by the ORES text task (CPU).")
 @click.option("--methods", default=None, help="Comma-separated. Image stage: methods of `promptlearn methods` [default: all]; text stage: learned, initial, human, in-context, blacklist, original and --compare names [default: those available].")
 @click.option("--seeds", default="0,1,2,3,4", show_default=True, help="Image seeds (e.g. 0,1,2 or 0-4); the table shows mean ± std over them.")
-@click.option("--model", "model", default=None, help="Diffusers Stable Diffusion folder (image stage).")
-@click.option("--judge", default=None, help="Image judge: vqa:PATH (a transformers VQA model, e.g. BLIP-2) or clip:PATH.")
+@click.option("--model", "model", default=None, help="Diffusers Stable Diffusion folder or hub id (image stage).")
+@click.option("--judge", default=None, help="Image judge: vqa:MODEL (a transformers VQA model, e.g. BLIP-2) or clip:MODEL; MODEL a folder or a hub id.")
 @click.option("--instruction", default=None, help="The learned instruction: a text file, a fit run folder or a named source [default: --fit-run's instruction.txt].")
 @click.option("--initial-instruction", default=None, help="The unlearned instruction for 'initial' and tin-no-instruction (a file, a fit run folder) [default: --fit-run's initial one].")
 @click.option("--fit-run", default=None, type=click.Path(file_okay=False), help="A promptlearn fit run folder: its instructions, and a plot of its score per step in the report.")
@@ -221,12 +221,20 @@ def _run_image(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str)
             resolve_switch_step(kwargs["switch_step"], kwargs["steps"])
     if not kwargs["judge"]:
         raise InputError("the image stage needs --judge vqa:PATH or clip:PATH")
-    judge_spec = parse_judge_spec(kwargs["judge"])
+    try:
+        judge_spec = parse_judge_spec(kwargs["judge"])
+    except InputError as exc:
+        raise InputError(f"--judge: {exc}") from None
     if not kwargs["model"]:
-        raise InputError("the image stage needs --model (a diffusers Stable Diffusion folder)")
-    if not Path(kwargs["model"]).expanduser().exists():
-        raise InputError(f"diffusion model not found: {kwargs['model']}")
-    model_path = str(Path(kwargs["model"]).expanduser().resolve())  # absolute: it names the model in the run's config
+        raise InputError("the image stage needs --model (a diffusers Stable Diffusion folder or hub id)")
+    from ..hub import is_hub_id, resolve_model_source
+
+    try:
+        folder = resolve_model_source(kwargs["model"], what="diffusion model")
+    except InputError as exc:
+        raise InputError(f"--model: {exc}") from None
+    # an absolute folder or the hub id: it names the model in the run's config
+    model_path = kwargs["model"].strip() if is_hub_id(kwargs["model"]) else folder
     task = _common(kwargs)
     rows = _load_rows(kwargs, task)
     needed = sorted({get_method(m).instruction for m in methods if get_method(m).instruction})
@@ -238,7 +246,7 @@ def _run_image(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str)
     llm, rewriter = _predictor(llm_values, task, progress=not kwargs["no_progress"]) if needed else (None, None)
     try:
         device = kwargs["device"] or ("cuda" if _cuda() else "cpu")
-        components = load_components(model_path, device=device, dtype=kwargs["dtype"], scheduler=kwargs["scheduler"])
+        components = load_components(folder, device=device, dtype=kwargs["dtype"], scheduler=kwargs["scheduler"])
         generator = SynthesizerGenerator(Synthesizer(components), model=model_path, steps=kwargs["steps"],
                                          guidance_scale=kwargs["guidance"], height=kwargs["size"], width=kwargs["size"])
         judge = judge_spec.load(device=device)

@@ -191,7 +191,10 @@ def _output_filter(o: dict):
         return None
     from ..synthesis.filters import parse_filter_spec
 
-    return parse_filter_spec(o["filter_spec"], concepts=o["concepts"], sd_checkpoint=o["model"], device=o["device"])
+    try:
+        return parse_filter_spec(o["filter_spec"], concepts=o["concepts"], sd_checkpoint=o["model"], device=o["device"])
+    except InputError as exc:
+        raise InputError(f"--filter: {exc}") from None
 
 
 def _apply_filter(output_filter, tiles: list, captions: list[str]) -> tuple[list, list[str]]:

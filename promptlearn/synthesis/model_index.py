@@ -33,6 +33,9 @@ def read_model_index(source: str, *, local_files_only: bool = False) -> dict[str
     elif _HUB_ID.match(source) and not source.startswith((".", "/", "~")):
         from huggingface_hub import hf_hub_download
 
+        from ..hub import offline_unless_reachable
+
+        local_files_only = offline_unless_reachable() or local_files_only
         try:
             index_file = Path(hf_hub_download(source, "model_index.json", local_files_only=local_files_only))
         except Exception as exc:  # network, auth, missing repo: all mean "cannot get this model"

@@ -98,7 +98,7 @@ def test_flagged_images_are_blacked_out():
         (["--model", "{no_text}", "--out", "{out}"], "folder text_encoder/ is missing"),
         (["--model", "{sd}", "--query", "  ", "--out", "{out}"], "empty query (--query)"),
         (["--model", "{sd}", "--method", "tin", "--rewrite", " ", "--out", "{out}"], "empty rewrite (--rewrite)"),
-        (["--model", "{sd}", "--filter", "clip:{tmp}/none", "--out", "{out}"], "none is not a folder"),
+        (["--model", "{sd}", "--filter", "clip:{tmp}/none", "--out", "{out}"], "--filter: CLIP filter model not found"),
         (["--model", "{sd}", "--method", "sld", "--compare", "original,tin", "--out", "{out}"], "not both"),
         (["--model", "{sd}", "--compare", "original,magic", "--out", "{out}"], "unknown method 'magic'"),
         (["--model", "{sd}", "--out", "{tmp}/out.txt"], "unknown image format"),
