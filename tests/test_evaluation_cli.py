@@ -137,7 +137,7 @@ def test_text_stage_scores_resumes_and_reports(tmp_path, dataset):
     assert (again.done, again.failed, again.skipped) == (0, 1, 7) and len(backend.log) == calls + 1
 
     summary = write_reports(tmp_path / "t")
-    by = {m["method"]: m for m in summary["methods"]}
+    by = {m.method: m.to_json() for m in summary.methods}
     assert by["learned"]["avoidance"]["mean"] == 1.0 and by["human"]["avoidance"]["mean"] == 0.0
     assert by["broken"]["cells"] == 1 and by["broken"]["failed"] == 1
     assert by["human"]["unchanged"] == 1.0 and by["learned"]["unchanged"] == 0.0 and by["blacklist"]["unchanged"] == 0.0

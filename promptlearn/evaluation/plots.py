@@ -28,7 +28,7 @@ def fit_history_points(run_dir: str | Path) -> dict[str, list[tuple[int, float]]
     folder = Path(run_dir).expanduser()
     history = folder / "history.jsonl"
     if not history.is_file():
-        raise InputError(f"--fit-run {folder}: no history.jsonl (is it a promptlearn fit run folder?)")
+        raise InputError(f"fit run {folder}: no history.jsonl (is it a promptlearn fit run folder?)")
     batch: list[tuple[int, float]] = []
     validation: list[tuple[int, float]] = []
     for record in read_jsonl(history):
