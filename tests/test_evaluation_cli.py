@@ -13,7 +13,7 @@ from promptlearn.evaluation.adapters import PredictorRewriter
 from promptlearn.llm import LLM, BadResponseError
 from promptlearn.optimizer.predictor import Predictor
 from promptlearn.tasks.registry import get_task
-from promptlearn.testing.torch_threads import one_torch_thread  # noqa: F401
+from _torch_threads import one_torch_thread  # noqa: F401
 from promptlearn.testing.toy import ScriptedBackend
 
 from _evaluation_models import write_tiny_vilt

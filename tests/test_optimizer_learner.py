@@ -214,7 +214,7 @@ def test_select_best_needs_a_validation_set():
         ({"batch_size": 0}, "batch size must be"),
         ({"history_size": 0}, "history size must be"),
         ({"baseline": "oracle"}, "baseline must be one of"),
-        ({"resume": True}, "resume needs a run directory"),
+        ({"resume": True}, "resume=True needs a run_dir"),
     ],
 )
 def test_bad_options(options, message):
@@ -399,7 +399,7 @@ def test_compile_returns_the_student_with_the_learned_instruction():
         student = Predictor(llm, TASK, "placeholder instruction", prompts=toy_prompts())
         optimizer = learner(llm, epochs=1, batch_size=4)
         compiled = optimizer.compile(student, trainset=TRAIN)
-        assert compiled.instruction == optimizer.last_result.instruction
+        assert compiled.instruction == optimizer.fit(TRAIN).instruction
         assert student.instruction == "placeholder instruction"
         evaluation = compiled.evaluate(VAL)
     assert [p.example.id for p in evaluation.predictions] == [e.id for e in VAL]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from promptlearn import InstructionLearner, get_task, load_examples, load_llm
-from promptlearn.testing.torch_threads import one_torch_thread  # noqa: F401  (autouse)
+from _torch_threads import one_torch_thread  # noqa: F401  (autouse)
 
 pytestmark = pytest.mark.slow
 

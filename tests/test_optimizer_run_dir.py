@@ -17,7 +17,7 @@ from _toy_llm import toy_llm
 from promptlearn.errors import InputError
 from promptlearn.files import read_jsonl
 from promptlearn.optimizer import InstructionLearner, MaxSteps
-from promptlearn.optimizer.run_dir import SCHEMA_VERSION, config_differences
+from promptlearn.runs import SCHEMA_VERSION, config_differences
 from promptlearn.testing.toy import ToyScorer, toy_examples, toy_prompts, toy_task
 
 TASK = toy_task()
@@ -68,7 +68,7 @@ def test_run_files(tmp_path, uninterrupted):
     run = tmp_path / "run"
     with toy_llm() as (llm, _):
         result = fit(llm, run)
-    assert sorted(os.listdir(run)) == ["config.json", "history.jsonl", "instruction.txt", "state.json"]
+    assert sorted(os.listdir(run)) == [".lock", "config.json", "history.jsonl", "instruction.txt", "state.json"]  # .lock: see test_run_lock.py
     assert (run / "instruction.txt").read_text() == result.instruction + "\n"
     config = json.loads((run / "config.json").read_text())
     assert config["task"] == "toy" and config["llm"] == llm.spec
@@ -175,7 +175,7 @@ def test_resume_continues_a_run_stopped_by_a_condition(tmp_path, uninterrupted):
     with toy_llm() as (llm, _):
         stopped = fit(llm, run, stop=MaxSteps(2))
         assert stopped.stop_reason == "reached max steps (2)"
-        with pytest.raises(InputError, match="already holds a finished run; pass --resume"):
+        with pytest.raises(InputError, match=r"already holds a finished run \(2 steps\); pass resume=True to load it without new LLM calls, overwrite=True to start over"):
             fit(llm, run)
         result = fit(llm, run, resume=True)
     assert result.stop_reason is None and trajectory(result.steps) == trajectory(uninterrupted[1])
@@ -203,7 +203,7 @@ def test_resume_with_a_changed_config_is_refused(tmp_path, change, message):
             fit(llm, run, stop=CrashAfter(1))
         with pytest.raises(InputError) as error:
             fit(llm, run, resume=True, **change)
-    assert str(error.value) == f"cannot resume {run}: the config differs in {message}"
+    assert str(error.value) == f"cannot resume {run}: the config differs in {message}; pass overwrite=True to start over or choose another run_dir"
 
 
 def test_resume_with_changed_data_or_template_is_refused(tmp_path):
@@ -214,11 +214,11 @@ def test_resume_with_changed_data_or_template_is_refused(tmp_path):
         with pytest.raises(Crash):
             fit(llm, run, stop=CrashAfter(1))
         learner = InstructionLearner(llm, TASK, prompts=toy_prompts(), run_dir=run, resume=True, **OPTIONS)
-        with pytest.raises(InputError, match=r"differs in data\.train\.examples \(10 -> 9\); data\.train\.sha256 \(changed\)$"):
+        with pytest.raises(InputError, match=r"differs in data\.train\.examples \(10 -> 9\); data\.train\.sha256 \(changed\); pass overwrite"):
             learner.fit(TRAIN[:9], valset=VAL)
         (templates / "update.j2").write_text("{{ batch }} {{ instruction }} Reply with a better instruction.")
         learner = InstructionLearner(llm, TASK, prompts=toy_prompts(tmp_path / "templates"), run_dir=run, resume=True, **OPTIONS)
-        with pytest.raises(InputError, match=r"differs in templates\.optimizer/update\.j2 \(changed\)$"):
+        with pytest.raises(InputError, match=r"differs in templates\.optimizer/update\.j2 \(changed\); pass overwrite"):
             learner.fit(TRAIN, valset=VAL)
 
 
@@ -237,9 +237,9 @@ def test_run_dir_that_is_a_file_or_holds_other_things(tmp_path):
     other.mkdir()
     (other / "notes.md").write_text("mine")
     with toy_llm() as (llm, log):
-        with pytest.raises(InputError, match="is a file; choose a folder for --out"):
+        with pytest.raises(InputError, match="is a file, not a folder"):
             fit(llm, afile)
-        with pytest.raises(InputError, match="is not empty and holds no promptlearn run; choose another --out"):
+        with pytest.raises(InputError, match=r"is not empty and holds no promptlearn run \(notes.md\); choose another run_dir"):
             fit(llm, other)
     assert log == [] and afile.read_text() == "x" and os.listdir(other) == ["notes.md"]
 
@@ -249,9 +249,10 @@ def test_unfinished_or_different_run_without_resume(tmp_path):
     with toy_llm() as (llm, _):
         with pytest.raises(Crash):
             fit(llm, run, stop=CrashAfter(1))
-        with pytest.raises(InputError, match="already holds an unfinished run; pass --resume to continue it or choose another --out"):
+        with pytest.raises(InputError, match=r"already holds an unfinished run \(1 step done\); pass resume=True to continue it, "
+                           r"overwrite=True to start over, or choose another run_dir \(e.g. .*run-2\)"):
             fit(llm, run)
-        with pytest.raises(InputError, match="already holds a different run"):
+        with pytest.raises(InputError, match=r"already holds a different run \(it differs in hyper.epochs \(2 -> 5\)\); pass overwrite=True to start over"):
             fit(llm, run, epochs=5)
 
 

@@ -8,7 +8,6 @@ from .learner import InstructionLearner
 from .packing import pack_batch
 from .parsing import parse_instruction, unusable_reason
 from .predictor import Evaluation, Prediction, Predictor, mean_score
-from .run_dir import RunDir
 from .stopping import AnyOf, MaxCost, MaxSteps, NoImprovement, Progress, StopCondition, StopFile, stop_conditions
 
 __all__ = [
@@ -24,7 +23,6 @@ __all__ = [
     "Prediction",
     "Predictor",
     "Progress",
-    "RunDir",
     "StopCondition",
     "StopFile",
     "human_instruction",

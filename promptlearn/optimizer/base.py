@@ -97,6 +97,4 @@ class Optimizer(ABC):
         self, student: Predictor, *, trainset: Sequence[Example], valset: Sequence[Example] | None = None
     ) -> Predictor:
         """``student`` with the learned instruction (its own instruction is not used)."""
-        result = self.fit(trainset, valset=valset)
-        self.last_result = result
-        return student.with_instruction(result.instruction)
+        return student.with_instruction(self.fit(trainset, valset=valset).instruction)

@@ -33,6 +33,7 @@ from .. import __version__
 from ..errors import InputError
 from ..llm import LLM, Completion, SamplingParams, Usage
 from ..progress import progress_bar
+from ..runs import RunFolder
 from ..prompts import PromptLibrary
 from ..tasks.base import Example, Task
 from .base import FitResult, OptimizerError, Optimizer
@@ -40,12 +41,15 @@ from .baselines import BASELINES, IN_CONTEXT_TEMPLATE, human_instruction, in_con
 from .packing import PACK_TEMPLATE, pack_batch
 from .parsing import parse_instruction, unusable_reason
 from .predictor import DEFAULT_PREDICT_PARAMS, Prediction, Predictor, mean_score, with_defaults
-from .run_dir import RunDir
 from .stopping import AnyOf, Progress, StopCondition, StopFile
 
 log = logging.getLogger(__name__)
 
 INIT_TEMPLATE = "optimizer/init.j2"
+# the fit's run folder (see promptlearn.runs): config.json, state.json and these
+FIT_KIND = "promptlearn.fit"
+HISTORY = "history.jsonl"
+INSTRUCTION = "instruction.txt"
 UPDATE_TEMPLATE = "optimizer/update.j2"
 # An instruction fits in ~100 words; a small model that loops is cut there instead of at 512.
 DEFAULT_META_PARAMS = SamplingParams(temperature=0.0, max_tokens=160)
@@ -101,7 +105,9 @@ class InstructionLearner(Optimizer):
     batching), ``history=False``, ``baseline="human"`` or ``"in-context"``. ``select="best"``
     needs a validation set; with one, every instruction version is scored on it (|val| calls
     per step). ``stop`` is a stop condition (see :mod:`.stopping`); a ``STOP`` file in the run
-    directory always stops the run. ``run_dir`` makes the run resumable (``resume=True``).
+    directory always stops the run. ``run_dir`` makes the run resumable (``resume=True``) and is
+    locked against other processes while :meth:`fit` runs; ``overwrite=True`` starts it over
+    (see :mod:`promptlearn.runs`).
     """
 
     def __init__(
@@ -119,6 +125,7 @@ class InstructionLearner(Optimizer):
         prompts: PromptLibrary | str | Path | None = None,
         run_dir: str | Path | None = None,
         resume: bool = False,
+        overwrite: bool = False,
         stop: StopCondition | None = None,
         predict_params: SamplingParams | Mapping[str, Any] | None = None,
         meta_params: SamplingParams | Mapping[str, Any] | None = None,
@@ -137,8 +144,11 @@ class InstructionLearner(Optimizer):
             raise InputError(f"baseline must be one of {', '.join(BASELINES)}, got {baseline!r}")
         if not isinstance(seed, int):
             raise InputError(f"seed must be an integer, got {seed!r}")
-        if resume and run_dir is None:
-            raise InputError("resume needs a run directory")
+        if (resume or overwrite) and run_dir is None:
+            flag = "resume=True" if resume else "overwrite=True"
+            raise InputError(f"{{{flag}}} needs a {{run_dir}} (the run folder)", arguments=(flag, "run_dir"))
+        if resume and overwrite:
+            raise InputError("pass either {resume=True} or {overwrite=True}, not both", arguments=("resume=True", "overwrite=True"))
         self.llm = llm
         self.task = task
         self.epochs = epochs
@@ -149,8 +159,9 @@ class InstructionLearner(Optimizer):
         self.seed = seed
         self.baseline = baseline
         self.prompts = prompts if isinstance(prompts, PromptLibrary) else task.prompt_library(prompts)
-        self.run_dir = RunDir(run_dir) if run_dir is not None else None
+        self.run_dir = RunFolder(run_dir, kind=FIT_KIND) if run_dir is not None else None
         self.resume = resume
+        self.overwrite = overwrite
         self.stop = AnyOf(*([stop] if stop is not None else []), StopFile())
         self.predict_params = with_defaults(DEFAULT_PREDICT_PARAMS, predict_params)
         self.meta_params = with_defaults(DEFAULT_META_PARAMS, meta_params)
@@ -180,20 +191,24 @@ class InstructionLearner(Optimizer):
     def fit(self, trainset: Sequence[Example], *, valset: Sequence[Example] | None = None) -> FitResult:
         started, usage_before = time.perf_counter(), self.llm.usage.snapshot()
         train, val = self._check_data(trainset, valset)
-        state = self._open_run(train, val)
-        state.finished, state.stop_reason = False, None
+        try:
+            state = self._open_run(train, val)
+            state.finished, state.stop_reason = False, None
 
-        if self.baseline is not None:
-            self._run_baseline(state, train, val)
-        else:
-            # 1. the initial instruction p_0
-            if state.instruction is None:
-                self._initialize(state, val)
-            # 2. epochs of mini-batches, each ending in an update of the instruction
-            self._learn(state, train, val)
+            if self.baseline is not None:
+                self._run_baseline(state, train, val)
+            else:
+                # 1. the initial instruction p_0
+                if state.instruction is None:
+                    self._initialize(state, val)
+                # 2. epochs of mini-batches, each ending in an update of the instruction
+                self._learn(state, train, val)
 
-        # 3. keep the last instruction, or the best one by validation score
-        return self._finish(state, started, usage_before)
+            # 3. keep the last instruction, or the best one by validation score
+            return self._finish(state, started, usage_before)
+        finally:
+            if self.run_dir is not None:
+                self.run_dir.release()  # the run folder is another process's to use again
 
     def _learn(self, state: _State, train: list[Example], val: list[Example] | None) -> None:
         by_id = {example.id: example for example in train}
@@ -279,7 +294,8 @@ class InstructionLearner(Optimizer):
         if problem is not None:
             raise OptimizerError(
                 f"the LLM gave no usable initial instruction: {problem}; its answer was {_clip(completion.text)!r} "
-                "(edit optimizer/init.j2 in a --templates folder, or use another --llm)"
+                "(edit optimizer/init.j2 in a {prompts} folder, or use another {llm})",
+                arguments=("prompts", "llm"),
             )
         state.initial_instruction = state.instruction = instruction
         val_score = self._validate(state, instruction, val)
@@ -380,7 +396,7 @@ class InstructionLearner(Optimizer):
             state.warnings.append(record["warning"])
         self._records.append(record)
         if self.run_dir is not None:
-            self.run_dir.append(record)
+            self.run_dir.append(HISTORY, record)
             self.run_dir.save_state(state.to_json())
 
     # ---- set-up and finish -----------------------------------------------------------------------
@@ -393,7 +409,7 @@ class InstructionLearner(Optimizer):
         if val is not None and not val:
             raise InputError("the validation set is empty")
         if self.select == "best" and val is None:
-            raise InputError("select='best' needs a validation set (--val)")
+            raise InputError("{select='best'} needs a validation set ({valset})", arguments=("select='best'", "valset"))
         for name, examples in (("training", train), ("validation", val or [])):
             seen: set[str] = set()
             for example in examples:
@@ -410,14 +426,14 @@ class InstructionLearner(Optimizer):
         self._prefetched = None  # an earlier fit's (e.g. one stopped mid-epoch) is not this one's
         if self.run_dir is None:
             return _State(seed=self.seed)
-        stored = self.run_dir.open(self.config(train, val), resume=self.resume)
+        stored = self.run_dir.open(self.config(train, val), resume=self.resume, overwrite=self.overwrite, defer_config=True).progress
         if stored is None:
-            self.run_dir.keep_records(lambda record: False)
+            self.run_dir.keep_records(HISTORY, lambda record: False)
             return _State(seed=self.seed)
         state = _State.from_json(stored)
         kept = {"init", "baseline"} if state.instruction is not None else set()
-        self.run_dir.keep_records(lambda r: r.get("kind") in kept or (r.get("kind") == "step" and r.get("step", 0) < state.steps))
-        self._records = self.run_dir.records()
+        self.run_dir.keep_records(HISTORY, lambda r: r.get("kind") in kept or (r.get("kind") == "step" and r.get("step", 0) < state.steps))
+        self._records = self.run_dir.records(HISTORY)
         log.info("resuming %s at step %d", self.run_dir.path, state.steps)
         return state
 
@@ -430,7 +446,7 @@ class InstructionLearner(Optimizer):
             names.append(IN_CONTEXT_TEMPLATE)
         sources = {name: self.prompts.source(name) for name in names}
         return {
-            "kind": "promptlearn.fit",
+            "kind": FIT_KIND,
             "task": self.task.name,
             "llm": self.llm.spec,
             "method": self.method,
@@ -472,7 +488,7 @@ class InstructionLearner(Optimizer):
         state.final = {"instruction": instruction, "select": self.select, "selected_version": version, "val_score": val_score}
         if self.run_dir is not None:
             self.run_dir.save_state(state.to_json())
-            self.run_dir.write_instruction(instruction)
+            self.run_dir.write_text(INSTRUCTION, instruction.rstrip("\n") + "\n")
         return FitResult(
             instruction=instruction,
             initial_instruction=state.initial_instruction,
