@@ -120,33 +120,34 @@ def _from_file(argument: str, context: SourceContext) -> Instruction:
 
 
 def _from_run(argument: str, context: SourceContext) -> Instruction:
-    from .files import read_jsonl
-    from .optimizer.run_dir import RunDir
-
-    run = RunDir(argument)
-    if not run.path.is_dir():
-        raise InputError(f"fit run folder not found: {run.path}")
-    if context.role == "learned":
-        if not run.instruction_path.is_file():
-            raise InputError(f"fit run {run.path} has no instruction.txt (it has not finished; resume it, or use role 'best')")
-        return Instruction(read_instruction_file(run.instruction_path), f"fit run {run.path} (learned)")
-    if context.role == "initial":
-        if not run.history_path.is_file():
-            raise InputError(f"fit run {run.path}: no history.jsonl (is it a promptlearn fit run folder?)")
-        for record in read_jsonl(run.history_path):
-            if record.get("kind") == "init" and str(record.get("instruction", "")).strip():
-                return Instruction(str(record["instruction"]).strip(), f"fit run {run.path} (initial)")
-        raise InputError(f"fit run {run.path}: its history has no initial instruction (a baseline run?); give the initial instruction as a file")
     import json
 
+    from .files import read_jsonl
+    from .optimizer.learner import HISTORY, INSTRUCTION
+
+    folder = Path(argument).expanduser()
+    if not folder.is_dir():
+        raise InputError(f"fit run folder not found: {folder}")
+    if context.role == "learned":
+        if not (folder / INSTRUCTION).is_file():
+            raise InputError(f"fit run {folder} has no {INSTRUCTION} (it has not finished: resume it, or ask for its best instruction)")
+        return Instruction(read_instruction_file(folder / INSTRUCTION), f"fit run {folder} (learned)")
+    if context.role == "initial":
+        if not (folder / HISTORY).is_file():
+            raise InputError(f"fit run {folder}: no {HISTORY} (is it a promptlearn fit run folder?)")
+        for record in read_jsonl(folder / HISTORY):
+            if record.get("kind") == "init" and str(record.get("instruction", "")).strip():
+                return Instruction(str(record["instruction"]).strip(), f"fit run {folder} (initial)")
+        raise InputError(f"fit run {folder}: its history has no initial instruction (a baseline run?); give the initial instruction as a file")
+    state_path = folder / "state.json"
     try:
-        state = json.loads(run.state_path.read_text(encoding="utf-8")) if run.state_path.is_file() else {}
+        state = json.loads(state_path.read_text(encoding="utf-8")) if state_path.is_file() else {}
     except (OSError, ValueError) as exc:
-        raise InputError(f"fit run {run.path}: cannot read state.json: {exc}") from None
+        raise InputError(f"fit run {folder}: cannot read state.json: {exc}") from None
     best = state.get("best") or {}
     if not str(best.get("instruction", "")).strip():
-        raise InputError(f"fit run {run.path} records no best instruction (it was run without a validation set)")
-    return Instruction(str(best["instruction"]).strip(), f"fit run {run.path} (best, version {best.get('version')})")
+        raise InputError(f"fit run {folder} records no best instruction (it was run without a validation set)")
+    return Instruction(str(best["instruction"]).strip(), f"fit run {folder} (best, version {best.get('version')})")
 
 
 def _need_task(context: SourceContext, name: str) -> "Task":

@@ -12,11 +12,9 @@ import click
 
 from ..errors import InputError
 from ..synthesis.methods import DEFAULT_SWITCH_STEP
-from .arguments import SwitchStepType, flags_for_arguments
+from .arguments import SwitchStepType
 from .options import build_llm, llm_options, pop_llm_options
 
-# library argument -> this command's flag (errors from the library name arguments)
-FLAGS = {"switch_step": "--switch-step", "seeds": "--seeds", "methods": "--methods", "rewriter": "--llm"}
 
 
 def _command_line(ctx: click.Context) -> str:
@@ -214,11 +212,10 @@ def _run_image(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str)
     from ..synthesis.methods import get_method, method_names, parse_methods
     from ..synthesis.switch_step import resolve_switch_step
 
-    with flags_for_arguments(FLAGS):
-        methods = parse_methods(kwargs["methods"] or method_names())
-        seeds = parse_seeds(kwargs["seeds"])
-        if any(get_method(m).switch == "given" for m in methods):
-            resolve_switch_step(kwargs["switch_step"], kwargs["steps"])
+    methods = parse_methods(kwargs["methods"] or method_names())
+    seeds = parse_seeds(kwargs["seeds"])
+    if any(get_method(m).switch == "given" for m in methods):
+        resolve_switch_step(kwargs["switch_step"], kwargs["steps"])
     if not kwargs["judge"]:
         raise InputError("the image stage needs --judge vqa:PATH or clip:PATH")
     try:
@@ -256,10 +253,9 @@ def _run_image(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str)
             "guidance": kwargs["guidance"], "scheduler": kwargs["scheduler"], "llm": llm.spec if llm is not None else None,
             "instructions": instructions,
         }
-        with flags_for_arguments(FLAGS):
-            run_image_bench(rows=rows, out=kwargs["out"], generator=generator, judge=judge, methods=methods, seeds=seeds,
-                            switch_step=kwargs["switch_step"], rewriter=rewriter, instructions=instructions, options=options,
-                            progress=not kwargs["no_progress"])
+        run_image_bench(rows=rows, out=kwargs["out"], generator=generator, judge=judge, methods=methods, seeds=seeds,
+                        switch_step=kwargs["switch_step"], rewriter=rewriter, instructions=instructions, options=options,
+                        progress=not kwargs["no_progress"])
     finally:
         if llm is not None:
             llm.close()

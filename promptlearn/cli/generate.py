@@ -10,12 +10,10 @@ import click
 
 from ..errors import InputError
 from ..synthesis.methods import DEFAULT_SWITCH_STEP, INITIAL, LEARNED
-from .arguments import SwitchStepType, flags_for_arguments
+from .arguments import SwitchStepType
 from .options import build_llm, llm_options, pop_llm_options
 
 
-# library argument -> this command's flag (errors from the library name arguments)
-FLAGS = {"concepts": "--concept", "rewrite": "--rewrite", "guidance": "--guidance", "switch_step": "--switch-step"}
 
 
 @click.command()
@@ -60,8 +58,7 @@ def generate(**kwargs) -> None:
     # 1. check every input before any model loads
     if o["method"] and o["compare"]:
         raise InputError("give --method or --compare, not both")
-    with flags_for_arguments({"method": "--method" if o["method"] else "--compare"}):
-        names = parse_methods(o["compare"]) if o["compare"] else parse_methods(o["method"] or "original")
+    names = parse_methods(o["compare"]) if o["compare"] else parse_methods(o["method"] or "original")
     specs = [get_method(name) for name in names]
     if o["rewrite"] is not None and o["instruction"] is not None:
         raise InputError("give --rewrite or --instruction, not both")
@@ -114,9 +111,8 @@ def _check_cheap_inputs(o: dict, specs: list) -> None:
     guidance = o["guidance"]
     if not math.isfinite(guidance) or guidance < 0:
         raise InputError(f"--guidance must be >= 0, got {guidance}")
-    with flags_for_arguments(FLAGS):
-        for spec in specs:
-            spec.check(concepts=o["concepts"], guidance=guidance, switch_step=o["switch_step"], num_steps=o["steps"], check_rewrite=False)
+    for spec in specs:
+        spec.check(concepts=o["concepts"], guidance=guidance, switch_step=o["switch_step"], num_steps=o["steps"], check_rewrite=False)
     image_format(o["out"])
     _check_guidance(o)
     if o["scheduler"] is not None:
@@ -245,9 +241,8 @@ def _report_long_rewrites(components, specs: list, rewrites: dict[str, str]) -> 
 
 
 def _run_method(synthesizer, spec, o: dict, rewrites: dict[str, str], fabric, seeds: list[int]):
-    with flags_for_arguments(FLAGS):
-        interventions = spec.interventions(concepts=o["concepts"], rewrite=rewrites.get(spec.instruction) if spec.instruction else None,
-                                           switch_step=o["switch_step"], sld_preset=o["sld_preset"])
+    interventions = spec.interventions(concepts=o["concepts"], rewrite=rewrites.get(spec.instruction) if spec.instruction else None,
+                                       switch_step=o["switch_step"], sld_preset=o["sld_preset"])
     if fabric is not None:
         interventions.append(fabric)
     return synthesizer.generate(

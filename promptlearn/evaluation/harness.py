@@ -74,7 +74,7 @@ def run_image_bench(
     instructions = dict(instructions or {})
     check_rewrite_methods(((m.name, m.instruction) for m in chosen if m.instruction is not None), instructions, rewriter)
     if not seeds:
-        raise InputError("no seeds given (seeds)")
+        raise InputError("no seeds given ({seeds})", arguments="seeds")
     steps = generator.identity().get("steps")
     resolved_switch = resolve_switch_step(switch_step, int(steps) if steps else 10**9)  # without steps: its form only
 

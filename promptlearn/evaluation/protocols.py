@@ -54,9 +54,9 @@ def check_rewrite_methods(
     instruction; ``needs`` holds (method name, name of the instruction it rewrites with)."""
     for method, instruction in needs:
         if rewriter is None:
-            raise InputError(f"method {method!r} needs an LLM rewriter (rewriter)")
+            raise InputError(f"method {method!r} needs an LLM rewriter ({{rewriter}})", arguments="rewriter")
         if not instructions.get(instruction, "").strip():
-            raise InputError(f"method {method!r} needs the {instruction} instruction (instructions)")
+            raise InputError(f"method {method!r} needs the {instruction} instruction ({{instructions}})", arguments="instructions")
 
 
 def rewrite_rows(rewriter: QueryRewriter, rows: Sequence[Example], instruction: str) -> list[Rewrite]:

@@ -71,11 +71,11 @@ def run_text_bench(
     for row in rows:
         task.check_example(row)
     if not methods:
-        raise InputError("no method given (methods)")
+        raise InputError("no method given ({methods})", arguments="methods")
     for method in methods:
         if method not in instructions:
             if method not in text_methods():
-                raise InputError(f"method {method!r} needs the {method} instruction (instructions); methods without one: {', '.join(text_methods())}")
+                raise InputError(f"method {method!r} needs the {method} instruction ({{instructions}}); methods without one: {', '.join(text_methods())}", arguments="instructions")
     check_rewrite_methods(((m, m) for m in methods if m in instructions), instructions, rewriter)
     if chunk_size < 1:
         raise InputError(f"chunk_size must be >= 1, got {chunk_size}")

@@ -117,11 +117,11 @@ class MethodSpec:
         """Refuse inputs this method cannot run with: one :class:`InputError` line naming the
         argument (``concepts``, ``rewrite``, ``guidance``, ``switch_step``)."""
         if self.needs_concepts and not _clean(concepts):
-            raise InputError(f"method {self.name} needs a concept (concepts)")
+            raise InputError(f"method {self.name} needs a concept ({{concepts}})", arguments="concepts")
         if check_rewrite and self.needs_rewrite and (rewrite is None or not rewrite.strip()):
-            raise InputError(f"method {self.name} needs a rewritten query (rewrite, made with the {self.instruction} instruction)")
+            raise InputError(f"method {self.name} needs a rewritten query ({{rewrite}}, made with the {self.instruction} instruction)", arguments="rewrite")
         if self.needs_guidance and guidance is not None and not guidance > 1.0:
-            raise InputError(f"method {self.name} needs classifier-free guidance (guidance > 1), got {guidance}")
+            raise InputError(f"method {self.name} needs classifier-free guidance ({{guidance}} > 1), got {guidance}", arguments="guidance")
         if self.switch == "given" and num_steps is not None:
             resolve_switch_step(switch_step if switch_step is not None else DEFAULT_SWITCH_STEP, num_steps)
 
