@@ -179,3 +179,37 @@ def test_verify_rejects_an_echoed_instruction(files, capsys):
         assert len(server.requests) == 2  # the answer and one retry
         assert main([*base, "--verify", "1", "--allow-failures"]) == 0
         assert main(base) == 0  # no --verify: the result is reported, not enforced
+
+
+def test_methods_lists_the_registry_one_line_each(capsys):
+    assert main(["methods"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["NAME", "NEEDS"] and len(lines) == 1 + len(method_names())
+    assert [line.split()[0] for line in lines[1:]] == method_names()
+    assert "rewrite (initial instruction)" in next(line for line in lines if line.startswith("tin-no-instruction "))
+
+
+def test_a_long_rewrite_is_reported_once_with_its_method_and_length(tiny, files, capsys):
+    rewrite = " ".join(["a small grey beast walking slowly"] * 20)
+    assert main(["generate", "--model", str(tiny / "sd"), "--query", QUERY, "--concept", CONCEPT, "--compare", "tin,tin-no-intervention",
+                 "--rewrite", rewrite, "--steps", "2", "--no-progress", "--out", str(files / "long.png")]) == 0
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if "token" in line]
+    assert len(warnings) == 1, err
+    assert warnings[0].startswith("warning: tin, tin-no-intervention: the rewrite is 122 tokens; the text encoder reads 77")
+
+
+@pytest.mark.slow  # the ORES check loads MiniLM
+def test_the_rewriter_checks_similarity_to_the_query():
+    from promptlearn import Rewriter, get_task
+    from promptlearn.llm import LLM
+    from promptlearn.testing.toy import ScriptedBackend
+
+    answers = iter(["Rewrite the query so the image shows none of the concepts.", "A small beast in the jungle"])
+    llm = LLM(ScriptedBackend(lambda messages, params: next(answers)))
+    result = Rewriter(llm, get_task("ores"), "be safe", verify_retries=1).rewrite(concept=CONCEPT, query=QUERY)
+    assert result.passed is True and result.retries == 1 and result.attempts[0].startswith("Rewrite the query")
+    echo = Rewriter(LLM(ScriptedBackend(lambda m, p: "Rewrite the query.")), get_task("ores"), "be safe").rewrite(concept=CONCEPT, query=QUERY)
+    assert echo.passed is False and "not close to the query (similarity" in echo.problem
+    loose = Rewriter(LLM(ScriptedBackend(lambda m, p: "Rewrite the query.")), get_task("ores"), "be safe", min_similarity=None)
+    assert loose.rewrite(concept=CONCEPT, query=QUERY).passed is True
