@@ -86,7 +86,7 @@ def run_image_bench(
             "generator": generator.identity(),
             "judge": judge.identity(),
             "rewriter": rewriter.identity() if rewriter is not None else None,
-            "switch_step": switch_step,
+            "switch_step": resolved_switch,
         },
         options={**(options or {}), "methods": [m.name for m in chosen], "seeds": list(seeds), "row_ids": [row.id for row in rows]},
     )
