@@ -29,10 +29,13 @@ def read_model_index(source: str, *, local_files_only: bool = False) -> dict[str
 
         from ..hub import offline_unless_reachable
 
-        local_files_only = offline_unless_reachable() or local_files_only
+        offline = offline_unless_reachable()
         try:
-            index_file = Path(hf_hub_download(source, "model_index.json", local_files_only=local_files_only))
+            index_file = Path(hf_hub_download(source, "model_index.json", local_files_only=offline or local_files_only))
         except Exception as exc:  # network, auth, missing repo: all mean "cannot get this model"
+            if offline:
+                raise InputError(f"model {source!r} is not in the local hub cache and the hub is offline (no network); "
+                                 "download it where there is a network, or give a local folder") from None
             raise InputError(f"cannot fetch model {source!r} from the Hugging Face hub: {one_line(exc)}") from exc
     else:
         raise InputError(f"model path does not exist: {source}")
