@@ -122,8 +122,7 @@ def _from_file(argument: str, context: SourceContext) -> Instruction:
 def _from_run(argument: str, context: SourceContext) -> Instruction:
     import json
 
-    from .files import read_jsonl
-    from .optimizer.learner import HISTORY, INSTRUCTION
+    from .optimizer.learner import INSTRUCTION
 
     folder = Path(argument).expanduser()
     if not folder.is_dir():
@@ -133,11 +132,11 @@ def _from_run(argument: str, context: SourceContext) -> Instruction:
             raise InputError(f"fit run {folder} has no {INSTRUCTION} (it has not finished: resume it, or ask for its best instruction)")
         return Instruction(read_instruction_file(folder / INSTRUCTION), f"fit run {folder} (learned)")
     if context.role == "initial":
-        if not (folder / HISTORY).is_file():
-            raise InputError(f"fit run {folder}: no {HISTORY} (is it a promptlearn fit run folder?)")
-        for record in read_jsonl(folder / HISTORY):
-            if record.get("kind") == "init" and str(record.get("instruction", "")).strip():
-                return Instruction(str(record["instruction"]).strip(), f"fit run {folder} (initial)")
+        from .optimizer.records import InitRecord, read_history
+
+        for record in read_history(folder, argument="source"):
+            if isinstance(record, InitRecord) and record.instruction.strip():
+                return Instruction(record.instruction.strip(), f"fit run {folder} (initial)")
         raise InputError(f"fit run {folder}: its history has no initial instruction (a baseline run?); give the initial instruction as a file")
     state_path = folder / "state.json"
     try:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, Sequence
@@ -49,7 +50,7 @@ NOT_COMPARED = ("info",)
 class RunFolderBusy(InputError):
     """Another live process holds the run folder's lock."""
 
-    def __init__(self, message: str, *, pid: int | None, arguments: str | Sequence[str] = ()):
+    def __init__(self, message: str, *, pid: int | None = None, arguments: str | Sequence[str] = ()):
         super().__init__(message, arguments=arguments)
         self.pid = pid
 
@@ -138,7 +139,8 @@ class RunFolder:
         progress = _read_json(self.state_path) if STATE in files else None
         if progress is not None:
             _check_schema(self.state_path, progress)
-        stepped = progress is not None or any(_has_content(self.path / name) for name in self.progress_files)
+        # a run that never took a step left its config.json alone (or beside empty progress files)
+        stepped = any(name != CONFIG and (name not in self.progress_files or _has_content(self.path / name)) for name in files)
         return RunStatus(self.path, "run" if stepped else "empty", config=config, progress=progress, files=files)
 
     def check(self, *, resume: bool | Literal["auto"] = False, overwrite: bool = False) -> RunStatus:
@@ -252,18 +254,24 @@ class RunFolder:
         naming the PID that holds it. Re-entrant within a process."""
         key = _key(self.path)
         if key in _HELD:
-            return
+            if _same_file(_HELD[key], self.path / LOCK):
+                return
+            os.close(_HELD.pop(key))  # the folder was removed and made again since: lock the new one
         if not self.path.exists():
             self._created = True
         self.path.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
         if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                pid = _read_pid(fd)
-                os.close(fd)
-                raise self._busy(pid) from None
+            for attempt in range(5):  # another process's check (a shared lock) lasts microseconds
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError:
+                    if attempt == 4:
+                        pid = _read_pid(fd)
+                        os.close(fd)
+                        raise self._busy(pid) from None
+                    time.sleep(0.05)
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         _HELD[key] = fd
@@ -287,7 +295,8 @@ class RunFolder:
 
     @property
     def locked(self) -> bool:
-        return _key(self.path) in _HELD
+        fd = _HELD.get(_key(self.path))
+        return fd is not None and _same_file(fd, self.path / LOCK)
 
     def _check_not_busy(self) -> None:
         lock_path = self.path / LOCK
@@ -388,6 +397,14 @@ _HELD: dict[str, int] = {}  # folder -> descriptor of its locked ``.lock``, for 
 
 def _key(path: Path) -> str:
     return os.path.realpath(path)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        held, current = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (held.st_dev, held.st_ino) == (current.st_dev, current.st_ino)
 
 
 def _read_pid(fd: int) -> int | None:

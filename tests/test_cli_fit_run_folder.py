@@ -164,3 +164,12 @@ def test_two_fits_on_one_folder_one_runs_the_other_is_refused(tmp_path, fit_args
     refused = next(err for _, err, code in results if code != 0)
     assert refused.count("\n") == 1 and (" is in use by another promptlearn process (PID " in refused or "already holds" in refused), refused
     assert len([line for line in (folder / "history.jsonl").read_text().splitlines()]) == 3  # init + 2 steps, once each
+
+
+def test_bad_data_is_found_before_the_llm_or_its_cache(tmp_path, capsys, fit_args, toy_server):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    args = [a if not a.endswith("train.jsonl") else str(empty) for a in fit_args if a != "--no-cache"]
+    code, _, err = run(capsys, *args, "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "run"))
+    assert code == 2 and err.count("\n") == 1, err
+    assert toy_server.requests == [] and not (tmp_path / "cache").exists() and not (tmp_path / "run").exists()

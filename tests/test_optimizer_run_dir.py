@@ -16,7 +16,7 @@ from _toy_llm import toy_llm
 
 from promptlearn.errors import InputError
 from promptlearn.files import read_jsonl
-from promptlearn.optimizer import InstructionLearner, MaxSteps
+from promptlearn.optimizer import InstructionLearner, MaxSteps, StepRecord
 from promptlearn.runs import SCHEMA_VERSION, config_differences
 from promptlearn.testing.toy import ToyScorer, toy_examples, toy_prompts, toy_task
 
@@ -50,6 +50,8 @@ def fit(llm, run_dir=None, task=TASK, **options):
 
 
 def trajectory(records) -> list[tuple]:
+    """The path of a run, from ``history.jsonl`` lines or from typed ``FitResult.steps``."""
+    records = [r if isinstance(r, dict) else r.to_json() for r in records]
     return [
         (r["kind"], r.get("step"), tuple(r.get("example_ids", ())), r.get("instruction_before"), r.get("instruction_after"), r.get("batch_score"), r.get("val_score"))
         for r in records
@@ -102,7 +104,7 @@ def test_resume_after_a_crash_between_steps_equals_an_uninterrupted_run(tmp_path
     assert result.instruction == expected.instruction and result.selected_version == expected.selected_version
     assert trajectory(read_jsonl(run / "history.jsonl")) == trajectory(records)
     assert trajectory(result.steps) == trajectory(records)
-    assert len([r for r in result.steps if r["kind"] == "step"]) == 8
+    assert len([r for r in result.steps if isinstance(r, StepRecord)]) == 8
 
 
 class FlakyScorer(ToyScorer):
@@ -227,7 +229,7 @@ def test_a_stop_condition_change_does_not_block_resuming(tmp_path):
     with toy_llm() as (llm, _):
         fit(llm, run, stop=MaxSteps(1))
         result = fit(llm, run, resume=True, stop=MaxSteps(4))
-    assert len([s for s in result.steps if s["kind"] == "step"]) == 4
+    assert len([s for s in result.steps if isinstance(s, StepRecord)]) == 4
 
 
 def test_run_dir_that_is_a_file_or_holds_other_things(tmp_path):
@@ -261,8 +263,9 @@ def test_a_torn_history_line_and_records_past_the_state_are_dropped_on_resume(tm
     with toy_llm() as (llm, _):
         with pytest.raises(Crash):
             fit(llm, run, stop=CrashAfter(2))
+        last = read_jsonl(run / "history.jsonl")[-1]
         with open(run / "history.jsonl", "a") as handle:  # a step record written just before a kill
-            handle.write(json.dumps({"kind": "step", "step": 2}) + "\n" + '{"kind": "st')
+            handle.write(json.dumps({**last, "step": 2}) + "\n" + '{"kind": "st')
         result = fit(llm, run, resume=True)
     assert trajectory(result.steps) == trajectory(uninterrupted[1])
 
@@ -271,3 +274,20 @@ def test_config_differences_names_what_differs():
     old = {"a": 1, "t": {"x.j2": "h1"}, "info": {"stop": "a"}, "d": {"sha256": "1"}}
     new = {"a": 2, "t": {"x.j2": "h1"}, "info": {"stop": "b"}, "d": {"sha256": "2"}, "e": True}
     assert config_differences(old, new) == ["a (1 -> 2)", "d.sha256 (changed)", "e (<absent> -> true)"]
+
+
+def test_history_lines_read_back_as_typed_records(tmp_path):
+    from promptlearn.optimizer import InitRecord, PredictionRecord, read_history, record_from_json
+
+    run = tmp_path / "run"
+    with toy_llm() as (llm, _):
+        result = fit(llm, run)
+    history = read_history(run)
+    assert history == result.steps and isinstance(history[0], InitRecord)
+    step = history[1]
+    assert isinstance(step, StepRecord) and isinstance(step.predictions[0], PredictionRecord)
+    assert record_from_json(step.to_json()) == step
+    with pytest.raises(InputError, match="not a fit record"):
+        record_from_json({"kind": "nonsense"})
+    with pytest.raises(InputError, match="no history.jsonl"):
+        read_history(tmp_path)

@@ -51,7 +51,7 @@ def fit(
     """Learn an instruction for TASK's examples and print it (summary on stderr)."""
     from ..data import load_examples
     from ..errors import InputError
-    from ..optimizer import InstructionLearner, stop_conditions
+    from ..optimizer import InstructionLearner, check_fit_data, stop_conditions
     from ..runs import RunFolder
     from ..tasks.registry import get_task
 
@@ -71,6 +71,7 @@ def fit(
         raise InputError(f"task {task.name!r} has no bundled training set; give --train")
     trainset = load_examples(source, task)
     valset = load_examples(val, task) if val is not None else None
+    check_fit_data(task, trainset, valset, baseline=baseline, epochs=epochs, select=select)  # type: ignore[arg-type]
 
     # 2. the LLM and the learner
     llm = build_llm(**pop_llm_options(kwargs))

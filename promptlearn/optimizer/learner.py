@@ -41,6 +41,7 @@ from .baselines import BASELINES, IN_CONTEXT_TEMPLATE, human_instruction, in_con
 from .packing import PACK_TEMPLATE, pack_batch
 from .parsing import parse_instruction, unusable_reason
 from .predictor import DEFAULT_PREDICT_PARAMS, Prediction, Predictor, mean_score, with_defaults
+from .records import BaselineRecord, FitRecord, InitRecord, PredictionRecord, StepRecord, record_from_json
 from .stopping import AnyOf, Progress, StopCondition, StopFile
 
 log = logging.getLogger(__name__)
@@ -167,7 +168,7 @@ class InstructionLearner(Optimizer):
         self.meta_params = with_defaults(DEFAULT_META_PARAMS, meta_params)
         self.min_instruction_words = min_instruction_words
         self.progress = progress
-        self._records: list[dict[str, Any]] = []
+        self._records: list[FitRecord] = []
         # predictions of the next mini-batch made with p_{j+1} in the same round as its validation
         # (in memory only: a resumed run recomputes them, from the cache)
         self._prefetched: tuple[str, tuple[Example, ...], list[Prediction]] | None = None
@@ -228,15 +229,16 @@ class InstructionLearner(Optimizer):
                     state.order, state.rng = order, list(rng.getstate())
                 ids = state.order[state.batch * self.batch_size : (state.batch + 1) * self.batch_size]
                 next_ids = state.order[(state.batch + 1) * self.batch_size : (state.batch + 2) * self.batch_size]
+                usage0 = self.llm.usage.snapshot()
                 record = self._step(state, [by_id[i] for i in ids], val, next_batch=[by_id[i] for i in next_ids])
                 state.batch += 1
                 if state.batch >= steps_per_epoch:
                     state.epoch, state.batch, state.order = state.epoch + 1, 0, None
-                self._save(state, record)
+                self._save(state, record, usage0)
                 bar.update(1)
-                bar.set_postfix(batch=f"{record['batch_score']:.2f}", **({"val": f"{record['val_score']:.2f}"} if val else {}))
+                bar.set_postfix(batch=f"{record.batch_score:.2f}", **({"val": f"{record.val_score:.2f}"} if val and record.val_score is not None else {}))
 
-    def _step(self, state: _State, batch: list[Example], val: list[Example] | None, *, next_batch: Sequence[Example] = ()) -> dict[str, Any]:
+    def _step(self, state: _State, batch: list[Example], val: list[Example] | None, *, next_batch: Sequence[Example] = ()) -> StepRecord:
         t0, usage0 = time.perf_counter(), self.llm.usage.snapshot()
         before = state.instruction
         assert before is not None
@@ -267,22 +269,21 @@ class InstructionLearner(Optimizer):
         state.instruction = after
         # d. score p_{j+1} on the validation set, predicting the next mini-batch in the same round
         val_score = self._validate(state, after, val, prefetch=next_batch)
-        return {
-            "kind": "step",
-            "step": state.steps - 1,
-            "epoch": state.epoch,
-            "batch": state.batch,
-            "example_ids": [e.id for e in batch],
-            "instruction_before": before,
-            "instruction_after": after,
-            "update_answer": completion.text,
-            "history_shown": len(shown),
-            "predictions": [p.to_json() for p in predictions],
-            "batch_score": batch_score,
-            "val_score": val_score,
-            "warning": warning,
+        return StepRecord(
+            step=state.steps - 1,
+            epoch=state.epoch,
+            batch=state.batch,
+            example_ids=[e.id for e in batch],
+            instruction_before=before,
+            instruction_after=after,
+            update_answer=completion.text,
+            history_shown=len(shown),
+            predictions=[PredictionRecord.from_json(p.to_json()) for p in predictions],
+            batch_score=batch_score,
+            val_score=val_score,
+            warning=warning,
             **self._costs(usage0, t0),
-        }
+        )
 
     # ---- pieces of the loop ----------------------------------------------------------------------
     def _initialize(self, state: _State, val: list[Example] | None) -> None:
@@ -299,7 +300,7 @@ class InstructionLearner(Optimizer):
             )
         state.initial_instruction = state.instruction = instruction
         val_score = self._validate(state, instruction, val)
-        self._save(state, {"kind": "init", "instruction": instruction, "answer": completion.text, "val_score": val_score, **self._costs(usage0, t0)})
+        self._save(state, InitRecord(instruction=instruction, answer=completion.text, val_score=val_score, **self._costs(usage0, t0)), usage0)
 
     def _run_baseline(self, state: _State, train: list[Example], val: list[Example] | None) -> None:
         if state.instruction is not None:
@@ -311,7 +312,8 @@ class InstructionLearner(Optimizer):
             instruction = in_context_instruction(self.prompts, self.task, train)
         state.instruction = instruction
         val_score = self._validate(state, instruction, val)
-        self._save(state, {"kind": "baseline", "method": self.baseline, "instruction": instruction, "val_score": val_score, **self._costs(usage0, t0)})
+        assert self.baseline is not None
+        self._save(state, BaselineRecord(method=self.baseline, instruction=instruction, val_score=val_score, **self._costs(usage0, t0)), usage0)
 
     def _parse_update(self, completion: Completion, previous: str, step: int) -> tuple[str, str | None]:
         instruction = parse_instruction(completion.text, echo_fields=self._echo_fields(), truncated=completion.finish_reason == "length")
@@ -373,11 +375,9 @@ class InstructionLearner(Optimizer):
         )
 
     def _costs(self, usage0: Usage, t0: float) -> dict[str, Any]:
-        """What a step used since ``usage0``/``t0``: its record's cost fields (plus the tally
-        itself under ``_usage``, which :meth:`_save` moves into the run's total)."""
+        """What a step used since ``usage0``/``t0``: its record's cost fields."""
         used = self.llm.usage.since(usage0)
         return {
-            "_usage": used,
             "calls": used.calls,
             "cache_hits": used.cache_hits,
             "prompt_tokens": used.prompt_tokens,
@@ -386,43 +386,26 @@ class InstructionLearner(Optimizer):
             "seconds": round(time.perf_counter() - t0, 4),
         }
 
-    def _save(self, state: _State, record: dict[str, Any]) -> None:
-        """Add a step's record to the run's totals, the history file and the state file."""
+    def _save(self, state: _State, record: FitRecord, usage0: Usage) -> None:
+        """Add a step's record (and what the LLM used since ``usage0``) to the run's totals, the
+        history file and the state file."""
         total = Usage(**state.usage)
-        total.add(record.pop("_usage"))
+        total.add(self.llm.usage.since(usage0))
         state.usage = total.counters()
-        state.seconds += record["seconds"]
-        if record.get("warning"):
-            state.warnings.append(record["warning"])
+        state.seconds += record.seconds
+        if record.warning:
+            state.warnings.append(record.warning)
         self._records.append(record)
         if self.run_dir is not None:
-            self.run_dir.append(HISTORY, record)
+            self.run_dir.append(HISTORY, record.to_json())
             self.run_dir.save_state(state.to_json())
 
     # ---- set-up and finish -----------------------------------------------------------------------
     def _check_data(self, trainset: Sequence[Example], valset: Sequence[Example] | None) -> tuple[list[Example], list[Example] | None]:
-        train = list(trainset)
-        needs_train = self.baseline == "in-context" or (self.baseline is None and self.epochs > 0)
-        if needs_train and not train:
-            raise InputError("the training set is empty")
-        val = None if valset is None else list(valset)
-        if val is not None and not val:
-            raise InputError("the validation set is empty")
-        if self.select == "best" and val is None:
-            raise InputError("{select='best'} needs a validation set ({valset})", arguments=("select='best'", "valset"))
-        for name, examples in (("training", train), ("validation", val or [])):
-            seen: set[str] = set()
-            for example in examples:
-                if not isinstance(example, Example):
-                    raise InputError(f"the {name} set holds a {type(example).__name__}, not an Example")
-                if example.id in seen:
-                    raise InputError(f"the {name} set has two examples with id {example.id!r}")
-                seen.add(example.id)
-                self.task.check_example(example)
-        return train, val
+        return check_fit_data(self.task, trainset, valset, baseline=self.baseline, epochs=self.epochs, select=self.select)
 
     def _open_run(self, train: list[Example], val: list[Example] | None) -> _State:
-        self._records: list[dict[str, Any]] = []
+        self._records: list[FitRecord] = []
         self._prefetched = None  # an earlier fit's (e.g. one stopped mid-epoch) is not this one's
         if self.run_dir is None:
             return _State(seed=self.seed)
@@ -431,9 +414,14 @@ class InstructionLearner(Optimizer):
             self.run_dir.keep_records(HISTORY, lambda record: False)
             return _State(seed=self.seed)
         state = _State.from_json(stored)
-        kept = {"init", "baseline"} if state.instruction is not None else set()
-        self.run_dir.keep_records(HISTORY, lambda r: r.get("kind") in kept or (r.get("kind") == "step" and r.get("step", 0) < state.steps))
-        self._records = self.run_dir.records(HISTORY)
+        kept = (InitRecord, BaselineRecord) if state.instruction is not None else ()
+
+        def before_the_state(line: dict[str, Any]) -> bool:
+            record = record_from_json(line)
+            return isinstance(record, kept) or (isinstance(record, StepRecord) and record.step < state.steps)
+
+        self.run_dir.keep_records(HISTORY, before_the_state)
+        self._records = [record_from_json(line) for line in self.run_dir.records(HISTORY)]
         log.info("resuming %s at step %d", self.run_dir.path, state.steps)
         return state
 
@@ -505,6 +493,38 @@ class InstructionLearner(Optimizer):
             warnings=list(state.warnings),
             run_dir=self.run_dir.path if self.run_dir else None,
         )
+
+
+def check_fit_data(
+    task: Task,
+    trainset: Sequence[Example],
+    valset: Sequence[Example] | None,
+    *,
+    baseline: str | None = None,
+    epochs: int = 2,
+    select: Select = "last",
+) -> tuple[list[Example], list[Example] | None]:
+    """The checks :meth:`InstructionLearner.fit` makes of its data, callable before an LLM is
+    loaded (the CLI does): not empty when needed, unique ids, every example valid for ``task``."""
+    train = list(trainset)
+    needs_train = baseline == "in-context" or (baseline is None and epochs > 0)
+    if needs_train and not train:
+        raise InputError("the training set is empty")
+    val = None if valset is None else list(valset)
+    if val is not None and not val:
+        raise InputError("the validation set is empty")
+    if select == "best" and val is None:
+        raise InputError("{select='best'} needs a validation set ({valset})", arguments=("select='best'", "valset"))
+    for name, examples in (("training", train), ("validation", val or [])):
+        seen: set[str] = set()
+        for example in examples:
+            if not isinstance(example, Example):
+                raise InputError(f"the {name} set holds a {type(example).__name__}, not an Example")
+            if example.id in seen:
+                raise InputError(f"the {name} set has two examples with id {example.id!r}")
+            seen.add(example.id)
+            task.check_example(example)
+    return train, val
 
 
 def _sha256(text: str) -> str:
