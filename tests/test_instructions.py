@@ -16,7 +16,7 @@ def run(tmp_path):
     folder = tmp_path / "run"
     folder.mkdir()
     (folder / "instruction.txt").write_text("the learned one\n")
-    (folder / "history.jsonl").write_text(json.dumps({"kind": "init", "instruction": "the initial one"}) + "\n")
+    (folder / "history.jsonl").write_text(json.dumps({"kind": "init", "instruction": "the initial one", "answer": "the initial one"}) + "\n")
     (folder / "state.json").write_text(json.dumps({"best": {"version": 3, "instruction": "the best one", "score": 0.7}}))
     return folder
 
