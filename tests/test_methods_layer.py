@@ -174,7 +174,7 @@ def test_verify_rejects_an_echoed_instruction(files, capsys):
         base = ["rewrite", *_llm(server), "--quiet", "--instruction", str(files / "echo.txt"), "--concept", CONCEPT, QUERY]
         assert main([*base, "--verify", "1"]) == 1
         err = capsys.readouterr().err
-        assert "it is not close to the query (similarity" in err and "1 failing the check after 1 retries" in err
+        assert "it is not close to the query (similarity" in err and "1 rewritten, 1 failing the check, 1 retries (up to 1 per row)" in err
         assert "error: 1 of 1 rewrites fail the check" in err
         assert len(server.requests) == 2  # the answer and one retry
         assert main([*base, "--verify", "1", "--allow-failures"]) == 0

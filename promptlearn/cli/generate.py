@@ -14,8 +14,6 @@ from .arguments import SwitchStepType
 from .options import build_llm, llm_options, pop_llm_options
 
 
-
-
 @click.command()
 @click.option("--model", required=True, help="Diffusers Stable Diffusion (1.x, 2.x, XL) folder or hub id.")
 @click.option("--query", required=True, help="The user's query.")
@@ -40,7 +38,7 @@ from .options import build_llm, llm_options, pop_llm_options
 @click.option("--sld-preset", type=click.Choice(["weak", "medium", "strong", "max"]), default="medium", show_default=True)
 @click.option("--feedback-liked", multiple=True, type=click.Path(dir_okay=False), help="FABRIC: a liked image (repeatable).")
 @click.option("--feedback-disliked", multiple=True, type=click.Path(dir_okay=False), help="FABRIC: a disliked image (repeatable).")
-@click.option("--filter", "filter_spec", default=None, help="Output filter, e.g. 'safety-checker' or 'clip:PATH'.")
+@click.option("--filter", "filter_spec", default=None, help="Output filter, e.g. 'safety-checker' or 'clip:MODEL' (a folder or a hub id).")
 @click.option("--scheduler", default=None, help="Replace the checkpoint's scheduler: ddim, pndm, euler, euler-ancestral, dpm++, lms, heun.")
 @click.option("--height", default=None, type=int, help="Image height in pixels [default: the model's].")
 @click.option("--width", default=None, type=int, help="Image width in pixels [default: the model's].")

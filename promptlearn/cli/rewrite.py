@@ -103,6 +103,6 @@ def rewrite(
                 click.echo(f"warning: rewrite {index} fails the check after {result.retries} retries: {result.problem}", err=True)
     failed = sum(1 for r in results if r.passed is False)
     retried = sum(r.retries for r in results)
-    click.echo(f"{len(results)} rewritten, {failed} failing the check after {verify_retries or 0} retries, {retried} retries made; {llm.usage.summary()}", err=True)
+    click.echo(f"{len(results)} rewritten, {failed} failing the check, {retried} retries (up to {verify_retries or 0} per row); {llm.usage.summary()}", err=True)
     if verify_retries is not None and failed and not allow_failures:
         raise RewritesFailed(f"{failed} of {len(results)} rewrites fail the check (--allow-failures to exit 0)")
