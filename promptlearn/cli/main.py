@@ -35,6 +35,7 @@ def cli(verbose: int) -> None:
 COMMANDS = [
     ("complete", "complete"),
     ("tasks", "tasks"),
+    ("methods", "methods"),
     ("fit", "fit"),
     ("rewrite", "rewrite"),
     ("generate", "generate"),
