@@ -105,7 +105,25 @@ def test_rewrite_stops_at_max_errors_keeps_finished_rows_and_resumes(tmp_path, c
         assert len(server.requests) - sent == 9  # only the rows not done are paid again
     rows = [json.loads(line) for line in output.read_text().splitlines()]
     assert [r["query"] for r in rows] == [f"a dog number {i}" for i in range(40)]  # input order
-    assert all("error" not in r for r in rows) and not partial.exists()
+    assert all("error" not in r for r in rows)
+    assert len(partial.read_text().splitlines()) == 1  # only the header, marked complete
+
+
+def test_rerunning_a_finished_rewrite_pays_nothing_unless_output_changed(tmp_path, capsys, no_retries):
+    with OpenAIServer(reply=ToyReply()) as server:
+        args, output = _rewrite_args(tmp_path, server, 20)
+        assert main(args) == 0
+        first, sent = output.read_text(), len(server.requests)
+        capsys.readouterr()
+        assert main(args) == 0  # the same rewrite again: FILE's rows are reused
+        assert "is already complete for this rewrite: no calls" in capsys.readouterr().err
+        assert len(server.requests) == sent and output.read_text() == first
+        output.write_text(first.replace("dog", "cat", 1))  # FILE edited since: redo every row
+        assert main(args) == 0
+        assert len(server.requests) == 2 * sent and output.read_text() == first
+        output.unlink()  # FILE deleted: redo every row
+        assert main(args) == 0
+        assert len(server.requests) == 3 * sent and output.read_text() == first
 
 
 def test_rewrite_records_failed_rows_and_goes_on(tmp_path, capsys, no_retries):
