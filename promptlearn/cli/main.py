@@ -33,6 +33,7 @@ COMMANDS = [
     ("complete", "complete"),
     ("tasks", "tasks"),
     ("fit", "fit"),
+    ("recipes", "recipes"),
     ("rewrite", "rewrite"),
     ("generate", "generate"),
     ("tiny_models", "tiny_models"),
