@@ -321,3 +321,19 @@ def test_cli_fit_rejects_an_unknown_recipe_or_a_task_it_does_not_fit(capsys):
     assert capsys.readouterr().err.strip() == "error: unknown recipe 'nope' (choose from paper, promptlearn)"
     assert main(["fit", "--recipe", "paper", "--task", "antonyms"]) != 0
     assert "recipe 'paper' is defined for task(s) ores, not 'antonyms'" in capsys.readouterr().err
+
+
+def test_rewriter_with_the_paper_recipe_sends_the_demos_prompt():
+    from promptlearn.rewriter import Rewriter
+
+    task = ores_task()
+    with OpenAIServer(reply=lambda messages, params: "a photo of a space rocket founder") as server:
+        llm = load_llm("openai/test", api_base=server.url, cache=False)
+        try:
+            result = Rewriter(llm, task, "Replace it.", recipe="paper").rewrite(concept="Elon Musk", query="A Selfy of SpaceX's Founder")
+        finally:
+            llm.close()
+    assert result.output == "a photo of a space rocket founder"
+    [request] = server.requests
+    assert request.messages == [{"role": "user", "content": "Instruction:\nReplace it.\n\nHappy generating!\n\nInput Caption: A Selfy of SpaceX's Founder\nConcept: Elon Musk\nOutput Caption: "}]
+    assert request.params["temperature"] == 1.0
