@@ -13,7 +13,7 @@ from promptlearn.evaluation.adapters import PredictorRewriter
 from promptlearn.llm import LLM, BadResponseError
 from promptlearn.optimizer.predictor import Predictor
 from promptlearn.tasks.registry import get_task
-from promptlearn.testing.torch_threads import one_torch_thread  # noqa: F401
+from _torch_threads import one_torch_thread  # noqa: F401
 from promptlearn.testing.toy import ScriptedBackend
 
 from _evaluation_models import write_tiny_vilt
@@ -155,8 +155,12 @@ def test_cli_text_stage_with_a_fit_run(tmp_path, dataset):
     fit = tmp_path / "fit"
     fit.mkdir()
     (fit / "instruction.txt").write_text("Keep the query.\n")
-    (fit / "history.jsonl").write_text(json.dumps({"kind": "init", "instruction": "Initial one.", "val_score": 0.3}) + "\n"
-                                       + json.dumps({"kind": "step", "step": 0, "batch_score": 0.4, "val_score": 0.5}) + "\n")
+    from promptlearn.optimizer import InitRecord, StepRecord
+
+    step = StepRecord(step=0, epoch=0, batch=0, instruction_before="Initial one.", instruction_after="Keep the query.", update_answer="",
+                      history_shown=0, batch_score=0.4, val_score=0.5)
+    (fit / "history.jsonl").write_text(json.dumps(InitRecord(instruction="Initial one.", answer="", val_score=0.3).to_json()) + "\n"
+                                       + json.dumps(step.to_json()) + "\n")
     out = tmp_path / "o"
     code = main(["bench", "--stage", "text", "--methods", "blacklist", "--dataset", str(dataset), "--fit-run", str(fit), "--out", str(out), "--no-progress"])
     assert code == 0

@@ -173,12 +173,14 @@ def test_reports(tmp_path):
 def test_report_with_a_fit_history_plot(tmp_path):
     fit = tmp_path / "fit"
     fit.mkdir()
-    lines = [
-        {"kind": "init", "instruction": "p0", "val_score": 0.2},
-        {"kind": "step", "step": 0, "batch_score": 0.3, "val_score": 0.4},
-        {"kind": "step", "step": 1, "batch_score": 0.5, "val_score": 0.6},
-    ]
-    (fit / "history.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    from promptlearn.optimizer import InitRecord, StepRecord
+
+    def step(number, batch_score, val_score):
+        return StepRecord(step=number, epoch=0, batch=number, instruction_before=f"p{number}", instruction_after=f"p{number + 1}",
+                          update_answer="", history_shown=0, batch_score=batch_score, val_score=val_score)
+
+    lines = [InitRecord(instruction="p0", answer="p0", val_score=0.2), step(0, 0.3, 0.4), step(1, 0.5, 0.6)]
+    (fit / "history.jsonl").write_text("".join(json.dumps(x.to_json()) + "\n" for x in lines))
     run(tmp_path / "b", PaintingGenerator(), methods=["original", "negative"], seeds=[0])
     summary = write_reports(tmp_path / "b", fit_run=fit)
     assert summary["plots"]["fit_history"] == "plots/fit_history.png"

@@ -10,7 +10,7 @@ from PIL import Image
 from promptlearn.errors import InputError
 from promptlearn.evaluation.judges import JudgeAnswer, ScriptedJudge, parse_judge_spec, parse_yes_no
 from promptlearn.evaluation.judges.vqa import VQAJudge
-from promptlearn.testing.torch_threads import one_torch_thread  # noqa: F401
+from _torch_threads import one_torch_thread  # noqa: F401
 
 from _evaluation_models import write_tiny_blip, write_tiny_vilt
 

@@ -16,7 +16,7 @@ from promptlearn.synthesis.filters import FilterDecision, ImageFilter, parse_fil
 from promptlearn.synthesis.filters.clip_filter import ClipConceptFilter, concept_decisions
 from promptlearn.synthesis.filters.safety_checker import SafetyChecker
 from promptlearn.synthesis.tiny import write_tiny_clip, write_tiny_sd
-from promptlearn.testing.torch_threads import one_torch_thread  # noqa: F401  (autouse)
+from _torch_threads import one_torch_thread  # noqa: F401  (autouse)
 
 
 @pytest.fixture(scope="module")
