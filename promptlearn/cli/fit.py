@@ -9,7 +9,7 @@ from .options import build_llm, llm_options, pop_llm_options
 
 @click.command()
 @click.option("--task", "task_name", default="ores", show_default=True, help="Task name, or a .py/.yaml task file.")
-@click.option("--train", default=None, help="Training set: a bundled dataset name or a .jsonl/.csv/.tsv file [default: the task's].")
+@click.option("--train", default=None, help="Training set: a bundled dataset name, a .jsonl/.csv/.tsv file, or the ORES paper's training.txt (Input Caption / Concept / Output Caption blocks) [default: the task's].")
 @click.option("--val", default=None, help="Validation set; every instruction is scored on it (needed by --select best).")
 @click.option("--recipe", default=None, help="Learning recipe: promptlearn (default) or paper (the ORES paper's loop, exactly); `promptlearn recipes` lists them.")
 @click.option("--templates", type=click.Path(file_okay=False), default=None, help="Folder of templates overriding the built-in ones (optimizer/init.j2, optimizer/update.j2, optimizer/pack.j2, ...).")
