@@ -32,6 +32,7 @@ def cli(verbose: int) -> None:
 COMMANDS = [
     ("complete", "complete"),
     ("tasks", "tasks"),
+    ("methods", "methods"),
     ("fit", "fit"),
     ("recipes", "recipes"),
     ("rewrite", "rewrite"),

@@ -27,6 +27,9 @@ ARGUMENT_FLAGS: dict[str, str] = {
     "prompts": "--templates",
     "select='best'": "--select best",
     "history=False": "--no-history",
+    "concepts": "--concept",
+    "rewriter": "--llm",
+    "instructions": "--instruction",
 }
 
 
