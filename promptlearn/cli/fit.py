@@ -9,15 +9,16 @@ from .options import build_llm, llm_options, max_errors_option, pop_llm_options
 
 @click.command()
 @click.option("--task", "task_name", default="ores", show_default=True, help="Task name, or a .py/.yaml task file.")
-@click.option("--train", default=None, help="Training set: a bundled dataset name or a .jsonl/.csv/.tsv file [default: the task's].")
+@click.option("--train", default=None, help="Training set: a bundled dataset name, a .jsonl/.csv/.tsv file, or the ORES paper's training.txt (Input Caption / Concept / Output Caption blocks) [default: the task's].")
 @click.option("--val", default=None, help="Validation set; every instruction is scored on it (needed by --select best).")
+@click.option("--recipe", default=None, help="Learning recipe: promptlearn (default) or paper (the ORES paper's loop, exactly); `promptlearn recipes` lists them.")
 @click.option("--templates", type=click.Path(file_okay=False), default=None, help="Folder of templates overriding the built-in ones (optimizer/init.j2, optimizer/update.j2, optimizer/pack.j2, ...).")
-@click.option("--epochs", default=2, show_default=True, type=click.IntRange(min=0), help="Passes over the training set; 0 keeps the LLM's initial instruction.")
-@click.option("--batch-size", default=4, show_default=True, type=click.IntRange(min=1), help="Examples per update step; 1 turns batching off.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the shuffling.")
-@click.option("--select", type=click.Choice(["last", "best"]), default="last", show_default=True, help="Keep the last instruction (the paper) or the best by validation score.")
-@click.option("--no-history", is_flag=True, help="Do not show earlier instructions to the optimizer LLM.")
-@click.option("--history-size", default=3, show_default=True, type=click.IntRange(min=1), help="Earlier instructions shown (the last K).")
+@click.option("--epochs", default=None, type=click.IntRange(min=0), help="Passes over the training set; 0 keeps the LLM's initial instruction [default: the recipe's: promptlearn 2, paper 3].")
+@click.option("--batch-size", default=None, type=click.IntRange(min=1), help="Examples per update step; 1 turns batching off [default: the recipe's: promptlearn 4, paper 6].")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the shuffling (and of every sampled call of a sampling recipe).")
+@click.option("--select", type=click.Choice(["last", "best"]), default=None, help="Keep the last instruction (the paper's rule) or the best by validation score [default: last].")
+@click.option("--no-history", is_flag=True, help="Do not show earlier steps to the optimizer LLM (neither scored instructions nor chat turns).")
+@click.option("--history-size", default=None, type=click.IntRange(min=1), help="Earlier instructions shown by a scored history (the last K) [default: 3].")
 @click.option("--baseline", type=click.Choice(["human", "in-context"]), default=None, help="Instead of learning: the task's human instruction, or all training examples in context.")
 @click.option("--max-steps", type=click.IntRange(min=0), default=None, help="Stop after this many update steps.")
 @click.option("--max-cost", type=click.FloatRange(min=0.0), default=None, help="Stop once this many dollars are spent (priced APIs only).")
@@ -30,15 +31,16 @@ from .options import build_llm, llm_options, max_errors_option, pop_llm_options
 @llm_options
 def fit(
     task_name: str,
+    recipe: str | None,
     train: str | None,
     val: str | None,
     templates: str | None,
-    epochs: int,
-    batch_size: int,
+    epochs: int | None,
+    batch_size: int | None,
     seed: int,
-    select: str,
+    select: str | None,
     no_history: bool,
-    history_size: int,
+    history_size: int | None,
     baseline: str | None,
     max_steps: int | None,
     max_cost: float | None,
@@ -55,7 +57,8 @@ def fit(
     from ..error_budget import ErrorBudget, TooManyErrorsError
     from ..errors import InputError
     from ..optimizer import InstructionLearner, check_fit_data, stop_conditions
-    from ..optimizer.learner import BASELINE_TEMPLATE_VARIABLES, TEMPLATE_VARIABLES
+    from ..optimizer.learner import BASELINE_TEMPLATE_VARIABLES, template_variables
+    from ..optimizer.recipes import get_recipe
     from ..runs import RunFolder
     from ..tasks.registry import get_task
 
@@ -73,15 +76,17 @@ def fit(
     if select == "best" and val is None:
         raise InputError("--select best needs --val (the validation set to select by)")
     task = get_task(task_name)
+    chosen = get_recipe(recipe)
+    chosen.check_task(task.name)
     prompts = task.prompt_library(templates)
     task.check_templates(prompts)
-    prompts.check_all(BASELINE_TEMPLATE_VARIABLES if baseline == "in-context" else TEMPLATE_VARIABLES if baseline is None else {})
+    prompts.check_all(BASELINE_TEMPLATE_VARIABLES if baseline == "in-context" else template_variables(chosen) if baseline is None else {})
     source = train if train is not None else task.default_trainset
     if source is None:
         raise InputError(f"task {task.name!r} has no bundled training set; give --train")
     trainset = load_examples(source, task)
     valset = load_examples(val, task) if val is not None else None
-    check_fit_data(task, trainset, valset, baseline=baseline, epochs=epochs, select=select)  # type: ignore[arg-type]
+    check_fit_data(task, trainset, valset, baseline=baseline, epochs=chosen.epochs if epochs is None else epochs, select=select or chosen.select)  # type: ignore[arg-type]
 
     # 2. the LLM and the learner
     errors = ErrorBudget(max_errors, unit="step")
@@ -90,9 +95,10 @@ def fit(
         learner = InstructionLearner(
             llm,
             task,
+            recipe=chosen,
             epochs=epochs,
             batch_size=batch_size,
-            history=not no_history,
+            history=False if no_history else None,
             history_size=history_size,
             select=select,  # type: ignore[arg-type]
             seed=seed,

@@ -37,6 +37,7 @@ COMMANDS = [
     ("tasks", "tasks"),
     ("methods", "methods"),
     ("fit", "fit"),
+    ("recipes", "recipes"),
     ("rewrite", "rewrite"),
     ("generate", "generate"),
     ("tiny_models", "tiny_models"),

@@ -1,15 +1,20 @@
 """InstructionLearner: the first stage of TIN (the ORES paper's learnable instruction) as a
 general optimizer for any instruction-learning task.
 
-The algorithm, as in the paper:
+The loop's shape is the paper's; its settings come from a *recipe* (:mod:`.recipes`): ``paper``
+reproduces the paper's loop exactly, ``promptlearn`` (the default) is our own variant. The
+learner reads the recipe and never branches on its name.
 
 1. ``p_0 = LLM(p_init(p_task))``.
-2. For each epoch, shuffle the training set (a seeded ``random.Random``); for each mini-batch:
-   a. predict every example with the current instruction ``p_j`` (one concurrent batch call);
-   b. pack the batch (inputs, output, references, score) into one text block ``r_j``;
-   c. ``p_{j+1} = LLM(p_opt(r_j, p_j, h))``, ``h`` the earlier instructions with their batch
-      scores (empty at first, one more every step, the last ``history_size`` shown).
-3. Keep the last instruction (the paper's rule), or with a validation set the best one.
+2. For each epoch, order the training set (recipe ``order``: a seeded shuffle every epoch, or the
+   file order first and then the previous order shuffled); for each mini-batch:
+   a. predict every example with the current instruction ``p_j``: one concurrent batch call, or
+      (history ``rewrites``) one call after another inside the chat history;
+   b. pack the batch into one text block ``r_j`` (recipe ``pack`` template);
+   c. ``p_{j+1} = LLM(p_opt(r_j, p_j, h))``, ``h`` the history: ``scored`` (the last ``size``
+      earlier instructions with their batch scores, inside p_opt), ``chat`` (earlier calls as
+      chat turns, cut to the first two plus the last two messages once it holds six) or none.
+3. Keep the last instruction, or with a validation set the best one (recipe ``select``).
 
 Unusable answers: an empty answer to p_init (nothing left after removing preamble, fences and
 quotes, or fewer than ``min_instruction_words`` words) raises :class:`OptimizerError`, since
@@ -41,8 +46,10 @@ from ..tasks.base import Example, Task
 from .base import FitResult, OptimizerError, Optimizer
 from .baselines import BASELINES, IN_CONTEXT_TEMPLATE, human_instruction, in_context_instruction
 from .packing import PACK_TEMPLATE, pack_batch
+from .history import append_turn
 from .parsing import parse_instruction, unusable_reason
 from .predictor import DEFAULT_PREDICT_PARAMS, Prediction, Predictor, mean_score, with_defaults
+from .recipes import Recipe, get_recipe
 from .records import BaselineRecord, FitRecord, InitRecord, PredictionRecord, StepFailedRecord, StepRecord, record_from_json
 from .stopping import AnyOf, Progress, StopCondition, StopFile
 
@@ -61,6 +68,14 @@ TEMPLATE_VARIABLES = {
     PACK_TEMPLATE: ["items"],
 }
 BASELINE_TEMPLATE_VARIABLES = {IN_CONTEXT_TEMPLATE: ["task_description", "examples"]}
+
+
+def template_variables(recipe: "Recipe | str | None" = None) -> dict[str, list[str]]:
+    """:data:`TEMPLATE_VARIABLES` under the template names ``recipe`` uses for each role, so a
+    recipe's own meta-prompt templates are the ones checked before any model loads."""
+    chosen = get_recipe(recipe)
+    roles = {INIT_TEMPLATE: "init", UPDATE_TEMPLATE: "update", PACK_TEMPLATE: "pack"}
+    return {chosen.template(roles[name], name) or name: variables for name, variables in TEMPLATE_VARIABLES.items()}
 # An instruction fits in ~100 words; a small model that loops is cut there instead of at 512.
 DEFAULT_META_PARAMS = SamplingParams(temperature=0.0, max_tokens=160)
 Select = Literal["last", "best"]
@@ -78,7 +93,10 @@ class _State:
     epoch: int = 0
     batch: int = 0  # next mini-batch of the epoch
     order: list[str] | None = None  # the epoch's shuffled example ids
+    previous_order: list[str] | None = None  # the last finished epoch's order
     history: list[dict[str, Any]] = field(default_factory=list)  # h: {"version", "instruction", "score"}
+    chat: list[dict[str, Any]] = field(default_factory=list)  # a chat history policy's conversation
+    calls: int = 0  # LLM calls made by a seeded recipe: the next call's sample index
     val_scores: dict[str, float] = field(default_factory=dict)  # version -> validation score
     best: dict[str, Any] | None = None  # {"version", "instruction", "score"} by the selection score
     steps_since_improvement: int = 0
@@ -111,6 +129,10 @@ class InstructionLearner(Optimizer):
     >>> result = learner.fit(trainset, valset=valset)                             # doctest: +SKIP
     >>> result.instruction                                                        # doctest: +SKIP
 
+    ``recipe`` (``"promptlearn"``, the default, or ``"paper"``; see :mod:`.recipes`) gives the
+    templates and every setting; ``epochs``, ``batch_size``, ``history``, ``history_size``,
+    ``select`` and the sampling parameters given here override the recipe's.
+
     Ablations: ``epochs=0`` (no learning: the LLM's initial instruction), ``batch_size=1`` (no
     batching), ``history=False``, ``baseline="human"`` or ``"in-context"``. ``select="best"``
     needs a validation set; with one, every instruction version is scored on it (|val| calls
@@ -125,11 +147,12 @@ class InstructionLearner(Optimizer):
         llm: LLM,
         task: Task,
         *,
-        epochs: int = 2,
-        batch_size: int = 4,
-        history: bool = True,
-        history_size: int = 3,
-        select: Select = "last",
+        recipe: str | Recipe | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        history: bool | None = None,
+        history_size: int | None = None,
+        select: Select | None = None,
         seed: int = 0,
         baseline: str | None = None,
         prompts: PromptLibrary | str | Path | None = None,
@@ -143,6 +166,14 @@ class InstructionLearner(Optimizer):
         progress: bool = False,
         errors: "ErrorBudget | None" = None,
     ):
+        self.recipe = get_recipe(recipe)
+        self.recipe.check_task(task.name)
+        epochs = self.recipe.epochs if epochs is None else epochs
+        batch_size = self.recipe.batch_size if batch_size is None else batch_size
+        history_size = self.recipe.history.size if history_size is None else history_size
+        select = self.recipe.select if select is None else select
+        if history is None:
+            history = self.recipe.history.kind != "none"
         if not isinstance(epochs, int) or epochs < 0:
             raise InputError(f"epochs must be an integer >= 0, got {epochs!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -166,6 +197,13 @@ class InstructionLearner(Optimizer):
         self.batch_size = batch_size
         self.history = history
         self.history_size = history_size
+        # the history policy in force: the recipe's, or none with history=False
+        self.history_kind = self.recipe.history.kind if history else "none"
+        self.rewrites_in_chat = self.history_kind == "chat" and self.recipe.history.rewrites
+        self.exact = self.recipe.exact_prompts
+        self.init_template = self.recipe.template("init", INIT_TEMPLATE)
+        self.update_template = self.recipe.template("update", UPDATE_TEMPLATE)
+        self.pack_template = self.recipe.template("pack", PACK_TEMPLATE)
         self.select = select
         self.seed = seed
         self.baseline = baseline
@@ -174,8 +212,8 @@ class InstructionLearner(Optimizer):
         self.resume = resume
         self.overwrite = overwrite
         self.stop = AnyOf(*([stop] if stop is not None else []), StopFile())
-        self.predict_params = with_defaults(DEFAULT_PREDICT_PARAMS, predict_params)
-        self.meta_params = with_defaults(DEFAULT_META_PARAMS, meta_params)
+        self.predict_params = with_defaults(self.recipe.sampling("predict", DEFAULT_PREDICT_PARAMS), predict_params)
+        self.meta_params = with_defaults(self.recipe.sampling("meta", DEFAULT_META_PARAMS), meta_params)
         self.min_instruction_words = min_instruction_words
         self.progress = progress
         # a step whose LLM calls still fail after their retries is recorded and skipped while
@@ -193,8 +231,12 @@ class InstructionLearner(Optimizer):
         return "learned" if self.epochs > 0 else "initial"
 
     def predictor(self, instruction: str) -> Predictor:
-        """The predictor this learner scores an instruction with."""
-        return Predictor(self.llm, self.task, instruction, prompts=self.prompts, params=self.predict_params)
+        """The predictor this learner scores an instruction with (the recipe's rewrite prompt)."""
+        return Predictor(
+            self.llm, self.task, instruction, prompts=self.prompts, params=self.predict_params,
+            template=self.recipe.template("predict"), instruction_in=self.recipe.instruction_in,
+            task_description=self._task_description(), exact=self.exact,
+        )
 
     def compile(self, student: Predictor, *, trainset: Sequence[Example], valset: Sequence[Example] | None = None) -> Predictor:
         if student.task.name != self.task.name:
@@ -235,11 +277,8 @@ class InstructionLearner(Optimizer):
                     state.stop_reason = reason
                     log.info("stopping: %s", reason)
                     break
-                if state.order is None:  # a new epoch: shuffle with the run's own RNG
-                    rng = state.random()
-                    order = [example.id for example in train]
-                    rng.shuffle(order)
-                    state.order, state.rng = order, list(rng.getstate())
+                if state.order is None:  # a new epoch: its order, shuffled with the run's own RNG
+                    state.order = self._epoch_order(state, train)
                 ids = state.order[state.batch * self.batch_size : (state.batch + 1) * self.batch_size]
                 next_ids = state.order[(state.batch + 1) * self.batch_size : (state.batch + 2) * self.batch_size]
                 usage0, t0 = self.llm.usage.snapshot(), time.perf_counter()
@@ -257,7 +296,7 @@ class InstructionLearner(Optimizer):
                     record = self._failed_step(state, ids, error, usage0, t0)
                 state.batch += 1
                 if state.batch >= steps_per_epoch:
-                    state.epoch, state.batch, state.order = state.epoch + 1, 0, None
+                    state.epoch, state.batch, state.previous_order, state.order = state.epoch + 1, 0, state.order, None
                 self._save(state, record, usage0)
                 bar.update(1)
                 if isinstance(record, StepRecord):
@@ -285,30 +324,35 @@ class InstructionLearner(Optimizer):
         # a. predict the mini-batch with p_j (one concurrent batch call; made already in the
         #    previous step's validation round when there was one)
         predictions = self._take_prefetched(before, batch)
-        if predictions is None:
+        if predictions is None and self.rewrites_in_chat:
+            predictions = self._predict_in_chat(state, before, batch)
+        elif predictions is None:
             predictions = self.predictor(before).predict(batch)
         batch_score = mean_score(predictions)
         if val is None:
             self._observe(state, state.steps, before, batch_score)
         # b. pack it into r_j
-        packed = pack_batch(self.prompts, predictions)
+        packed = pack_batch(self.prompts, predictions, template=self.pack_template, strip=not self.exact)
         # c. p_{j+1} = LLM(p_opt(r_j, p_j, h))
-        shown = state.history[-self.history_size :] if self.history else []
+        shown = state.history[-self.history_size :] if self.history_kind == "scored" else []
         prompt = self.prompts.render(
-            UPDATE_TEMPLATE,
+            self.update_template,
+            strip=not self.exact,
             task_description=self._task_description(),
             instruction=before,
             score=batch_score,
             batch=packed,
             history=shown,
         )
-        completion = self.llm.complete(prompt, self.meta_params)
+        chat_before = len(state.chat)
+        completion = self._call(state, prompt, self.meta_params)
         after, warning = self._parse_update(completion, before, state.steps)
         state.history.append({"version": state.steps, "instruction": before, "score": batch_score})
         state.steps += 1
         state.instruction = after
         # d. score p_{j+1} on the validation set, predicting the next mini-batch in the same round
-        val_score = self._validate(state, after, val, prefetch=next_batch)
+        #    (not when the rewrites depend on the chat history: those are made in the next step)
+        val_score = self._validate(state, after, val, prefetch=() if self.rewrites_in_chat else next_batch)
         return StepRecord(
             step=state.steps - 1,
             epoch=state.epoch,
@@ -317,7 +361,7 @@ class InstructionLearner(Optimizer):
             instruction_before=before,
             instruction_after=after,
             update_answer=completion.text,
-            history_shown=len(shown),
+            history_shown=len(shown) if self.history_kind == "scored" else chat_before,
             predictions=[PredictionRecord.from_json(p.to_json()) for p in predictions],
             batch_score=batch_score,
             val_score=val_score,
@@ -328,10 +372,9 @@ class InstructionLearner(Optimizer):
     # ---- pieces of the loop ----------------------------------------------------------------------
     def _initialize(self, state: _State, val: list[Example] | None) -> None:
         t0, usage0 = time.perf_counter(), self.llm.usage.snapshot()
-        prompt = self.prompts.render(INIT_TEMPLATE, task_description=self._task_description())
-        completion = self.llm.complete(prompt, self.meta_params)
-        instruction = parse_instruction(completion.text, echo_fields=self._echo_fields(), truncated=completion.finish_reason == "length")
-        problem = unusable_reason(instruction, min_words=self.min_instruction_words)
+        prompt = self.prompts.render(self.init_template, strip=not self.exact, task_description=self._task_description())
+        completion = self._call(state, prompt, self.meta_params)
+        instruction, problem = self._parse(completion)
         if problem is not None:
             raise OptimizerError(
                 f"the LLM gave no usable initial instruction: {problem}; its answer was {_clip(completion.text)!r} "
@@ -355,9 +398,53 @@ class InstructionLearner(Optimizer):
         assert self.baseline is not None
         self._save(state, BaselineRecord(method=self.baseline, instruction=instruction, val_score=val_score, **self._costs(usage0, t0)), usage0)
 
-    def _parse_update(self, completion: Completion, previous: str, step: int) -> tuple[str, str | None]:
+    def _parse(self, completion: Completion) -> tuple[str, str | None]:
+        """The instruction in an answer to p_init/p_opt and why it is unusable (``None``: usable).
+        Recipe ``parse: raw`` takes the answer as it is (surrounding whitespace trimmed);
+        ``clean`` removes preambles, fences and quotes and needs ``min_instruction_words``."""
+        if self.recipe.parse == "raw":
+            instruction = completion.text.strip()
+            return instruction, None if instruction else "the answer is empty"
         instruction = parse_instruction(completion.text, echo_fields=self._echo_fields(), truncated=completion.finish_reason == "length")
-        problem = unusable_reason(instruction, min_words=self.min_instruction_words)
+        return instruction, unusable_reason(instruction, min_words=self.min_instruction_words)
+
+    def _call(self, state: _State, prompt: str, params: SamplingParams) -> Completion:
+        """One LLM call of the loop: the chat history's kept messages plus ``prompt``; with a
+        chat policy the prompt and answer then join the history. A seeded recipe's call carries
+        the run's seed and the call's index as sample index, so a rerun asks for the very same
+        samples (and finds them in the cache)."""
+        if self.recipe.seeded:
+            params = params.model_copy(update={"seed": self.seed, "sample_index": state.calls})
+            state.calls += 1
+        messages = [*state.chat, {"role": "user", "content": prompt}]
+        completion = self.llm.complete(messages, params)
+        if self.history_kind == "chat":
+            state.chat = append_turn(state.chat, prompt, completion.text, self.recipe.history)
+        return completion
+
+    def _predict_in_chat(self, state: _State, instruction: str, batch: Sequence[Example]) -> list[Prediction]:
+        """The rewrites of a mini-batch, one after another, each seeing (and extending) the chat
+        history, as the paper's learning loop makes them: slower than one concurrent call."""
+        predictor = self.predictor(instruction)
+        completions = [self._call(state, predictor.user_message(example), predictor.params) for example in batch]
+        return predictor.finish(batch, completions)
+
+    def _epoch_order(self, state: _State, train: list[Example]) -> list[str]:
+        """The example ids of a new epoch. ``shuffle``: the file order shuffled every epoch;
+        ``file-then-shuffle``: the first epoch in file order, each later one the previous order
+        shuffled (the paper shuffles its list in place after every epoch)."""
+        ids = [example.id for example in train]
+        if self.recipe.order == "file-then-shuffle":
+            if state.previous_order is None:
+                return ids
+            ids = list(state.previous_order)
+        rng = state.random()
+        rng.shuffle(ids)
+        state.rng = list(rng.getstate())
+        return ids
+
+    def _parse_update(self, completion: Completion, previous: str, step: int) -> tuple[str, str | None]:
+        instruction, problem = self._parse(completion)
         if problem is None:
             return instruction, None
         warning = f"step {step}: kept the previous instruction: {problem}"
@@ -402,7 +489,11 @@ class InstructionLearner(Optimizer):
         return (*self.task.input_fields, "output", "reference", "batch", "instruction")
 
     def _task_description(self) -> str:
-        return self.task.render_description(self.prompts)
+        """p_task: the recipe's description template, or the task's."""
+        name = self.recipe.template("description")
+        if name is None:
+            return self.task.render_description(self.prompts)
+        return self.prompts.render(name, task_name=self.task.name, input_fields=list(self.task.input_fields))
 
     def _progress(self, state: _State) -> Progress:
         usage = Usage(**state.usage)
@@ -471,9 +562,9 @@ class InstructionLearner(Optimizer):
 
     def config(self, train: Sequence[Example], val: Sequence[Example] | None) -> dict[str, Any]:
         """Everything that determines this run (``info`` excepted), as stored in ``config.json``."""
-        names = [self.task.description_template, self.task.predict_template]
+        names = [self.recipe.template("description", self.task.description_template), self.recipe.template("predict", self.task.predict_template)]
         if self.baseline is None:
-            names += [INIT_TEMPLATE, UPDATE_TEMPLATE, PACK_TEMPLATE]
+            names += [self.init_template, self.update_template, self.pack_template]
         elif self.baseline == "in-context":
             names.append(IN_CONTEXT_TEMPLATE)
         sources = {name: self.prompts.source(name) for name in names}
@@ -482,6 +573,7 @@ class InstructionLearner(Optimizer):
             "task": self.task.name,
             "llm": self.llm.spec,
             "method": self.method,
+            "recipe": self.recipe.name,
             "hyper": {
                 "epochs": self.epochs,
                 "batch_size": self.batch_size,
@@ -492,6 +584,7 @@ class InstructionLearner(Optimizer):
                 "baseline": self.baseline,
                 "min_instruction_words": self.min_instruction_words,
             },
+            "recipe_settings": self.recipe.to_json(),
             "sampling": {
                 "predict": self.predict_params.model_dump(mode="json"),
                 "meta": self.meta_params.model_dump(mode="json"),
@@ -536,6 +629,7 @@ class InstructionLearner(Optimizer):
             total_seconds=state.seconds,
             warnings=list(state.warnings),
             run_dir=self.run_dir.path if self.run_dir else None,
+            recipe=self.recipe.name,
         )
 
 
