@@ -50,11 +50,11 @@ SCHEDULER_CONFIG = {
 class TrainConfig:
     seed: int = 0
     vae_steps: int = 300
-    unet_steps: int = 1500
+    unet_steps: int = 800
     vae_batch_size: int = 32
     batch_size: int = 64
     vae_lr: float = 3e-3
-    lr: float = 1e-3
+    lr: float = 1.5e-3
     warmup: int = 50
     caption_dropout: float = 0.1
     ema_decay: float = 0.999
