@@ -244,7 +244,8 @@ def _run_image(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str)
         raise InputError("the image stage needs --judge vqa:PATH, clip:PATH or toy")
     judge_spec = parse_judge_spec(kwargs["judge"])
     if not kwargs["model"]:
-        raise InputError("the image stage needs --model (a diffusers Stable Diffusion folder)")
+        kwargs["model"] = "toy"
+        click.echo("no --model given: using the embedded toy-world model (--model toy)", err=True)
     from ..synthesis.components import resolve_model_name
 
     if not Path(resolve_model_name(kwargs["model"])).expanduser().exists():

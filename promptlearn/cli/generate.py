@@ -31,7 +31,7 @@ class SwitchStep(click.ParamType):
 
 
 @click.command()
-@click.option("--model", required=True, help="Diffusers Stable Diffusion (1.x, 2.x, XL) folder or hub id.")
+@click.option("--model", default=None, help="Diffusers Stable Diffusion (1.x, 2.x, XL) folder, hub id, or toy [default: toy, the embedded toy-world model; said on stderr].")
 @click.option("--query", required=True, help="The user's query.")
 @click.option("--concept", "concepts", multiple=True, help="A concept the image must not show (repeatable).")
 @click.option("--method", type=click.Choice(["original", "blacklist", "negative", "sld", "tin"]), default=None,
@@ -65,6 +65,9 @@ def generate(**kwargs) -> None:
 
     llm_settings = pop_llm_options(kwargs)
     o = kwargs
+    if o["model"] is None:
+        o["model"] = "toy"
+        click.echo("no --model given: using the embedded toy-world model (--model toy)", err=True)
     if o["method"] and o["compare"]:
         raise InputError("give --method or --compare, not both")
     methods = parse_methods(o["compare"]) if o["compare"] else [o["method"] or "original"]

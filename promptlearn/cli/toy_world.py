@@ -18,7 +18,7 @@ def toy_world() -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder; rerunning into it resumes from its last checkpoint.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--vae-steps", default=None, type=click.IntRange(min=1), help="VAE steps [default: 300].")
-@click.option("--unet-steps", default=None, type=click.IntRange(min=1), help="Text encoder + UNet steps [default: 800].")
+@click.option("--unet-steps", default=None, type=click.IntRange(min=1), help="Text encoder + UNet steps [default: 700].")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="torch CPU threads.")
 @click.option("--no-progress", is_flag=True)
 def train_command(out: Path, seed: int, vae_steps: int | None, unet_steps: int | None, threads: int, no_progress: bool) -> None:

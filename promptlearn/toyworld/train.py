@@ -50,14 +50,17 @@ SCHEDULER_CONFIG = {
 class TrainConfig:
     seed: int = 0
     vae_steps: int = 300
-    unet_steps: int = 800
+    unet_steps: int = 700
     vae_batch_size: int = 32
-    batch_size: int = 64
+    batch_size: int = 32
     vae_lr: float = 3e-3
-    lr: float = 1.5e-3
+    lr: float = 2e-3
     warmup: int = 50
     caption_dropout: float = 0.1
     ema_decay: float = 0.999
+    decoder_steps: int = 300
+    decoder_lr: float = 2e-3
+    decoder_latent_noise: float = 0.1  # latent noise (x latent std) the decoder learns to ignore
     min_snr_gamma: float = 5.0
     kl_weight: float = 1e-6
     checkpoint_every: int = 100
@@ -134,9 +137,9 @@ def scene_pixels() -> torch.Tensor:
 
 @dataclass
 class TrainState:
-    phase: str = "vae"  # vae -> unet -> done
+    phase: str = "vae"  # vae -> unet -> decoder -> done
     step: int = 0
-    losses: dict[str, list[tuple[int, float]]] = field(default_factory=lambda: {"vae": [], "unet": []})
+    losses: dict[str, list[tuple[int, float]]] = field(default_factory=lambda: {"vae": [], "unet": [], "decoder": []})
     seconds: float = 0.0
     latent_scale: float | None = None
 
@@ -199,8 +202,46 @@ def train(out: str | os.PathLike[str], config: TrainConfig | None = None, *, pro
     # 3. Text encoder + UNet phase
     if state.phase == "unet":
         _train_unet(out, config, state, models, pixels, saved, progress)
-    # 4. Export the diffusers folder, the loss curve and the record
+    # 4. Decoder fine-tune on the frozen encoder's latents (the UNet's latent space does not move)
+    if state.phase == "decoder":
+        saved = torch.load(out / STATE_FILE, map_location="cpu", weights_only=False)
+        ema = saved["ema"]
+        state.losses["decoder"] = finetune_decoder(models["vae"], pixels, config, progress=progress)
+        state.phase = "done"
+        _save_state(out, state, models, None, ema, config)
+    # 5. Export the diffusers folder, the loss curve and the record
     return export(out, config, state, models)
+
+
+def finetune_decoder(vae: Any, pixels: torch.Tensor, config: TrainConfig, *, progress: bool = True) -> list[tuple[int, float]]:
+    """Train the VAE's decoder (post_quant_conv + decoder) alone on the encoder's latents (posterior mode) of
+    every scene, with a little latent noise, so that it draws the exact colours and edges from latents near
+    them. The encoder, hence the UNet's latent space, stays as it is. Deterministic in (seed, step)."""
+    latents = scene_latents(vae, pixels)
+    noise_scale = config.decoder_latent_noise * float(latents.std())
+    params = [*vae.post_quant_conv.parameters(), *vae.decoder.parameters()]
+    vae.train()
+    optimizer = torch.optim.AdamW(params, lr=config.decoder_lr, weight_decay=0.0)
+    losses: list[tuple[int, float]] = []
+    with progress_bar(config.decoder_steps, "toy-world: decoder", enabled=progress, unit="step") as bar:
+        for step in range(config.decoder_steps):
+            rng = _batch_rng(config.seed, "decoder", step)
+            gen = torch.Generator().manual_seed(rng.getrandbits(63))
+            index = torch.tensor([rng.randrange(len(pixels)) for _ in range(config.vae_batch_size)])
+            z = latents[index] + noise_scale * torch.randn(latents[index].shape, generator=gen)
+            for group in optimizer.param_groups:
+                group["lr"] = _lr(step, config.decoder_steps, config.decoder_lr, config.warmup)
+            x = pixels[index]
+            recon = vae.decode(z).sample
+            loss = (recon - x).abs().mean() + (recon - x).pow(2).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append((step + 1, float(loss)))
+            bar.set_postfix(loss=f"{float(loss):.4f}")
+            bar.update()
+    vae.eval()
+    return losses
 
 
 def atomic_json(path: Path, data: Any) -> None:
@@ -237,11 +278,12 @@ def _train_vae(out: Path, config: TrainConfig, state: TrainState, models: dict[s
             bar.update()
             state.seconds = time.monotonic() - started
             if state.step % config.checkpoint_every == 0 or state.step == config.vae_steps:
-                if state.step == config.vae_steps:
-                    state.phase, state.step = "unet", 0
-                _save_state(out, state, models, None if state.phase == "unet" else optimizer, None, config)
-    if state.phase == "vae":  # vae_steps already reached on resume
-        state.phase, state.step = "unet", 0
+                done = state.step == config.vae_steps
+                if done:
+                    state.phase, state.step, state.seconds = "unet", 0, state.seconds
+                _save_state(out, state, models, None if done else optimizer, None, config)
+                if done:
+                    return
 
 
 @torch.no_grad()
@@ -316,7 +358,7 @@ def _train_unet(out: Path, config: TrainConfig, state: TrainState, models: dict[
             state.seconds = time.monotonic() - started
             if state.step % config.checkpoint_every == 0 or state.step == config.unet_steps:
                 if state.step == config.unet_steps:
-                    state.phase = "done"
+                    state.phase = "decoder"
                 _save_state(out, state, models, optimizer, ema, config)
     _load_ema(models, ema)
 
@@ -382,8 +424,9 @@ def plot_losses(losses: dict[str, list[tuple[int, float]]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-    for ax, (name, title) in zip(axes, (("vae", "VAE: L1 + MSE (+KL)"), ("unet", "UNet + text: min-SNR eps MSE"))):
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    for ax, (name, title) in zip(axes, (("vae", "1. VAE: L1 + MSE (+KL)"), ("unet", "2. UNet + text: min-SNR eps MSE"),
+                                        ("decoder", "3. decoder fine-tune: L1 + MSE"))):
         points = losses.get(name) or []
         if points:
             steps, values = zip(*points)

@@ -1,0 +1,75 @@
+"""The trained toy checkpoint shipped with the package: loads offline by name, deterministic, the
+prompt switch invariants, and a 3-row bench (reference rewrites, toy judge) where TIN avoids more."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import torch
+
+from promptlearn.cli.main import main
+from promptlearn.synthesis.components import load_components, resolve_model_name
+from promptlearn.synthesis.interventions import PromptSwitch
+from promptlearn.synthesis.sampler import Synthesizer
+from promptlearn.testing.torch_threads import one_torch_thread  # noqa: F401
+from promptlearn.toyworld import checkpoint_path
+from promptlearn.toyworld.judge import read_image
+
+STEPS = 20
+
+
+@pytest.fixture(scope="module")
+def synth():
+    return Synthesizer(load_components("toy", scheduler="ddim", local_files_only=True))
+
+
+def test_toy_checkpoint_ships_small_and_loads_by_name(synth):
+    folder = checkpoint_path()
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    assert size <= 10 * 1024 * 1024
+    assert str(resolve_model_name("toy")) == str(folder)
+    assert synth.components.default_size == 32
+
+
+def test_same_seed_same_image(synth):
+    a = synth.generate("a crimson ball on the left", seeds=[3], num_inference_steps=STEPS, decode=False).latents
+    b = synth.generate("a crimson ball on the left", seeds=[3], num_inference_steps=STEPS, decode=False).latents
+    assert torch.equal(a, b)
+
+
+def test_switch_at_t_is_the_query_and_at_zero_the_rewrite(synth):
+    query, rewrite = "a crimson ball on the left", "a blue ball on the left"
+
+    def latents(prompt, **kwargs):
+        return synth.generate(prompt, seeds=[0, 1], num_inference_steps=STEPS, decode=False, **kwargs).latents
+
+    assert torch.equal(latents(query, interventions=PromptSwitch(rewrite, switch_step=STEPS)), latents(query))
+    assert torch.equal(latents(query, interventions=PromptSwitch(rewrite, switch_step=0)), latents(rewrite))
+
+
+def test_done_when_generate_tin_gives_a_blue_ball_on_the_left(tmp_path):
+    out = tmp_path / "x.png"
+    code = main(["generate", "--model", "toy", "--query", "a crimson ball on the left", "--concept", "red", "--method", "tin",
+                 "--rewrite", "a blue ball on the left", "--out", str(out)])
+    assert code == 0
+    from PIL import Image
+
+    reading = read_image(Image.open(out))
+    assert (reading.colour, reading.shape, reading.position) == ("blue", "circle", "left")
+
+
+def test_three_row_bench_with_reference_rewrites_tin_avoids_more(tmp_path):
+    started = time.perf_counter()
+    out = tmp_path / "bench"
+    code = main(["bench", "--model", "toy", "--judge", "toy", "--dataset", "toy", "--limit", "3", "--seeds", "0,1",
+                 "--methods", "original,tin", "--rewrites", "reference", "--out", str(out), "--no-progress"])
+    assert code == 0
+    assert time.perf_counter() - started < 60
+    summary = json.loads((out / "summary.json").read_text())
+    text = json.dumps(summary)
+    assert "tin" in text
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines() if line.strip()]
+    avoided = {m: sum(1 for r in rows if r["method"] == m and r.get("avoided")) for m in ("original", "tin")}
+    assert avoided["tin"] > avoided["original"], avoided
