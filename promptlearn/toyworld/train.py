@@ -206,8 +206,9 @@ def train(out: str | os.PathLike[str], config: TrainConfig | None = None, *, pro
     if state.phase == "decoder":
         saved = torch.load(out / STATE_FILE, map_location="cpu", weights_only=False)
         ema = saved["ema"]
+        began = time.monotonic()
         state.losses["decoder"] = finetune_decoder(models["vae"], pixels, config, progress=progress)
-        state.phase = "done"
+        state.phase, state.seconds = "done", state.seconds + time.monotonic() - began
         _save_state(out, state, models, None, ema, config)
     # 5. Export the diffusers folder, the loss curve and the record
     return export(out, config, state, models)
