@@ -59,15 +59,14 @@ def model_fidelity(components: Any, *, samples: int = 200, seed: int = 0, steps:
     jobs = []
     for i in range(samples):
         scene = world.random_scene(rng)
-        jobs.append((world.caption(scene, rng), 10_000 + i))
+        jobs.append((world.caption(scene, rng), 10_000 + i // batch))  # one noise seed per batch of captions
     images = []
     with progress_bar(samples, "toy-world: fidelity", enabled=progress, unit="image") as bar:
         for start in range(0, samples, batch):
             chunk = jobs[start:start + batch]
-            for text, sample_seed in chunk:  # one call per caption (a caption has its own seed)
-                out = synth.generate(text, seeds=[sample_seed], num_inference_steps=steps, guidance_scale=guidance)
-                images.append(out.images[0])
-                bar.update()
+            out = synth.generate([t for t, _ in chunk], seeds=[chunk[0][1]], num_inference_steps=steps, guidance_scale=guidance)
+            images.extend(out.images)
+            bar.update(len(chunk))
     for (text, sample_seed), image in zip(jobs, images):
         wanted = world.parse_caption(text)
         got = read_image(image).as_attributes()
