@@ -28,7 +28,7 @@ import time
 from typing import Any, Coroutine, Iterator, Mapping, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-from promptlearn.errors import InputError
+from promptlearn.errors import InputError, one_line
 from promptlearn.llm.errors import (
     AuthenticationError,
     BackendUnavailableError,
@@ -41,7 +41,7 @@ from promptlearn.llm.errors import (
     ServerError,
     UnknownModelSpecError,
 )
-from promptlearn.llm.spec import VALID_FORMS
+from promptlearn.llm.forms import VALID_FORMS
 from promptlearn.llm.types import Completion, Request
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,8 @@ class LiteLLMBackend:
         except Exception:  # litellm raises its BadRequestError (or worse) for an unknown provider
             prefix = self.model.partition("/")[0]
             raise UnknownModelSpecError(
-                f"unknown model spec {self.model!r}: litellm knows no provider {prefix!r}; valid forms: {VALID_FORMS}"
+                f"unknown model spec {self.model!r}: litellm knows no provider {prefix!r}; valid forms: {VALID_FORMS}",
+                arguments="api_base",
             ) from None
         return provider
 
@@ -116,8 +117,9 @@ class LiteLLMBackend:
             return PLACEHOLDER_API_KEY
         raise AuthenticationError(
             f"missing API key for {self.model}: set {' or '.join(missing)} "
-            f"(or use --api-base for an OpenAI-compatible server of your own)",
+            "(or use {api_base} for an OpenAI-compatible server of your own)",
             backend=self.name,
+            arguments="api_base",
         )
 
     # ---- ChatBackend -----------------------------------------------------------------------
@@ -371,11 +373,7 @@ def _provider_message(exc: BaseException) -> str:
 
 
 def _one_line(text: str, secrets: Sequence[str] = ()) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 3] + "..."
+    return one_line(text, secrets=secrets, limit=_MAX_MESSAGE, whole=True)
 
 
 def _short(exc: BaseException) -> str:
@@ -386,11 +384,14 @@ def _short(exc: BaseException) -> str:
 def _check_api_base(api_base: str) -> str:
     parts = urlsplit(api_base.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(f"--api-base must be an http(s) URL such as http://127.0.0.1:8000/v1, got {public_api_base(api_base)!r}")
+        raise InputError(
+            f"{{api_base}} must be an http(s) URL such as http://127.0.0.1:8000/v1, got {public_api_base(api_base)!r}",
+            arguments="api_base",
+        )
     try:
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
-        raise InputError(f"--api-base has an invalid port: {public_api_base(api_base)!r}") from None
+        raise InputError(f"{{api_base}} has an invalid port: {public_api_base(api_base)!r}", arguments="api_base") from None
     return api_base.strip()
 
 

@@ -85,11 +85,3 @@ def weights_fingerprint(folder: str | os.PathLike[str]) -> str:
             stat = file.stat()
             digest.update(f"\0{file.name}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
     return digest.hexdigest()[:16]
-
-
-def first_line(error: BaseException) -> str:
-    """The first non-empty line of an exception's message (library errors are often long)."""
-    for line in str(error).splitlines():
-        if line.strip():
-            return line.strip()
-    return type(error).__name__

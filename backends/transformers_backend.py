@@ -22,9 +22,10 @@ import time
 from collections import defaultdict
 from typing import Any, Mapping, Sequence
 
+from ..errors import one_line
 from ..llm.errors import BackendUnavailableError, ContextWindowError, InvalidRequestError
 from ..llm.types import Completion, Request, SamplingParams
-from .model_files import ModelSource, first_line, resolve_model_source, weights_fingerprint
+from .model_files import ModelSource, resolve_model_source, weights_fingerprint
 
 _DTYPES = ("auto", "float32", "float16", "bfloat16")
 
@@ -119,7 +120,7 @@ class TransformersBackend:
             )
         except TemplateError as exc:
             raise InvalidRequestError(
-                f"request {index}: the model's chat template rejected the messages: {first_line(exc)}",
+                f"request {index}: the model's chat template rejected the messages: {one_line(exc)}",
                 backend=self.name,
             ) from None
         ids = list(encoded["input_ids"])
@@ -234,7 +235,7 @@ def _pick_device(device: str | None):
     try:
         picked = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise InvalidRequestError(f"transformers: bad device {device!r}: {first_line(exc)}") from None
+        raise InvalidRequestError(f"transformers: bad device {device!r}: {one_line(exc)}") from None
     if picked.type == "cuda" and not torch.cuda.is_available():
         raise BackendUnavailableError(f"transformers: device {device!r} asked for, but no CUDA GPU is available")
     return picked
@@ -262,11 +263,11 @@ def _load(source: ModelSource, device, dtype):
     except (OSError, ValueError, KeyError) as exc:
         if source.is_folder:
             raise InvalidRequestError(
-                f"transformers: {where} is not a loadable model folder: {first_line(exc)}"
+                f"transformers: {where} is not a loadable model folder: {one_line(exc)}"
             ) from None
         raise BackendUnavailableError(
             f"transformers: {where!r} is not a local folder and could not be fetched from the Hugging Face hub "
-            f"(no network here? download it first, or pass a local model folder): {first_line(exc)}"
+            f"(no network here? download it first, or pass a local model folder): {one_line(exc)}"
         ) from None
     if type(config) not in MODEL_FOR_CAUSAL_LM_MAPPING:
         raise InvalidRequestError(
@@ -277,7 +278,7 @@ def _load(source: ModelSource, device, dtype):
         tokenizer = AutoTokenizer.from_pretrained(where)
         model = AutoModelForCausalLM.from_pretrained(where, config=config, **{dtype_argument: dtype})
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise BackendUnavailableError(f"transformers: could not load the model in {where}: {first_line(exc)}") from None
+        raise BackendUnavailableError(f"transformers: could not load the model in {where}: {one_line(exc)}") from None
     if not getattr(tokenizer, "chat_template", None):
         raise InvalidRequestError(
             f"transformers: {where} has no chat template (promptlearn sends chat messages; use an instruct model "

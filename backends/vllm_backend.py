@@ -14,6 +14,7 @@ import json
 import time
 from typing import Any, Mapping, Sequence
 
+from ..errors import one_line
 from ..llm.errors import (
     BackendUnavailableError,
     BadResponseError,
@@ -22,7 +23,7 @@ from ..llm.errors import (
     LLMError,
 )
 from ..llm.types import Completion, Request, SamplingParams
-from .model_files import first_line, resolve_model_source, weights_fingerprint
+from .model_files import resolve_model_source, weights_fingerprint
 
 INSTALL_HINT = (
     "pip install 'promptlearn[vllm]' on a machine with a CUDA GPU; on a CPU-only machine install "
@@ -61,7 +62,7 @@ class VLLMBackend:
             import vllm
         except ImportError as exc:
             raise BackendUnavailableError(
-                f"vllm is not importable ({first_line(exc)}): {INSTALL_HINT}", backend=self.name
+                f"vllm is not importable ({one_line(exc)}): {INSTALL_HINT}", backend=self.name
             ) from None
         self._vllm = vllm
         try:
@@ -142,7 +143,7 @@ def to_completion(output: Any, latency_s: float) -> Completion:
 
 def translate_error(error: BaseException) -> LLMError:
     """The typed promptlearn error for an exception raised by ``LLM.chat``."""
-    message = first_line(error)
+    message = one_line(error)
     if any(marker in str(error).lower() for marker in _CONTEXT_MARKERS):
         return ContextWindowError(f"vllm: {message}", backend="vllm")
     kinds = {cls.__name__ for cls in type(error).__mro__}
@@ -166,7 +167,7 @@ def engine_identity(engine_kwargs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _startup_reason(error: BaseException) -> str:
-    message = first_line(error)
+    message = one_line(error)
     if "Engine core initialization failed" in message:
         return (
             f"{message} (the engine's own log above names the cause; a script that builds a vLLM engine "

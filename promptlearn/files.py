@@ -32,35 +32,44 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     return target
 
 
-def check_output_file(path: str | os.PathLike[str], option: str) -> Path:
+def check_output_file(path: str | os.PathLike[str], argument: str = "output") -> Path:
     """Check, before any work is done, that ``path`` can be written later by the atomic writers:
     not a folder, and its nearest existing parent is a writable folder. Raises
-    :class:`InputError` naming ``option`` (e.g. ``--output``) otherwise."""
+    :class:`InputError` naming ``argument`` (the library argument, e.g. ``output``; the CLI
+    shows its flag) otherwise."""
     target = Path(path).expanduser()
+    argument = _argument_name(argument)
     if target.is_dir():
-        raise InputError(f"{option} {target} is a folder; give a file name")
-    _check_creatable_in(target.parent, target, option)
+        raise InputError(f"{{{argument}}} {target} is a folder; give a file name", arguments=argument)
+    _check_creatable_in(target.parent, target, argument)
     return target
 
 
-def check_output_folder(path: str | os.PathLike[str], option: str) -> Path:
-    """Like :func:`check_output_file` for a folder (a run directory): an existing folder, or one
-    that can be created. Whether its contents fit is for its owner to check."""
+def check_output_folder(path: str | os.PathLike[str], argument: str = "out_dir") -> Path:
+    """The one check of an output folder, for every command that writes one (a run folder, a
+    folder of models): an existing folder, or one that can be created. Whether its contents fit
+    is for its owner to check (a run folder: :meth:`promptlearn.runs.RunFolder.check`)."""
     target = Path(path).expanduser()
+    argument = _argument_name(argument)
     if target.exists() and not target.is_dir():
-        raise InputError(f"{option} {target} is a file; give a folder")
-    _check_creatable_in(target, target, option)
+        raise InputError(f"{{{argument}}} {target} is a file, not a folder", arguments=argument)
+    _check_creatable_in(target, target, argument)
     return target
 
 
-def _check_creatable_in(folder: Path, target: Path, option: str) -> None:
+def _argument_name(argument: str) -> str:
+    """``out`` for ``out`` or for a flag written as ``--out`` (older callers passed the flag)."""
+    return argument[2:].replace("-", "_") if argument.startswith("--") else argument
+
+
+def _check_creatable_in(folder: Path, target: Path, argument: str) -> None:
     """The nearest existing one of ``folder`` and its parents must be a writable folder."""
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir():
-        raise InputError(f"{option} {target}: {folder} is not a folder")
+        raise InputError(f"{{{argument}}} {target}: {folder} is not a folder", arguments=argument)
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise InputError(f"{option} {target}: cannot write in {folder}")
+        raise InputError(f"{{{argument}}} {target}: cannot write in {folder}", arguments=argument)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:

@@ -13,7 +13,7 @@ from promptlearn.evaluation.adapters import PredictorRewriter
 from promptlearn.llm import LLM, BadResponseError
 from promptlearn.optimizer.predictor import Predictor
 from promptlearn.tasks.registry import get_task
-from promptlearn.testing.torch_threads import one_torch_thread  # noqa: F401
+from _torch_threads import one_torch_thread  # noqa: F401
 from promptlearn.testing.toy import ScriptedBackend
 
 from _evaluation_models import write_tiny_vilt
@@ -38,8 +38,8 @@ def error_line(capsys) -> str:
     "extra, message",
     [
         (["--methods", "original,dalle"], "error: unknown method 'dalle'; choose from original, blacklist"),
-        (["--judge", "vqa:/nonexistent/blip2"], "error: judge model not found: /nonexistent/blip2"),
-        (["--judge", "blip2"], "error: bad judge spec 'blip2'"),
+        (["--judge", "vqa:/nonexistent/blip2"], "error: --judge: judge model not found: /nonexistent/blip2"),
+        (["--judge", "blip2"], "error: --judge: bad judge spec 'blip2'"),
         (["--seeds", "0,x"], "error: bad seed 'x'"),
     ],
 )
@@ -137,7 +137,7 @@ def test_text_stage_scores_resumes_and_reports(tmp_path, dataset):
     assert (again.done, again.failed, again.skipped) == (0, 1, 7) and len(backend.log) == calls + 1
 
     summary = write_reports(tmp_path / "t")
-    by = {m["method"]: m for m in summary["methods"]}
+    by = {m.method: m.to_json() for m in summary.methods}
     assert by["learned"]["avoidance"]["mean"] == 1.0 and by["human"]["avoidance"]["mean"] == 0.0
     assert by["broken"]["cells"] == 1 and by["broken"]["failed"] == 1
     assert by["human"]["unchanged"] == 1.0 and by["learned"]["unchanged"] == 0.0 and by["blacklist"]["unchanged"] == 0.0
@@ -155,8 +155,12 @@ def test_cli_text_stage_with_a_fit_run(tmp_path, dataset):
     fit = tmp_path / "fit"
     fit.mkdir()
     (fit / "instruction.txt").write_text("Keep the query.\n")
-    (fit / "history.jsonl").write_text(json.dumps({"kind": "init", "instruction": "Initial one.", "val_score": 0.3}) + "\n"
-                                       + json.dumps({"kind": "step", "step": 0, "batch_score": 0.4, "val_score": 0.5}) + "\n")
+    from promptlearn.optimizer import InitRecord, StepRecord
+
+    step = StepRecord(step=0, epoch=0, batch=0, instruction_before="Initial one.", instruction_after="Keep the query.", update_answer="",
+                      history_shown=0, batch_score=0.4, val_score=0.5)
+    (fit / "history.jsonl").write_text(json.dumps(InitRecord(instruction="Initial one.", answer="", val_score=0.3).to_json()) + "\n"
+                                       + json.dumps(step.to_json()) + "\n")
     out = tmp_path / "o"
     code = main(["bench", "--stage", "text", "--methods", "blacklist", "--dataset", str(dataset), "--fit-run", str(fit), "--out", str(out), "--no-progress"])
     assert code == 0

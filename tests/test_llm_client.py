@@ -381,7 +381,7 @@ def test_bad_sampling_params_are_one_line_input_errors(params, fragment):
 def test_unknown_spec_lists_the_valid_forms(spec):
     with pytest.raises(UnknownModelSpecError) as info:
         parse_spec(spec)
-    assert VALID_FORMS in str(info.value) and isinstance(info.value, InputError)
+    assert VALID_FORMS.format(api_base="api_base") in str(info.value) and isinstance(info.value, InputError)
 
 
 def test_spec_kinds():
@@ -411,7 +411,7 @@ def test_load_llm_checks_the_cache_before_building_the_backend(tmp_path, monkeyp
 
 @pytest.mark.parametrize("spec", ["local", "transformers/some/model", "vllm/some-model"])
 def test_api_base_with_an_in_process_model_is_refused(spec):
-    with pytest.raises(InputError, match="--api-base goes with a remote model"):
+    with pytest.raises(InputError, match="api_base goes with a remote model"):
         load_llm(spec, api_base="http://127.0.0.1:8000/v1", cache=False)
 
 
@@ -421,7 +421,7 @@ def test_a_cache_that_fails_mid_run_is_one_typed_error(tmp_path):
 
     cache = CompletionCache(tmp_path)
     cache.close()  # stands in for a database gone bad under a running fit
-    with pytest.raises(CacheError, match=r"llm-cache.sqlite failed: .*--no-cache"):
+    with pytest.raises(CacheError, match=r"llm-cache.sqlite failed: .*cache=False"):
         cache.get("k")
     with pytest.raises(PromptlearnError, match="failed"):
         cache.put("k", Completion(text="x", finish_reason="stop", prompt_tokens=1, completion_tokens=1, cost_usd=None, latency_s=0.0))

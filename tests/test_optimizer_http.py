@@ -66,7 +66,7 @@ def test_fit_over_http_makes_the_same_calls_as_in_process(toy_server):
         in_process = fit_toy(local)
     assert in_order_of_steps([r.messages for r in requests]) == in_order_of_steps(log)  # the same prompts
     assert in_process.instruction == result.instruction
-    assert [s.get("batch_score") for s in in_process.steps] == [s.get("batch_score") for s in result.steps]
+    assert [getattr(s, "batch_score", None) for s in in_process.steps] == [getattr(s, "batch_score", None) for s in result.steps]
 
 
 def test_cli_fit_then_rewrite_over_http(toy_server, tmp_path, capsys):

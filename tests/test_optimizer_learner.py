@@ -15,6 +15,7 @@ from promptlearn.optimizer import (
     NoImprovement,
     OptimizerError,
     Predictor,
+    StepRecord,
     StopFile,
     stop_conditions,
 )
@@ -48,17 +49,17 @@ def test_call_sequence_one_epoch():
     with toy_llm() as (llm, log):
         result = learner(llm, epochs=1, batch_size=4).fit(TRAIN)
     assert [kind(m) for m in log] == ["init"] + (["predict"] * 4 + ["update"]) * 2
-    steps = [r for r in result.steps if r["kind"] == "step"]
+    steps = [r for r in result.steps if isinstance(r, StepRecord)]
     by_query = {e.inputs["query"]: e.id for e in TRAIN}
     # each step predicts its batch with the instruction it started from, then asks for the next one
     for index, step in enumerate(steps):
         calls = log[1 + 5 * index : 1 + 5 * (index + 1)]
-        assert sorted(by_query[query_of(m)] for m in calls[:4]) == sorted(step["example_ids"])
-        assert all(m[0] == {"role": "system", "content": step["instruction_before"]} for m in calls[:4])
+        assert sorted(by_query[query_of(m)] for m in calls[:4]) == sorted(step.example_ids)
+        assert all(m[0] == {"role": "system", "content": step.instruction_before} for m in calls[:4])
         assert len(calls[4]) == 1 and calls[4][0]["role"] == "user"
-    assert steps[0]["instruction_before"] == result.initial_instruction == "Rewrite the query and leave the concept out (v0)."
-    assert steps[1]["instruction_before"] == steps[0]["instruction_after"]
-    assert result.instruction == steps[-1]["instruction_after"] == "Rewrite the query and leave the concept out (v2)."
+    assert steps[0].instruction_before == result.initial_instruction == "Rewrite the query and leave the concept out (v0)."
+    assert steps[1].instruction_before == steps[0].instruction_after
+    assert result.instruction == steps[-1].instruction_after == "Rewrite the query and leave the concept out (v2)."
     assert result.method == "learned" and result.select == "last" and result.selected_version == 2
     assert result.usage.calls == 11 and result.val_score is None
 
@@ -87,7 +88,7 @@ def test_history_off_shows_only_the_current_instruction():
         result = learner(llm, epochs=2, batch_size=2, history=False).fit(TRAIN)
     updates = [m[-1]["content"] for m in log if kind(m) == "update"]
     assert [len(field_values(u, "instruction")) for u in updates] == [1] * 8
-    assert all(step["history_shown"] == 0 for step in result.steps if step["kind"] == "step")
+    assert all(step.history_shown == 0 for step in result.steps if isinstance(step, StepRecord))
 
 
 def test_batch_packing_holds_inputs_output_and_references():
@@ -97,9 +98,9 @@ def test_batch_packing_holds_inputs_output_and_references():
     update = next(m[-1]["content"] for m in log if kind(m) == "update")
     batch = update.split("<batch>", 1)[1].split("</batch>", 1)[0]
     by_id = {e.id: e for e in TRAIN}
-    outputs = {p["id"]: p["output"] for p in first["predictions"]}
+    outputs = {p.id: p.output for p in first.predictions}
     assert len(field_values(batch, "query")) == 4
-    for example_id in first["example_ids"]:
+    for example_id in first.example_ids:
         example = by_id[example_id]
         assert f"<concept>\n{example.inputs['concept']}\n</concept>" in batch
         assert f"<query>\n{example.inputs['query']}\n</query>" in batch
@@ -108,7 +109,7 @@ def test_batch_packing_holds_inputs_output_and_references():
 
 
 def order_of(result) -> list[list[str]]:
-    return [step["example_ids"] for step in result.steps if step["kind"] == "step"]
+    return [step.example_ids for step in result.steps if isinstance(step, StepRecord)]
 
 
 def test_seeded_shuffling_without_global_random_state():
@@ -160,21 +161,21 @@ def test_validation_round_also_predicts_the_next_batch():
 
         llm.complete_many = recording
         result = learner(llm, epochs=1, batch_size=4).fit(TRAIN, valset=VAL)
-    steps = [r for r in result.steps if r["kind"] == "step"]
+    steps = [r for r in result.steps if isinstance(r, StepRecord)]
     # init, validate p_0, then per step: [batch 1 with p_0], update, [val with p_1 + batch 2 with p_1], update, [val with p_2]
     assert [len(r) for r in rounds] == [1, 5, 4, 1, 5 + 4, 1, 5]
     assert result.usage.calls == len(log) == 1 + 5 + 2 * (4 + 1 + 5)
     second_batch = log[1 + 5 + 4 + 1 + 5 :][:4]
-    assert all(m[0]["content"] == steps[1]["instruction_before"] == steps[0]["instruction_after"] for m in second_batch)
+    assert all(m[0]["content"] == steps[1].instruction_before == steps[0].instruction_after for m in second_batch)
     by_query = {e.inputs["query"]: e.id for e in TRAIN}
-    assert sorted(steps[1]["example_ids"]) == sorted(by_query[query_of(m)] for m in second_batch)
+    assert sorted(steps[1].example_ids) == sorted(by_query[query_of(m)] for m in second_batch)
     # the result does not depend on it: a fit that throws the shared round's batch away learns the same
     with toy_llm() as (llm, _):
         plain = learner(llm, epochs=1, batch_size=4)
         plain._take_prefetched = lambda instruction, batch: None
         plain_result = plain.fit(TRAIN, valset=VAL)
     assert plain_result.instruction == result.instruction
-    assert [s.get("predictions") for s in plain_result.steps] == [s.get("predictions") for s in result.steps]
+    assert [getattr(s, "predictions", None) for s in plain_result.steps] == [getattr(s, "predictions", None) for s in result.steps]
 
 
 def test_a_later_fit_never_takes_an_earlier_fits_prefetched_batch():
@@ -195,9 +196,9 @@ def test_a_later_fit_never_takes_an_earlier_fits_prefetched_batch():
             ids[index] = prefetched_ids[position]
         later = [Example(id=i, inputs={"concept": "red", "query": f"another red picture {i}"}, references=(f"another plain picture {i}",)) for i in ids]
         second = fitter.fit(later, valset=VAL)
-    step = next(s for s in second.steps if s["kind"] == "step")
-    assert step["example_ids"] == prefetched_ids and step["instruction_before"] == second.initial_instruction
-    assert all(p["raw"].startswith(("another red picture", "another plain picture")) for p in step["predictions"])
+    step = next(s for s in second.steps if isinstance(s, StepRecord))
+    assert step.example_ids == prefetched_ids and step.instruction_before == second.initial_instruction
+    assert all(p.raw.startswith(("another red picture", "another plain picture")) for p in step.predictions)
 
 
 def test_select_best_needs_a_validation_set():
@@ -214,7 +215,7 @@ def test_select_best_needs_a_validation_set():
         ({"batch_size": 0}, "batch size must be"),
         ({"history_size": 0}, "history size must be"),
         ({"baseline": "oracle"}, "baseline must be one of"),
-        ({"resume": True}, "resume needs a run directory"),
+        ({"resume": True}, "resume=True needs a run_dir"),
     ],
 )
 def test_bad_options(options, message):
@@ -356,12 +357,12 @@ def test_unusable_update_keeps_the_previous_instruction_with_a_warning():
     reply = ToyReply(update_text={2: "Here is the improved instruction:\n```\n```"})
     with toy_llm(reply) as (llm, _):
         result = learner(llm, epochs=1, batch_size=2).fit(TRAIN)
-    steps = [s for s in result.steps if s["kind"] == "step"]
-    assert steps[0]["warning"] is None and steps[0]["instruction_after"].endswith("(v1).")
+    steps = [s for s in result.steps if isinstance(s, StepRecord)]
+    assert steps[0].warning is None and steps[0].instruction_after.endswith("(v1).")
     # the scripted LLM answers every later update of v1 with the same junk: v1 is kept each time
-    assert all(s["instruction_after"] == s["instruction_before"] == steps[0]["instruction_after"] for s in steps[1:])
-    assert steps[1]["warning"] == "step 1: kept the previous instruction: the answer is empty once preamble, fences and quotes are removed"
-    assert result.warnings == [s["warning"] for s in steps[1:]] and len(result.warnings) == 3
+    assert all(s.instruction_after == s.instruction_before == steps[0].instruction_after for s in steps[1:])
+    assert steps[1].warning == "step 1: kept the previous instruction: the answer is empty once preamble, fences and quotes are removed"
+    assert result.warnings == [s.warning for s in steps[1:]] and len(result.warnings) == 3
     assert result.instruction.endswith("(v1).")
 
 
@@ -399,7 +400,7 @@ def test_compile_returns_the_student_with_the_learned_instruction():
         student = Predictor(llm, TASK, "placeholder instruction", prompts=toy_prompts())
         optimizer = learner(llm, epochs=1, batch_size=4)
         compiled = optimizer.compile(student, trainset=TRAIN)
-        assert compiled.instruction == optimizer.last_result.instruction
+        assert compiled.instruction == optimizer.fit(TRAIN).instruction
         assert student.instruction == "placeholder instruction"
         evaluation = compiled.evaluate(VAL)
     assert [p.example.id for p in evaluation.predictions] == [e.id for e in VAL]

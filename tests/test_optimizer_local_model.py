@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from promptlearn import InstructionLearner, get_task, load_examples, load_llm
-from promptlearn.testing.torch_threads import one_torch_thread  # noqa: F401  (autouse)
+from promptlearn.optimizer import StepRecord
+from _torch_threads import one_torch_thread  # noqa: F401  (autouse)
 
 pytestmark = pytest.mark.slow
 
@@ -29,12 +30,12 @@ def test_one_epoch_on_the_embedded_model_then_again_from_the_cache(tmp_path):
             llm.close()
 
     first = fit("first")
-    steps = [s for s in first.steps if s["kind"] == "step"]
+    steps = [s for s in first.steps if isinstance(s, StepRecord)]
     assert len(steps) == 1 and first.method == "learned" and first.selected_version == 1
     assert first.usage.calls == 4 and first.usage.cache_hits == 0  # p_init, 2 predictions, p_opt
     assert first.instruction.strip() and len(first.instruction.split()) >= 3
     assert "<query>" not in first.instruction and "Example 1 (score" not in first.instruction
-    assert all(0.0 <= p["score"] <= 1.0 for p in steps[0]["predictions"])
+    assert all(0.0 <= p.score <= 1.0 for p in steps[0].predictions)
     assert (tmp_path / "first" / "instruction.txt").read_text(encoding="utf-8").strip() == first.instruction
 
     again = fit("again")  # greedy decoding: the same calls, all answered by the cache

@@ -16,8 +16,8 @@ from _toy_llm import toy_llm
 
 from promptlearn.errors import InputError
 from promptlearn.files import read_jsonl
-from promptlearn.optimizer import InstructionLearner, MaxSteps
-from promptlearn.optimizer.run_dir import SCHEMA_VERSION, config_differences
+from promptlearn.optimizer import InstructionLearner, MaxSteps, StepRecord
+from promptlearn.runs import SCHEMA_VERSION, config_differences
 from promptlearn.testing.toy import ToyScorer, toy_examples, toy_prompts, toy_task
 
 TASK = toy_task()
@@ -50,6 +50,8 @@ def fit(llm, run_dir=None, task=TASK, **options):
 
 
 def trajectory(records) -> list[tuple]:
+    """The path of a run, from ``history.jsonl`` lines or from typed ``FitResult.steps``."""
+    records = [r if isinstance(r, dict) else r.to_json() for r in records]
     return [
         (r["kind"], r.get("step"), tuple(r.get("example_ids", ())), r.get("instruction_before"), r.get("instruction_after"), r.get("batch_score"), r.get("val_score"))
         for r in records
@@ -68,7 +70,7 @@ def test_run_files(tmp_path, uninterrupted):
     run = tmp_path / "run"
     with toy_llm() as (llm, _):
         result = fit(llm, run)
-    assert sorted(os.listdir(run)) == ["config.json", "history.jsonl", "instruction.txt", "state.json"]
+    assert sorted(os.listdir(run)) == [".lock", "config.json", "history.jsonl", "instruction.txt", "state.json"]  # .lock: see test_run_lock.py
     assert (run / "instruction.txt").read_text() == result.instruction + "\n"
     config = json.loads((run / "config.json").read_text())
     assert config["task"] == "toy" and config["llm"] == llm.spec
@@ -102,7 +104,7 @@ def test_resume_after_a_crash_between_steps_equals_an_uninterrupted_run(tmp_path
     assert result.instruction == expected.instruction and result.selected_version == expected.selected_version
     assert trajectory(read_jsonl(run / "history.jsonl")) == trajectory(records)
     assert trajectory(result.steps) == trajectory(records)
-    assert len([r for r in result.steps if r["kind"] == "step"]) == 8
+    assert len([r for r in result.steps if isinstance(r, StepRecord)]) == 8
 
 
 class FlakyScorer(ToyScorer):
@@ -175,7 +177,7 @@ def test_resume_continues_a_run_stopped_by_a_condition(tmp_path, uninterrupted):
     with toy_llm() as (llm, _):
         stopped = fit(llm, run, stop=MaxSteps(2))
         assert stopped.stop_reason == "reached max steps (2)"
-        with pytest.raises(InputError, match="already holds a finished run; pass --resume"):
+        with pytest.raises(InputError, match=r"already holds a finished run \(2 steps\); pass resume=True to load it without new LLM calls, overwrite=True to start over"):
             fit(llm, run)
         result = fit(llm, run, resume=True)
     assert result.stop_reason is None and trajectory(result.steps) == trajectory(uninterrupted[1])
@@ -203,7 +205,7 @@ def test_resume_with_a_changed_config_is_refused(tmp_path, change, message):
             fit(llm, run, stop=CrashAfter(1))
         with pytest.raises(InputError) as error:
             fit(llm, run, resume=True, **change)
-    assert str(error.value) == f"cannot resume {run}: the config differs in {message}"
+    assert str(error.value) == f"cannot resume {run}: the config differs in {message}; pass overwrite=True to start over or choose another run_dir"
 
 
 def test_resume_with_changed_data_or_template_is_refused(tmp_path):
@@ -214,11 +216,11 @@ def test_resume_with_changed_data_or_template_is_refused(tmp_path):
         with pytest.raises(Crash):
             fit(llm, run, stop=CrashAfter(1))
         learner = InstructionLearner(llm, TASK, prompts=toy_prompts(), run_dir=run, resume=True, **OPTIONS)
-        with pytest.raises(InputError, match=r"differs in data\.train\.examples \(10 -> 9\); data\.train\.sha256 \(changed\)$"):
+        with pytest.raises(InputError, match=r"differs in data\.train\.examples \(10 -> 9\); data\.train\.sha256 \(changed\); pass overwrite"):
             learner.fit(TRAIN[:9], valset=VAL)
         (templates / "update.j2").write_text("{{ batch }} {{ instruction }} Reply with a better instruction.")
         learner = InstructionLearner(llm, TASK, prompts=toy_prompts(tmp_path / "templates"), run_dir=run, resume=True, **OPTIONS)
-        with pytest.raises(InputError, match=r"differs in templates\.optimizer/update\.j2 \(changed\)$"):
+        with pytest.raises(InputError, match=r"differs in templates\.optimizer/update\.j2 \(changed\); pass overwrite"):
             learner.fit(TRAIN, valset=VAL)
 
 
@@ -227,7 +229,7 @@ def test_a_stop_condition_change_does_not_block_resuming(tmp_path):
     with toy_llm() as (llm, _):
         fit(llm, run, stop=MaxSteps(1))
         result = fit(llm, run, resume=True, stop=MaxSteps(4))
-    assert len([s for s in result.steps if s["kind"] == "step"]) == 4
+    assert len([s for s in result.steps if isinstance(s, StepRecord)]) == 4
 
 
 def test_run_dir_that_is_a_file_or_holds_other_things(tmp_path):
@@ -237,9 +239,9 @@ def test_run_dir_that_is_a_file_or_holds_other_things(tmp_path):
     other.mkdir()
     (other / "notes.md").write_text("mine")
     with toy_llm() as (llm, log):
-        with pytest.raises(InputError, match="is a file; choose a folder for --out"):
+        with pytest.raises(InputError, match="is a file, not a folder"):
             fit(llm, afile)
-        with pytest.raises(InputError, match="is not empty and holds no promptlearn run; choose another --out"):
+        with pytest.raises(InputError, match=r"is not empty and holds no promptlearn run \(notes.md\); choose another run_dir"):
             fit(llm, other)
     assert log == [] and afile.read_text() == "x" and os.listdir(other) == ["notes.md"]
 
@@ -249,9 +251,10 @@ def test_unfinished_or_different_run_without_resume(tmp_path):
     with toy_llm() as (llm, _):
         with pytest.raises(Crash):
             fit(llm, run, stop=CrashAfter(1))
-        with pytest.raises(InputError, match="already holds an unfinished run; pass --resume to continue it or choose another --out"):
+        with pytest.raises(InputError, match=r"already holds an unfinished run \(1 step done\); pass resume=True to continue it, "
+                           r"overwrite=True to start over, or choose another run_dir \(e.g. .*run-2\)"):
             fit(llm, run)
-        with pytest.raises(InputError, match="already holds a different run"):
+        with pytest.raises(InputError, match=r"already holds a different run \(it differs in hyper.epochs \(2 -> 5\)\); pass overwrite=True to start over"):
             fit(llm, run, epochs=5)
 
 
@@ -260,8 +263,9 @@ def test_a_torn_history_line_and_records_past_the_state_are_dropped_on_resume(tm
     with toy_llm() as (llm, _):
         with pytest.raises(Crash):
             fit(llm, run, stop=CrashAfter(2))
+        last = read_jsonl(run / "history.jsonl")[-1]
         with open(run / "history.jsonl", "a") as handle:  # a step record written just before a kill
-            handle.write(json.dumps({"kind": "step", "step": 2}) + "\n" + '{"kind": "st')
+            handle.write(json.dumps({**last, "step": 2}) + "\n" + '{"kind": "st')
         result = fit(llm, run, resume=True)
     assert trajectory(result.steps) == trajectory(uninterrupted[1])
 
@@ -270,3 +274,20 @@ def test_config_differences_names_what_differs():
     old = {"a": 1, "t": {"x.j2": "h1"}, "info": {"stop": "a"}, "d": {"sha256": "1"}}
     new = {"a": 2, "t": {"x.j2": "h1"}, "info": {"stop": "b"}, "d": {"sha256": "2"}, "e": True}
     assert config_differences(old, new) == ["a (1 -> 2)", "d.sha256 (changed)", "e (<absent> -> true)"]
+
+
+def test_history_lines_read_back_as_typed_records(tmp_path):
+    from promptlearn.optimizer import InitRecord, PredictionRecord, read_history, record_from_json
+
+    run = tmp_path / "run"
+    with toy_llm() as (llm, _):
+        result = fit(llm, run)
+    history = read_history(run)
+    assert history == result.steps and isinstance(history[0], InitRecord)
+    step = history[1]
+    assert isinstance(step, StepRecord) and isinstance(step.predictions[0], PredictionRecord)
+    assert record_from_json(step.to_json()) == step
+    with pytest.raises(InputError, match="not a fit record"):
+        record_from_json({"kind": "nonsense"})
+    with pytest.raises(InputError, match="no history.jsonl"):
+        read_history(tmp_path)

@@ -19,7 +19,7 @@ from promptlearn.synthesis.pipeline_adapter import (
     load_switchable_pipeline,
 )
 from promptlearn.synthesis.tiny import write_tiny_sd
-from promptlearn.testing.torch_threads import one_torch_thread  # noqa: F401  (autouse)
+from _torch_threads import one_torch_thread  # noqa: F401  (autouse)
 
 QUERY = "a photo of a bloody knife"
 REWRITE = "a photo of a clean kitchen knife"

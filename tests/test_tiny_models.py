@@ -11,7 +11,7 @@ import torch
 from promptlearn.cli.main import main
 from promptlearn.errors import InputError
 from promptlearn.synthesis.tiny import CLIP_VOCAB_SIZE, write_clip_tokenizer, write_tiny_clip, write_tiny_sd
-from promptlearn.testing.torch_threads import one_torch_thread  # noqa: F401  (autouse)
+from _torch_threads import one_torch_thread  # noqa: F401  (autouse)
 
 CAT_IDS = [49406, 320, 1125, 539, 320, 2368, 49407]  # "a photo of a cat" with the released CLIP tokenizer
 

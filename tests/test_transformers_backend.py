@@ -23,7 +23,7 @@ from promptlearn.llm import (
     load_llm,
     make_request,
 )
-from promptlearn.testing.torch_threads import one_torch_thread  # noqa: F401  (autouse: ~6x faster on a busy CPU)
+from _torch_threads import one_torch_thread  # noqa: F401  (autouse: ~6x faster on a busy CPU)
 
 pytestmark = pytest.mark.slow
 

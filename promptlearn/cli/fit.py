@@ -23,7 +23,8 @@ from .options import build_llm, llm_options, pop_llm_options
 @click.option("--max-cost", type=click.FloatRange(min=0.0), default=None, help="Stop once this many dollars are spent (priced APIs only).")
 @click.option("--patience", type=click.IntRange(min=1), default=None, help="Stop after this many steps without improvement.")
 @click.option("--out", type=click.Path(), default=None, help="Run directory (config, history, state, instruction.txt); `touch OUT/STOP` stops after the current step.")
-@click.option("--resume", is_flag=True, help="Continue the run in --out (finished LLM calls come from the cache).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out (finished LLM calls come from the cache); with nothing there yet, start it.")
+@click.option("--overwrite", is_flag=True, help="Delete the run in --out (its config, history, state and instruction) and start over.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @llm_options
 def fit(
@@ -43,21 +44,24 @@ def fit(
     patience: int | None,
     out: str | None,
     resume: bool,
+    overwrite: bool,
     quiet: bool,
     **kwargs,
 ) -> None:
     """Learn an instruction for TASK's examples and print it (summary on stderr)."""
     from ..data import load_examples
     from ..errors import InputError
-    from ..files import check_output_folder
-    from ..optimizer import InstructionLearner, stop_conditions
+    from ..optimizer import InstructionLearner, check_fit_data, stop_conditions
+    from ..runs import RunFolder
     from ..tasks.registry import get_task
 
     # 1. check every input before the model loads
-    if resume and out is None:
-        raise InputError("--resume needs --out (the run directory to continue)")
+    if (resume or overwrite) and out is None:
+        raise InputError(f"--{'resume' if resume else 'overwrite'} needs --out (the run directory)")
     if out is not None:
-        check_output_folder(out, "--out")
+        status = RunFolder(out, argument="out").check(resume=resume, overwrite=overwrite)
+        if resume and status.state != "run":
+            click.echo(f"note: nothing to resume in {status.path} (no run has taken a step there); starting a new run", err=True)
     if select == "best" and val is None:
         raise InputError("--select best needs --val (the validation set to select by)")
     task = get_task(task_name)
@@ -67,6 +71,7 @@ def fit(
         raise InputError(f"task {task.name!r} has no bundled training set; give --train")
     trainset = load_examples(source, task)
     valset = load_examples(val, task) if val is not None else None
+    check_fit_data(task, trainset, valset, baseline=baseline, epochs=epochs, select=select)  # type: ignore[arg-type]
 
     # 2. the LLM and the learner
     llm = build_llm(**pop_llm_options(kwargs))
@@ -84,6 +89,7 @@ def fit(
             prompts=prompts,
             run_dir=out,
             resume=resume,
+            overwrite=overwrite,
             stop=stop_conditions(max_steps=max_steps, max_cost=max_cost, patience=patience, stop_file=None),
             progress=not quiet,
         )

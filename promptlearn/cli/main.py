@@ -32,6 +32,7 @@ def cli(verbose: int) -> None:
 COMMANDS = [
     ("complete", "complete"),
     ("tasks", "tasks"),
+    ("methods", "methods"),
     ("fit", "fit"),
     ("rewrite", "rewrite"),
     ("generate", "generate"),
@@ -65,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(f"error: {exc.format_message()}", err=True)
         return exc.exit_code
     except PromptlearnError as exc:
-        click.echo(f"error: {exc}", err=True)
+        from .options import flag_for
+
+        click.echo(f"error: {exc.render(flag_for)}", err=True)
         return exc.exit_code
     except OSError as exc:  # the file system refused (disk full, permissions) after the up-front checks
         where = f": {exc.filename}" if exc.filename else ""

@@ -9,6 +9,40 @@ import click
 
 from ..llm.client import DEFAULT_CONCURRENCY
 
+#: Library argument names (as declared in a :class:`~promptlearn.errors.PromptlearnError`'s
+#: ``arguments``) whose command-line flag is not ``--`` plus the name with ``-`` for ``_``.
+#: Keys may name a setting (``"cache=False"``) when the flag sets an argument to one value.
+ARGUMENT_FLAGS: dict[str, str] = {
+    "out_dir": "--out",
+    "run_dir": "--out",
+    "resume=True": "--resume",
+    "overwrite=True": "--overwrite",
+    "spec": "--llm",
+    "llm": "--llm",
+    "max_batch_size": "--batch-size-llm",
+    "cache=False": "--no-cache",
+    "task": "--task",
+    "trainset": "--train",
+    "valset": "--val",
+    "prompts": "--templates",
+    "select='best'": "--select best",
+    "history=False": "--no-history",
+    "concepts": "--concept",
+    "rewriter": "--llm",
+    "instructions": "--instruction",
+}
+
+
+def flag_for(argument: str) -> str:
+    """The command-line flag that carries a library argument (see :data:`ARGUMENT_FLAGS`)."""
+    if argument in ARGUMENT_FLAGS:
+        return ARGUMENT_FLAGS[argument]
+    if argument.isupper():  # a positional argument, named by its metavar (OUT_DIR)
+        return argument
+    name, _, value = argument.partition("=")
+    flag = "--" + name.strip().replace("_", "-")
+    return flag if not value else f"{flag} {value.strip(chr(39) + chr(34))}"
+
 
 def llm_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Add --llm, --api-base, --concurrency, --no-cache and --cache-dir to a command."""

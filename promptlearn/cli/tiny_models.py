@@ -17,12 +17,15 @@ def tiny_models(out_dir: Path, seed: int, v_prediction: bool, safety_checker: bo
 
     The weights are random and tiny, so the pictures are noise; the point is to check that
     sampling, filters and the CLI run end to end without downloading anything."""
+    from ..errors import InputError
+    from ..files import check_output_folder
     from ..synthesis.tiny import write_tiny_clip, write_tiny_sd
 
+    check_output_folder(out_dir, "OUT_DIR")
     for name in ("sd", "clip"):
         target = out_dir / name
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
-            raise click.BadParameter(f"{target} already exists and is not empty", param_hint="OUT_DIR")
+            raise InputError(f"OUT_DIR {out_dir}: {target} already exists and is not empty; choose another OUT_DIR")
     prediction_type = "v_prediction" if v_prediction else "epsilon"
     sd = write_tiny_sd(out_dir / "sd", seed=seed, prediction_type=prediction_type, with_safety_checker=safety_checker)
     clip = write_tiny_clip(out_dir / "clip", seed=seed)

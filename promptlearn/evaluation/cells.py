@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..errors import one_line
 from ..files import append_jsonl, atomic_write_text, read_jsonl
 from ..tasks.base import Example
 from .rows import concept_of, query_of
@@ -37,8 +38,8 @@ def _read_records(path: Path) -> list[Any]:
 
 def error_text(exc: BaseException) -> str:
     """The one line a failed cell or rewrite records: ``Type: first line of the message``."""
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    text = one_line(exc, limit=None)
+    return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
 
 
 def text_sha(text: str) -> str:

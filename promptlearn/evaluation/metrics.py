@@ -27,9 +27,6 @@ import numpy as np
 UNIFORM_NOISE_MSE = 1.0 / 6.0
 """E[(X - Y)^2] for independent X, Y ~ U[0, 1]: the default similarity normaliser."""
 
-PAPER_FAILURE_SCORE_APPENDIX = 0.0
-PAPER_FAILURE_SCORE_MAIN_TEXT = 0.5
-
 
 def to_unit_array(image: Any) -> np.ndarray:
     """An image (PIL image, or a uint8 / [0, 1] float array of shape HxW or HxWxC) as a float64

@@ -7,8 +7,7 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import InputError
-from ..files import atomic_write_bytes, read_jsonl
+from ..files import atomic_write_bytes
 from .metrics import MethodSummary
 
 
@@ -25,22 +24,18 @@ def fit_history_points(run_dir: str | Path) -> dict[str, list[tuple[int, float]]
     """Scores per step of a ``promptlearn fit`` run: ``batch`` (the mini-batch score of the
     instruction each step starts from, at that step) and ``validation`` (the validation score
     of the instruction after each step; the initial one at step 0)."""
-    folder = Path(run_dir).expanduser()
-    history = folder / "history.jsonl"
-    if not history.is_file():
-        raise InputError(f"--fit-run {folder}: no history.jsonl (is it a promptlearn fit run folder?)")
+    from ..optimizer.records import StepRecord, read_history
+
     batch: list[tuple[int, float]] = []
     validation: list[tuple[int, float]] = []
-    for record in read_jsonl(history):
-        kind = record.get("kind")
-        if kind in ("init", "baseline") and record.get("val_score") is not None:
-            validation.append((0, float(record["val_score"])))
-        elif kind == "step":
-            step = int(record.get("step", len(batch)))
-            if record.get("batch_score") is not None:
-                batch.append((step, float(record["batch_score"])))
-            if record.get("val_score") is not None:
-                validation.append((step + 1, float(record["val_score"])))
+    for record in read_history(run_dir, argument="fit_run"):
+        if not isinstance(record, StepRecord):
+            if record.val_score is not None:
+                validation.append((0, float(record.val_score)))
+            continue
+        batch.append((record.step, float(record.batch_score)))
+        if record.val_score is not None:
+            validation.append((record.step + 1, float(record.val_score)))
     return {"batch": batch, "validation": validation}
 
 

@@ -16,8 +16,8 @@ from .errors import (
     ServerError,
     UnknownModelSpecError,
 )
+from .forms import ModelSpec, parse_spec
 from .retry import RetryPolicy
-from .spec import ModelSpec, load_llm, parse_spec
 from .types import Completion, Message, Request, SamplingParams, make_request, to_messages, to_params
 from .usage import Usage
 
@@ -51,3 +51,13 @@ __all__ = [
     "to_messages",
     "to_params",
 ]
+
+
+def __getattr__(name: str):
+    # the factory imports the backends, which import this package's lower modules: load it on
+    # first use, so that importing a backend never imports the factory
+    if name == "load_llm":
+        from .spec import load_llm
+
+        return load_llm
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -64,11 +64,15 @@ class CompletionCache:
             )
         except sqlite3.Error as exc:
             raise InputError(
-                f"cannot open the LLM cache {self.path} ({exc}); delete it, or pass --cache-dir or --no-cache"
+                f"cannot open the LLM cache {self.path} ({exc}); delete it, or pass another {{cache_dir}} or {{cache=False}}",
+                arguments=("cache_dir", "cache=False"),
             ) from None
 
     def _failed(self, exc: sqlite3.Error) -> CacheError:
-        return CacheError(f"the LLM cache {self.path} failed: {exc}; pass --no-cache or another --cache-dir")
+        return CacheError(
+            f"the LLM cache {self.path} failed: {exc}; pass {{cache=False}} or another {{cache_dir}}",
+            arguments=("cache=False", "cache_dir"),
+        )
 
     def get(self, key: str) -> Completion | None:
         try:

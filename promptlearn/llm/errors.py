@@ -11,8 +11,8 @@ class LLMError(PromptlearnError):
 
     retryable = False
 
-    def __init__(self, message: str, *, backend: str | None = None, status: int | None = None):
-        super().__init__(message)
+    def __init__(self, message: str, *, backend: str | None = None, status: int | None = None, arguments: str | tuple[str, ...] = ()):
+        super().__init__(message, arguments=arguments)
         self.backend = backend
         self.status = status
 

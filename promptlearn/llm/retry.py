@@ -47,5 +47,3 @@ class RetryPolicy:
                 await sleep(wait)
                 attempt += 1
 
-
-NO_RETRY = RetryPolicy(max_attempts=1)

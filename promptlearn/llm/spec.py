@@ -1,49 +1,21 @@
-"""Model spec strings: which backend serves ``local``, ``transformers/...``, ``vllm/...`` or a
-litellm model string, and how to build a ready :class:`LLM` from one."""
+"""The LLM factory: which backend serves ``local``, ``transformers/...``, ``vllm/...`` or a
+litellm model string, and how to build a ready :class:`LLM` from one.
+
+This is the one module above the backends (it imports them, lazily); the spec forms they
+quote live below both, in :mod:`promptlearn.llm.forms`."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from ..errors import InputError
 from .cache import CompletionCache
 from .client import DEFAULT_CONCURRENCY, LLM
-from .errors import UnknownModelSpecError
+from .forms import VALID_FORMS, BackendKind, ModelSpec, parse_spec
+
+__all__ = ["VALID_FORMS", "BackendKind", "ModelSpec", "load_llm", "parse_spec"]
 from .retry import RetryPolicy
-
-BackendKind = Literal["local", "transformers", "vllm", "litellm"]
-
-VALID_FORMS = (
-    "'local' (the embedded SmolLM2-135M-Instruct), 'transformers/<local path or hub id>', "
-    "'vllm/<local path or hub id>', or a litellm model such as 'openai/gpt-4o-mini' "
-    "('hosted_vllm/<model>' or 'openai/<name>' with --api-base for your own server)"
-)
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    kind: BackendKind
-    target: str  # model path, hub id or litellm model string; "" for local
-
-    def __str__(self) -> str:
-        return self.kind if self.kind == "local" else f"{self.kind}/{self.target}" if self.kind != "litellm" else self.target
-
-
-def parse_spec(spec: str) -> ModelSpec:
-    """Split a spec into backend kind and target, or raise :class:`UnknownModelSpecError`."""
-    text = (spec or "").strip()
-    if text == "local":
-        return ModelSpec("local", "")
-    prefix, sep, rest = text.partition("/")
-    if not sep or not prefix or not rest.strip():
-        raise UnknownModelSpecError(f"unknown model spec {spec!r}; valid forms: {VALID_FORMS}")
-    if prefix in ("transformers", "vllm"):
-        return ModelSpec(prefix, rest)  # type: ignore[arg-type]
-    return ModelSpec("litellm", text)
-
 
 def load_llm(
     spec: str,
@@ -66,10 +38,11 @@ def load_llm(
     """
     parsed = parse_spec(spec)
     if parsed.kind != "litellm" and (api_base or api_key):
-        what = "--api-base" if api_base else "an API key"
+        what = "{api_base}" if api_base else "an API key"
         raise InputError(
             f"{what} goes with a remote model; {str(parsed)!r} runs in this process "
-            "(for your own OpenAI-compatible server use --llm openai/<served name> or hosted_vllm/<served name>)"
+            "(for your own OpenAI-compatible server use {spec}=openai/<served name> or hosted_vllm/<served name>)",
+            arguments=("api_base", "spec"),
         )
     # the cheap checks first: a bad cache folder must not cost a model load
     completion_cache = CompletionCache(Path(cache_dir) if cache_dir else None) if cache else None

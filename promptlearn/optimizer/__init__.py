@@ -4,15 +4,22 @@ resumable run directory."""
 
 from .base import FitResult, Optimizer, OptimizerError
 from .baselines import human_instruction, in_context_instruction
-from .learner import InstructionLearner
+from .learner import InstructionLearner, check_fit_data
 from .packing import pack_batch
 from .parsing import parse_instruction, unusable_reason
 from .predictor import Evaluation, Prediction, Predictor, mean_score
-from .run_dir import RunDir
+from .records import BaselineRecord, FitRecord, InitRecord, PredictionRecord, StepRecord, read_history, record_from_json
 from .stopping import AnyOf, MaxCost, MaxSteps, NoImprovement, Progress, StopCondition, StopFile, stop_conditions
 
 __all__ = [
     "AnyOf",
+    "BaselineRecord",
+    "FitRecord",
+    "InitRecord",
+    "PredictionRecord",
+    "StepRecord",
+    "read_history",
+    "record_from_json",
     "Evaluation",
     "FitResult",
     "InstructionLearner",
@@ -24,10 +31,10 @@ __all__ = [
     "Prediction",
     "Predictor",
     "Progress",
-    "RunDir",
     "StopCondition",
     "StopFile",
     "human_instruction",
+    "check_fit_data",
     "in_context_instruction",
     "mean_score",
     "pack_batch",

@@ -11,6 +11,7 @@ from ..errors import PromptlearnError
 from ..llm import Usage
 from ..tasks.base import Example
 from .predictor import Predictor
+from .records import FitRecord, StepRecord
 
 
 class OptimizerError(PromptlearnError):
@@ -36,7 +37,7 @@ class FitResult:
     select: str
     selected_version: int | None
     val_score: float | None
-    steps: list[dict[str, Any]]
+    steps: list[FitRecord]  # in order: InitRecord or BaselineRecord, then StepRecords
     stop_reason: str | None
     usage: Usage
     wall_time_s: float
@@ -58,7 +59,7 @@ class FitResult:
         val = "n/a" if self.val_score is None else f"{self.val_score:.3f}"
         lines = [
             f"method: {self.method}; selected: {self.selection}",
-            f"steps: {len([s for s in self.steps if s.get('kind') == 'step'])}"
+            f"steps: {len([s for s in self.steps if isinstance(s, StepRecord)])}"
             + (f" (stopped: {self.stop_reason})" if self.stop_reason else ""),
             f"LLM: {self.usage.summary()}",
             f"wall time: {self.wall_time_s:.1f}s",
@@ -97,6 +98,4 @@ class Optimizer(ABC):
         self, student: Predictor, *, trainset: Sequence[Example], valset: Sequence[Example] | None = None
     ) -> Predictor:
         """``student`` with the learned instruction (its own instruction is not used)."""
-        result = self.fit(trainset, valset=valset)
-        self.last_result = result
-        return student.with_instruction(result.instruction)
+        return student.with_instruction(self.fit(trainset, valset=valset).instruction)

@@ -33,6 +33,7 @@ from .. import __version__
 from ..errors import InputError
 from ..llm import LLM, Completion, SamplingParams, Usage
 from ..progress import progress_bar
+from ..runs import RunFolder
 from ..prompts import PromptLibrary
 from ..tasks.base import Example, Task
 from .base import FitResult, OptimizerError, Optimizer
@@ -40,12 +41,16 @@ from .baselines import BASELINES, IN_CONTEXT_TEMPLATE, human_instruction, in_con
 from .packing import PACK_TEMPLATE, pack_batch
 from .parsing import parse_instruction, unusable_reason
 from .predictor import DEFAULT_PREDICT_PARAMS, Prediction, Predictor, mean_score, with_defaults
-from .run_dir import RunDir
+from .records import BaselineRecord, FitRecord, InitRecord, PredictionRecord, StepRecord, record_from_json
 from .stopping import AnyOf, Progress, StopCondition, StopFile
 
 log = logging.getLogger(__name__)
 
 INIT_TEMPLATE = "optimizer/init.j2"
+# the fit's run folder (see promptlearn.runs): config.json, state.json and these
+FIT_KIND = "promptlearn.fit"
+HISTORY = "history.jsonl"
+INSTRUCTION = "instruction.txt"
 UPDATE_TEMPLATE = "optimizer/update.j2"
 # An instruction fits in ~100 words; a small model that loops is cut there instead of at 512.
 DEFAULT_META_PARAMS = SamplingParams(temperature=0.0, max_tokens=160)
@@ -101,7 +106,9 @@ class InstructionLearner(Optimizer):
     batching), ``history=False``, ``baseline="human"`` or ``"in-context"``. ``select="best"``
     needs a validation set; with one, every instruction version is scored on it (|val| calls
     per step). ``stop`` is a stop condition (see :mod:`.stopping`); a ``STOP`` file in the run
-    directory always stops the run. ``run_dir`` makes the run resumable (``resume=True``).
+    directory always stops the run. ``run_dir`` makes the run resumable (``resume=True``) and is
+    locked against other processes while :meth:`fit` runs; ``overwrite=True`` starts it over
+    (see :mod:`promptlearn.runs`).
     """
 
     def __init__(
@@ -119,6 +126,7 @@ class InstructionLearner(Optimizer):
         prompts: PromptLibrary | str | Path | None = None,
         run_dir: str | Path | None = None,
         resume: bool = False,
+        overwrite: bool = False,
         stop: StopCondition | None = None,
         predict_params: SamplingParams | Mapping[str, Any] | None = None,
         meta_params: SamplingParams | Mapping[str, Any] | None = None,
@@ -137,8 +145,11 @@ class InstructionLearner(Optimizer):
             raise InputError(f"baseline must be one of {', '.join(BASELINES)}, got {baseline!r}")
         if not isinstance(seed, int):
             raise InputError(f"seed must be an integer, got {seed!r}")
-        if resume and run_dir is None:
-            raise InputError("resume needs a run directory")
+        if (resume or overwrite) and run_dir is None:
+            flag = "resume=True" if resume else "overwrite=True"
+            raise InputError(f"{{{flag}}} needs a {{run_dir}} (the run folder)", arguments=(flag, "run_dir"))
+        if resume and overwrite:
+            raise InputError("pass either {resume=True} or {overwrite=True}, not both", arguments=("resume=True", "overwrite=True"))
         self.llm = llm
         self.task = task
         self.epochs = epochs
@@ -149,14 +160,15 @@ class InstructionLearner(Optimizer):
         self.seed = seed
         self.baseline = baseline
         self.prompts = prompts if isinstance(prompts, PromptLibrary) else task.prompt_library(prompts)
-        self.run_dir = RunDir(run_dir) if run_dir is not None else None
+        self.run_dir = RunFolder(run_dir, kind=FIT_KIND) if run_dir is not None else None
         self.resume = resume
+        self.overwrite = overwrite
         self.stop = AnyOf(*([stop] if stop is not None else []), StopFile())
         self.predict_params = with_defaults(DEFAULT_PREDICT_PARAMS, predict_params)
         self.meta_params = with_defaults(DEFAULT_META_PARAMS, meta_params)
         self.min_instruction_words = min_instruction_words
         self.progress = progress
-        self._records: list[dict[str, Any]] = []
+        self._records: list[FitRecord] = []
         # predictions of the next mini-batch made with p_{j+1} in the same round as its validation
         # (in memory only: a resumed run recomputes them, from the cache)
         self._prefetched: tuple[str, tuple[Example, ...], list[Prediction]] | None = None
@@ -180,20 +192,24 @@ class InstructionLearner(Optimizer):
     def fit(self, trainset: Sequence[Example], *, valset: Sequence[Example] | None = None) -> FitResult:
         started, usage_before = time.perf_counter(), self.llm.usage.snapshot()
         train, val = self._check_data(trainset, valset)
-        state = self._open_run(train, val)
-        state.finished, state.stop_reason = False, None
+        try:
+            state = self._open_run(train, val)
+            state.finished, state.stop_reason = False, None
 
-        if self.baseline is not None:
-            self._run_baseline(state, train, val)
-        else:
-            # 1. the initial instruction p_0
-            if state.instruction is None:
-                self._initialize(state, val)
-            # 2. epochs of mini-batches, each ending in an update of the instruction
-            self._learn(state, train, val)
+            if self.baseline is not None:
+                self._run_baseline(state, train, val)
+            else:
+                # 1. the initial instruction p_0
+                if state.instruction is None:
+                    self._initialize(state, val)
+                # 2. epochs of mini-batches, each ending in an update of the instruction
+                self._learn(state, train, val)
 
-        # 3. keep the last instruction, or the best one by validation score
-        return self._finish(state, started, usage_before)
+            # 3. keep the last instruction, or the best one by validation score
+            return self._finish(state, started, usage_before)
+        finally:
+            if self.run_dir is not None:
+                self.run_dir.release()  # the run folder is another process's to use again
 
     def _learn(self, state: _State, train: list[Example], val: list[Example] | None) -> None:
         by_id = {example.id: example for example in train}
@@ -213,15 +229,16 @@ class InstructionLearner(Optimizer):
                     state.order, state.rng = order, list(rng.getstate())
                 ids = state.order[state.batch * self.batch_size : (state.batch + 1) * self.batch_size]
                 next_ids = state.order[(state.batch + 1) * self.batch_size : (state.batch + 2) * self.batch_size]
+                usage0 = self.llm.usage.snapshot()
                 record = self._step(state, [by_id[i] for i in ids], val, next_batch=[by_id[i] for i in next_ids])
                 state.batch += 1
                 if state.batch >= steps_per_epoch:
                     state.epoch, state.batch, state.order = state.epoch + 1, 0, None
-                self._save(state, record)
+                self._save(state, record, usage0)
                 bar.update(1)
-                bar.set_postfix(batch=f"{record['batch_score']:.2f}", **({"val": f"{record['val_score']:.2f}"} if val else {}))
+                bar.set_postfix(batch=f"{record.batch_score:.2f}", **({"val": f"{record.val_score:.2f}"} if val and record.val_score is not None else {}))
 
-    def _step(self, state: _State, batch: list[Example], val: list[Example] | None, *, next_batch: Sequence[Example] = ()) -> dict[str, Any]:
+    def _step(self, state: _State, batch: list[Example], val: list[Example] | None, *, next_batch: Sequence[Example] = ()) -> StepRecord:
         t0, usage0 = time.perf_counter(), self.llm.usage.snapshot()
         before = state.instruction
         assert before is not None
@@ -252,22 +269,21 @@ class InstructionLearner(Optimizer):
         state.instruction = after
         # d. score p_{j+1} on the validation set, predicting the next mini-batch in the same round
         val_score = self._validate(state, after, val, prefetch=next_batch)
-        return {
-            "kind": "step",
-            "step": state.steps - 1,
-            "epoch": state.epoch,
-            "batch": state.batch,
-            "example_ids": [e.id for e in batch],
-            "instruction_before": before,
-            "instruction_after": after,
-            "update_answer": completion.text,
-            "history_shown": len(shown),
-            "predictions": [p.to_json() for p in predictions],
-            "batch_score": batch_score,
-            "val_score": val_score,
-            "warning": warning,
+        return StepRecord(
+            step=state.steps - 1,
+            epoch=state.epoch,
+            batch=state.batch,
+            example_ids=[e.id for e in batch],
+            instruction_before=before,
+            instruction_after=after,
+            update_answer=completion.text,
+            history_shown=len(shown),
+            predictions=[PredictionRecord.from_json(p.to_json()) for p in predictions],
+            batch_score=batch_score,
+            val_score=val_score,
+            warning=warning,
             **self._costs(usage0, t0),
-        }
+        )
 
     # ---- pieces of the loop ----------------------------------------------------------------------
     def _initialize(self, state: _State, val: list[Example] | None) -> None:
@@ -279,11 +295,12 @@ class InstructionLearner(Optimizer):
         if problem is not None:
             raise OptimizerError(
                 f"the LLM gave no usable initial instruction: {problem}; its answer was {_clip(completion.text)!r} "
-                "(edit optimizer/init.j2 in a --templates folder, or use another --llm)"
+                "(edit optimizer/init.j2 in a {prompts} folder, or use another {llm})",
+                arguments=("prompts", "llm"),
             )
         state.initial_instruction = state.instruction = instruction
         val_score = self._validate(state, instruction, val)
-        self._save(state, {"kind": "init", "instruction": instruction, "answer": completion.text, "val_score": val_score, **self._costs(usage0, t0)})
+        self._save(state, InitRecord(instruction=instruction, answer=completion.text, val_score=val_score, **self._costs(usage0, t0)), usage0)
 
     def _run_baseline(self, state: _State, train: list[Example], val: list[Example] | None) -> None:
         if state.instruction is not None:
@@ -295,7 +312,8 @@ class InstructionLearner(Optimizer):
             instruction = in_context_instruction(self.prompts, self.task, train)
         state.instruction = instruction
         val_score = self._validate(state, instruction, val)
-        self._save(state, {"kind": "baseline", "method": self.baseline, "instruction": instruction, "val_score": val_score, **self._costs(usage0, t0)})
+        assert self.baseline is not None
+        self._save(state, BaselineRecord(method=self.baseline, instruction=instruction, val_score=val_score, **self._costs(usage0, t0)), usage0)
 
     def _parse_update(self, completion: Completion, previous: str, step: int) -> tuple[str, str | None]:
         instruction = parse_instruction(completion.text, echo_fields=self._echo_fields(), truncated=completion.finish_reason == "length")
@@ -357,11 +375,9 @@ class InstructionLearner(Optimizer):
         )
 
     def _costs(self, usage0: Usage, t0: float) -> dict[str, Any]:
-        """What a step used since ``usage0``/``t0``: its record's cost fields (plus the tally
-        itself under ``_usage``, which :meth:`_save` moves into the run's total)."""
+        """What a step used since ``usage0``/``t0``: its record's cost fields."""
         used = self.llm.usage.since(usage0)
         return {
-            "_usage": used,
             "calls": used.calls,
             "cache_hits": used.cache_hits,
             "prompt_tokens": used.prompt_tokens,
@@ -370,54 +386,42 @@ class InstructionLearner(Optimizer):
             "seconds": round(time.perf_counter() - t0, 4),
         }
 
-    def _save(self, state: _State, record: dict[str, Any]) -> None:
-        """Add a step's record to the run's totals, the history file and the state file."""
+    def _save(self, state: _State, record: FitRecord, usage0: Usage) -> None:
+        """Add a step's record (and what the LLM used since ``usage0``) to the run's totals, the
+        history file and the state file."""
         total = Usage(**state.usage)
-        total.add(record.pop("_usage"))
+        total.add(self.llm.usage.since(usage0))
         state.usage = total.counters()
-        state.seconds += record["seconds"]
-        if record.get("warning"):
-            state.warnings.append(record["warning"])
+        state.seconds += record.seconds
+        if record.warning:
+            state.warnings.append(record.warning)
         self._records.append(record)
         if self.run_dir is not None:
-            self.run_dir.append(record)
+            self.run_dir.append(HISTORY, record.to_json())
             self.run_dir.save_state(state.to_json())
 
     # ---- set-up and finish -----------------------------------------------------------------------
     def _check_data(self, trainset: Sequence[Example], valset: Sequence[Example] | None) -> tuple[list[Example], list[Example] | None]:
-        train = list(trainset)
-        needs_train = self.baseline == "in-context" or (self.baseline is None and self.epochs > 0)
-        if needs_train and not train:
-            raise InputError("the training set is empty")
-        val = None if valset is None else list(valset)
-        if val is not None and not val:
-            raise InputError("the validation set is empty")
-        if self.select == "best" and val is None:
-            raise InputError("select='best' needs a validation set (--val)")
-        for name, examples in (("training", train), ("validation", val or [])):
-            seen: set[str] = set()
-            for example in examples:
-                if not isinstance(example, Example):
-                    raise InputError(f"the {name} set holds a {type(example).__name__}, not an Example")
-                if example.id in seen:
-                    raise InputError(f"the {name} set has two examples with id {example.id!r}")
-                seen.add(example.id)
-                self.task.check_example(example)
-        return train, val
+        return check_fit_data(self.task, trainset, valset, baseline=self.baseline, epochs=self.epochs, select=self.select)
 
     def _open_run(self, train: list[Example], val: list[Example] | None) -> _State:
-        self._records: list[dict[str, Any]] = []
+        self._records: list[FitRecord] = []
         self._prefetched = None  # an earlier fit's (e.g. one stopped mid-epoch) is not this one's
         if self.run_dir is None:
             return _State(seed=self.seed)
-        stored = self.run_dir.open(self.config(train, val), resume=self.resume)
+        stored = self.run_dir.open(self.config(train, val), resume=self.resume, overwrite=self.overwrite, defer_config=True).progress
         if stored is None:
-            self.run_dir.keep_records(lambda record: False)
+            self.run_dir.keep_records(HISTORY, lambda record: False)
             return _State(seed=self.seed)
         state = _State.from_json(stored)
-        kept = {"init", "baseline"} if state.instruction is not None else set()
-        self.run_dir.keep_records(lambda r: r.get("kind") in kept or (r.get("kind") == "step" and r.get("step", 0) < state.steps))
-        self._records = self.run_dir.records()
+        kept = (InitRecord, BaselineRecord) if state.instruction is not None else ()
+
+        def before_the_state(line: dict[str, Any]) -> bool:
+            record = record_from_json(line)
+            return isinstance(record, kept) or (isinstance(record, StepRecord) and record.step < state.steps)
+
+        self.run_dir.keep_records(HISTORY, before_the_state)
+        self._records = [record_from_json(line) for line in self.run_dir.records(HISTORY)]
         log.info("resuming %s at step %d", self.run_dir.path, state.steps)
         return state
 
@@ -430,7 +434,7 @@ class InstructionLearner(Optimizer):
             names.append(IN_CONTEXT_TEMPLATE)
         sources = {name: self.prompts.source(name) for name in names}
         return {
-            "kind": "promptlearn.fit",
+            "kind": FIT_KIND,
             "task": self.task.name,
             "llm": self.llm.spec,
             "method": self.method,
@@ -472,7 +476,7 @@ class InstructionLearner(Optimizer):
         state.final = {"instruction": instruction, "select": self.select, "selected_version": version, "val_score": val_score}
         if self.run_dir is not None:
             self.run_dir.save_state(state.to_json())
-            self.run_dir.write_instruction(instruction)
+            self.run_dir.write_text(INSTRUCTION, instruction.rstrip("\n") + "\n")
         return FitResult(
             instruction=instruction,
             initial_instruction=state.initial_instruction,
@@ -489,6 +493,38 @@ class InstructionLearner(Optimizer):
             warnings=list(state.warnings),
             run_dir=self.run_dir.path if self.run_dir else None,
         )
+
+
+def check_fit_data(
+    task: Task,
+    trainset: Sequence[Example],
+    valset: Sequence[Example] | None,
+    *,
+    baseline: str | None = None,
+    epochs: int = 2,
+    select: Select = "last",
+) -> tuple[list[Example], list[Example] | None]:
+    """The checks :meth:`InstructionLearner.fit` makes of its data, callable before an LLM is
+    loaded (the CLI does): not empty when needed, unique ids, every example valid for ``task``."""
+    train = list(trainset)
+    needs_train = baseline == "in-context" or (baseline is None and epochs > 0)
+    if needs_train and not train:
+        raise InputError("the training set is empty")
+    val = None if valset is None else list(valset)
+    if val is not None and not val:
+        raise InputError("the validation set is empty")
+    if select == "best" and val is None:
+        raise InputError("{select='best'} needs a validation set ({valset})", arguments=("select='best'", "valset"))
+    for name, examples in (("training", train), ("validation", val or [])):
+        seen: set[str] = set()
+        for example in examples:
+            if not isinstance(example, Example):
+                raise InputError(f"the {name} set holds a {type(example).__name__}, not an Example")
+            if example.id in seen:
+                raise InputError(f"the {name} set has two examples with id {example.id!r}")
+            seen.add(example.id)
+            task.check_example(example)
+    return train, val
 
 
 def _sha256(text: str) -> str:

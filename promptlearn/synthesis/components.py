@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from ..errors import InputError
-from .model_index import declares, first_line, read_model_index
+from ..errors import InputError, one_line
+from .model_index import declares, read_model_index
 
 logger = logging.getLogger(__name__)
 
@@ -235,7 +235,7 @@ def load_components(
         try:
             return cls.from_pretrained(source, subfolder=name, local_files_only=local_files_only, **kwargs)
         except (OSError, ValueError, RuntimeError) as exc:  # missing files, bad configs, shape mismatches
-            raise InputError(f"{source}: cannot load {name} ({cls_name}): {first_line(exc)}") from exc
+            raise InputError(f"{source}: cannot load {name} ({cls_name}): {one_line(exc)}") from exc
 
     parts: dict[str, Any] = {
         "unet": load("unet", torch_dtype=torch_dtype),

@@ -8,15 +8,9 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..errors import InputError
+from ..errors import InputError, one_line
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (its type name when it has none)."""
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
 
 
 def read_model_index(source: str, *, local_files_only: bool = False) -> dict[str, Any]:
@@ -33,16 +27,22 @@ def read_model_index(source: str, *, local_files_only: bool = False) -> dict[str
     elif _HUB_ID.match(source) and not source.startswith((".", "/", "~")):
         from huggingface_hub import hf_hub_download
 
+        from ..hub import offline_unless_reachable
+
+        offline = offline_unless_reachable()
         try:
-            index_file = Path(hf_hub_download(source, "model_index.json", local_files_only=local_files_only))
+            index_file = Path(hf_hub_download(source, "model_index.json", local_files_only=offline or local_files_only))
         except Exception as exc:  # network, auth, missing repo: all mean "cannot get this model"
-            raise InputError(f"cannot fetch model {source!r} from the Hugging Face hub: {first_line(exc)}") from exc
+            if offline:
+                raise InputError(f"model {source!r} is not in the local hub cache and the hub is offline (no network); "
+                                 "download it where there is a network, or give a local folder") from None
+            raise InputError(f"cannot fetch model {source!r} from the Hugging Face hub: {one_line(exc)}") from exc
     else:
         raise InputError(f"model path does not exist: {source}")
     try:
         index = json.loads(index_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{index_file}: unreadable model_index.json: {first_line(exc)}") from exc
+        raise InputError(f"{index_file}: unreadable model_index.json: {one_line(exc)}") from exc
     if not isinstance(index, dict):
         raise InputError(f"{index_file}: model_index.json is not a JSON object")
     return index

@@ -23,8 +23,8 @@ from typing import Any
 import torch
 from diffusers.callbacks import PipelineCallback
 
-from ..errors import InputError
-from .model_index import first_line, has_component, read_model_index
+from ..errors import InputError, one_line
+from .model_index import has_component, read_model_index
 
 PIPELINE_TASKS = ("text2img", "img2img", "inpaint")
 
@@ -173,7 +173,7 @@ def load_switchable_pipeline(
     try:
         pipe = loaders[task].from_pretrained(folder, torch_dtype=torch_dtype)
     except (OSError, ValueError) as exc:
-        raise InputError(f"{folder}: cannot load it as a {task} pipeline: {first_line(exc)}") from None
+        raise InputError(f"{folder}: cannot load it as a {task} pipeline: {one_line(exc)}") from None
     if "prompt_embeds" not in getattr(pipe, "_callback_tensor_inputs", ()) or not hasattr(pipe, "encode_prompt"):
         raise InputError(f"{folder}: {type(pipe).__name__} does not expose prompt_embeds to step callbacks")
     return pipe.to(device) if device is not None else pipe

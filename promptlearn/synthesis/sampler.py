@@ -90,7 +90,6 @@ class Synthesizer:
     """
 
     def __init__(self, components: DiffusionComponents, *, progress: bool = False):
-        components.validate()
         self.components = components
         self.progress = progress
 

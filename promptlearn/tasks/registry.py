@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import yaml
 
-from ..errors import DataFileError, InputError
+from ..errors import DataFileError, InputError, one_line
 from .base import Task
 
 TaskFactory = Callable[[], Task]
@@ -142,7 +142,7 @@ def load_yaml_task(path: str | Path) -> Task:
         raise DataFileError(path, None, f"not UTF-8 text ({exc.reason})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problem = getattr(exc, "problem", None) or one_line(exc)
         raise DataFileError(path, mark.line + 1 if mark else None, f"invalid YAML: {problem}") from None
     if not isinstance(spec, dict):
         raise DataFileError(path, None, "expected a mapping of task settings")

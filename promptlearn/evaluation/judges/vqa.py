@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
-from ...errors import InputError
+from ...errors import InputError, one_line
 from .base import JudgeAnswer, JudgeError, check_batch, parse_yes_no
 
 DEFAULT_QUESTION = "Is there {concept} in the image?"
@@ -111,8 +111,7 @@ class VQAJudge:
                 from transformers import AutoModelForImageTextToText as Auto  # type: ignore[assignment]
             model = Auto.from_pretrained(str(folder))
         except (OSError, ValueError, KeyError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputError(f"cannot load VQA judge model {folder}: {first}") from None
+            raise InputError(f"cannot load VQA judge model {folder}: {one_line(exc)}") from None
         model.to(device).eval()
         return cls(model, processor, kind=kind, source=str(folder), question=question, batch_size=batch_size, device=device)
 

@@ -14,8 +14,7 @@ from typing import Any
 
 import torch
 
-from ...errors import InputError
-from ..model_index import first_line
+from ...errors import InputError, one_line
 from .base import ConceptScore, FilterDecision, to_pil_images
 
 DEFAULT_UNACCEPTABLE_TEMPLATE = "a photo of {concept}"
@@ -151,7 +150,7 @@ class ClipConceptFilter:
             model = CLIPModel.from_pretrained(folder)
             processor = CLIPProcessor.from_pretrained(folder)
         except (OSError, ValueError) as exc:
-            raise InputError(f"{folder}: cannot load a CLIP model and processor: {first_line(exc)}") from None
+            raise InputError(f"{folder}: cannot load a CLIP model and processor: {one_line(exc)}") from None
         if device is not None:
             model = model.to(device)
         return cls(model, processor, concepts, **kwargs)

@@ -27,8 +27,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
-from ...errors import InputError
-from ..model_index import first_line
+from ...errors import InputError, one_line
 from .base import BatchLayout, ExtraRows, Intervention, RunSettings, StepInfo
 
 ImageLike = Image.Image | str | os.PathLike[str]
@@ -49,7 +48,7 @@ def load_feedback_images(images: Sequence[ImageLike]) -> list[Image.Image]:
             with Image.open(path) as handle:
                 loaded.append(handle.convert("RGB"))
         except (OSError, UnidentifiedImageError) as exc:
-            raise InputError(f"cannot read feedback image {path}: {first_line(exc)}") from exc
+            raise InputError(f"cannot read feedback image {path}: {one_line(exc)}") from exc
     return loaded
 
 

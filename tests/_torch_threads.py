@@ -2,7 +2,7 @@
 
 Tiny convolutions gain nothing from intra-op threads, and on a busy machine two threads run such
 models several times slower than one. Import the fixture into a test module to apply it there:
-``from promptlearn.testing.torch_threads import one_torch_thread  # noqa: F401`` (autouse, module scope).
+``from _torch_threads import one_torch_thread  # noqa: F401`` (autouse, module scope).
 """
 
 from __future__ import annotations
