@@ -93,8 +93,8 @@ def _parse_compare(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--stage", type=click.Choice(["image", "text"]), default="image", show_default=True, help="image: the full protocol (diffusion model + judge); text: rewrites only, scored by the ORES text task (CPU).")
 @click.option("--methods", default=None, help="Comma-separated. Image stage: methods of `promptlearn methods` [default: all]; text stage: learned, initial, human, in-context, blacklist, original and --compare names [default: those available].")
 @click.option("--seeds", default="0,1,2,3,4", show_default=True, help="Image seeds (e.g. 0,1,2 or 0-4); the table shows mean ± std over them.")
-@click.option("--model", "model", default=None, help="Diffusers Stable Diffusion folder or hub id (image stage).")
-@click.option("--judge", default=None, help="Image judge: vqa:MODEL (a transformers VQA model, e.g. BLIP-2) or clip:MODEL; MODEL a folder or a hub id.")
+@click.option("--model", "model", default=None, help="Diffusers Stable Diffusion folder, hub id, or toy (the embedded toy-world model, the default; said on stderr) (image stage).")
+@click.option("--judge", default=None, help="Image judge: vqa:MODEL (a transformers VQA model, e.g. BLIP-2) or clip:MODEL, MODEL a folder or a hub id; or toy (the toy world's exact judge).")
 @click.option("--instruction", default=None, help="The learned instruction: a text file, a fit run folder or a named source [default: --fit-run's instruction.txt].")
 @click.option("--initial-instruction", default=None, help="The unlearned instruction for 'initial' and tin-no-instruction (a file, a fit run folder) [default: --fit-run's initial one].")
 @click.option("--fit-run", default=None, type=click.Path(file_okay=False), help="A promptlearn fit run folder: its instructions, and a plot of its score per step in the report.")
@@ -112,6 +112,7 @@ def _parse_compare(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--dtype", default=None, help="Diffusion model dtype (float32, float16, bfloat16).")
 @click.option("--failure-score", default=0.0, show_default=True, type=click.FloatRange(0.0, 1.0), help="Score of a cell whose concept was not avoided (paper appendix 0, main text 0.5).")
 @click.option("--mse-normaliser", default=1.0 / 6.0, show_default="1/6", type=click.FloatRange(min=0.0, min_open=True), help="Similarity = 1 - clip(MSE / this, 0, 1), pixels in [0, 1].")
+@click.option("--rewrites", "rewrites", type=click.Choice(["llm", "reference"]), default="llm", show_default=True, help="Image stage: where the tin methods' rewrites come from: the LLM with the instruction, or each row's first reference rewrite (no LLM).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @llm_options
 @click.pass_context
@@ -217,17 +218,19 @@ def _run_image(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str)
     if any(get_method(m).switch == "given" for m in methods):
         resolve_switch_step(kwargs["switch_step"], kwargs["steps"])
     if not kwargs["judge"]:
-        raise InputError("the image stage needs --judge vqa:PATH or clip:PATH")
+        raise InputError("the image stage needs --judge vqa:MODEL, clip:MODEL or toy")
     try:
         judge_spec = parse_judge_spec(kwargs["judge"])
     except InputError as exc:
         raise InputError(f"--judge: {exc}") from None
     if not kwargs["model"]:
-        raise InputError("the image stage needs --model (a diffusers Stable Diffusion folder or hub id)")
+        kwargs["model"] = "toy"
+        click.echo("no --model given: using the embedded toy-world model (--model toy)", err=True)
     from ..hub import is_hub_id, resolve_model_source
+    from ..synthesis.components import resolve_model_name
 
     try:
-        folder = resolve_model_source(kwargs["model"], what="diffusion model")
+        folder = resolve_model_source(str(resolve_model_name(kwargs["model"])), what="diffusion model")
     except InputError as exc:
         raise InputError(f"--model: {exc}") from None
     # an absolute folder or the hub id: it names the model in the run's config
@@ -235,12 +238,19 @@ def _run_image(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str)
     task = _common(kwargs)
     rows = _load_rows(kwargs, task)
     needed = sorted({get_method(m).instruction for m in methods if get_method(m).instruction})
-    instructions = _instructions(needed, kwargs, task=task, compare={})
-    from ..evaluation.adapters import SynthesizerGenerator
+    from ..evaluation.adapters import ReferenceRewriter, SynthesizerGenerator
+
+    if kwargs["rewrites"] == "reference":
+        instructions = {name: ReferenceRewriter.REFERENCE_INSTRUCTION for name in needed}
+    else:
+        instructions = _instructions(needed, kwargs, task=task, compare={})
     from ..synthesis.components import load_components
     from ..synthesis.sampler import Synthesizer
 
-    llm, rewriter = _predictor(llm_values, task, progress=not kwargs["no_progress"]) if needed else (None, None)
+    if kwargs["rewrites"] == "reference":
+        llm, rewriter = None, (ReferenceRewriter() if needed else None)
+    else:
+        llm, rewriter = _predictor(llm_values, task, progress=not kwargs["no_progress"]) if needed else (None, None)
     try:
         device = kwargs["device"] or ("cuda" if _cuda() else "cpu")
         components = load_components(folder, device=device, dtype=kwargs["dtype"], scheduler=kwargs["scheduler"])
@@ -251,7 +261,7 @@ def _run_image(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str)
             "command": command, "stage": "image", "dataset": str(kwargs["dataset"]), "rows": len(rows), "limit": kwargs["limit"],
             "model": model_path, "judge": str(judge_spec), "steps": kwargs["steps"], "switch_step": kwargs["switch_step"],
             "guidance": kwargs["guidance"], "scheduler": kwargs["scheduler"], "llm": llm.spec if llm is not None else None,
-            "instructions": instructions,
+            "instructions": instructions, "rewrites": kwargs["rewrites"],
         }
         run_image_bench(rows=rows, out=kwargs["out"], generator=generator, judge=judge, methods=methods, seeds=seeds,
                         switch_step=kwargs["switch_step"], rewriter=rewriter, instructions=instructions, options=options,

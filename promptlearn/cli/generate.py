@@ -15,7 +15,7 @@ from .options import build_llm, llm_options, pop_llm_options
 
 
 @click.command()
-@click.option("--model", required=True, help="Diffusers Stable Diffusion (1.x, 2.x, XL) folder or hub id.")
+@click.option("--model", default=None, help="Diffusers Stable Diffusion (1.x, 2.x, XL) folder, hub id, or toy [default: toy, the embedded toy-world model; said on stderr].")
 @click.option("--query", required=True, help="The user's query.")
 @click.option("--concept", "concepts", multiple=True, help="A concept the image must not show (repeatable).")
 @click.option("--method", default=None, help="A method of `promptlearn methods` [default: original].")
@@ -53,6 +53,9 @@ def generate(**kwargs) -> None:
 
     llm_settings = pop_llm_options(kwargs)
     o = kwargs
+    if o["model"] is None:
+        o["model"] = "toy"
+        click.echo("no --model given: using the embedded toy-world model (--model toy)", err=True)
     # 1. check every input before any model loads
     if o["method"] and o["compare"]:
         raise InputError("give --method or --compare, not both")

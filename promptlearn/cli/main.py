@@ -42,6 +42,7 @@ COMMANDS = [
     ("generate", "generate"),
     ("tiny_models", "tiny_models"),
     ("bench", "bench"),
+    ("toy_world", "toy_world"),
 ]
 
 

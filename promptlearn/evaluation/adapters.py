@@ -50,6 +50,29 @@ class PredictorRewriter:
         return out
 
 
+class ReferenceRewriter:
+    """Answers every rewrite with the row's own reference rewrite (its ``index``-th, default the
+    first): the upper bound of what an instruction can give, with no LLM. A row without references
+    fails alone. The instruction is ignored (every instruction gets the same rewrite)."""
+
+    REFERENCE_INSTRUCTION = "(the dataset's reference rewrite)"
+
+    def __init__(self, index: int = 0):
+        self.index = index
+
+    def identity(self) -> dict[str, Any]:
+        return {"kind": "reference", "index": self.index}
+
+    def rewrite(self, rows: Sequence[Example], instruction: str) -> list[Rewrite]:
+        out = []
+        for row in rows:
+            if len(row.references) > self.index:
+                out.append(Rewrite(row.references[self.index]))
+            else:
+                out.append(Rewrite(None, error=f"row {row.id} has no reference rewrite {self.index + 1}"))
+        return out
+
+
 class SynthesizerGenerator:
     """Makes one image per request with a :class:`~promptlearn.synthesis.sampler.Synthesizer`
     and the interventions of the request's method in the registry
