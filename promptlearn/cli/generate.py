@@ -137,11 +137,19 @@ def _instruction_sources(o: dict, specs: list) -> dict[str, str]:
                 raise InputError(f"method {users} rewrites with the initial instruction: give --initial-instruction SOURCE, "
                                  "or --instruction FIT_RUN_FOLDER, with --llm SPEC")
             sources[role] = source
+        elif role in _named_sources():  # human, in-context: the resolver's named sources
+            sources[role] = role
         else:  # a method registered with another instruction source
             raise InputError(f"method {users} rewrites with the {role!r} instruction, which generate cannot read")
     if sources and not any(c.strip() for c in o["concepts"]):
         raise InputError("rewriting with an instruction needs the concept (--concept)")
     return sources
+
+
+def _named_sources() -> list[str]:
+    from ..instructions import instruction_sources
+
+    return [name for name, _ in instruction_sources() if not name.endswith(":ARG")]
 
 
 def _resolve_instructions(o: dict, sources: dict[str, str]):
@@ -155,7 +163,7 @@ def _resolve_instructions(o: dict, sources: dict[str, str]):
     for role, source in sources.items():
         flag = "--initial-instruction" if source == o["initial_instruction"] else "--instruction"
         try:
-            instructions[role] = resolve_instruction(source, task=task, role=role).text
+            instructions[role] = resolve_instruction(source, task=task, role=role if role in (LEARNED, INITIAL) else LEARNED).text
         except InputError as exc:
             raise InputError(f"{flag}: {exc}") from None
     return task, instructions
