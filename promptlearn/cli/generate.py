@@ -38,6 +38,10 @@ from .options import build_llm, llm_options, pop_llm_options
 @click.option("--sld-preset", type=click.Choice(["weak", "medium", "strong", "max"]), default="medium", show_default=True)
 @click.option("--feedback-liked", multiple=True, type=click.Path(dir_okay=False), help="FABRIC: a liked image (repeatable).")
 @click.option("--feedback-disliked", multiple=True, type=click.Path(dir_okay=False), help="FABRIC: a disliked image (repeatable).")
+@click.option("--feedback-weight", default=0.8, show_default=True, type=float, help="FABRIC: the largest weight of the feedback images' attention (w_max).")
+@click.option("--feedback-min-weight", default=0.05, show_default=True, type=float, help="FABRIC: the weight outside the feedback window (w_min).")
+@click.option("--feedback-neg-scale", default=0.5, show_default=True, type=float, help="FABRIC: the disliked images' weight relative to the liked ones.")
+@click.option("--feedback-window", default="0.33:0.66", show_default=True, help="FABRIC: the steps that get the full weight, as START:END fractions of the run, 'all' (0:1) or 'first-half' (0:0.5).")
 @click.option("--filter", "filter_spec", default=None, help="Output filter, e.g. 'safety-checker' or 'clip:MODEL' (a folder or a hub id).")
 @click.option("--scheduler", default=None, help="Replace the checkpoint's scheduler: ddim, pndm, euler, euler-ancestral, dpm++, lms, heun.")
 @click.option("--height", default=None, type=int, help="Image height in pixels [default: the model's].")
@@ -185,7 +189,29 @@ def _fabric(o: dict):
         return None
     from ..synthesis.interventions.fabric import Fabric
 
-    return Fabric(liked=o["feedback_liked"], disliked=o["feedback_disliked"], seed=o["seed"])
+    start, end = parse_feedback_window(o["feedback_window"])
+    return Fabric(liked=o["feedback_liked"], disliked=o["feedback_disliked"], seed=o["seed"],
+                  feedback_weight=o["feedback_weight"], min_weight=o["feedback_min_weight"], neg_scale=o["feedback_neg_scale"],
+                  feedback_start_ratio=start, feedback_end_ratio=end)
+
+
+FEEDBACK_WINDOWS = {"all": (0.0, 1.0), "first-half": (0.0, 0.5)}
+"""Named FABRIC step windows (the FABRIC paper's ablation: feedback at all steps, in the first half)."""
+
+
+def parse_feedback_window(text: str) -> tuple[float, float]:
+    """``all``, ``first-half`` or ``START:END`` (fractions of the run, 0 <= START <= END <= 1)."""
+    value = text.strip()
+    if value in FEEDBACK_WINDOWS:
+        return FEEDBACK_WINDOWS[value]
+    start, sep, end = value.partition(":")
+    try:
+        bounds = (float(start), float(end)) if sep else None
+    except ValueError:
+        bounds = None
+    if bounds is None or not 0.0 <= bounds[0] <= bounds[1] <= 1.0:
+        raise InputError(f"bad --feedback-window {text!r}; use START:END fractions (0 <= START <= END <= 1), 'all' or 'first-half'")
+    return bounds
 
 
 def _output_filter(o: dict):
