@@ -41,6 +41,7 @@ from .options import build_llm, llm_options, pop_llm_options
 @click.option("--feedback-weight", default=0.8, show_default=True, type=float, help="FABRIC: the largest weight of the feedback images' attention (w_max).")
 @click.option("--feedback-min-weight", default=0.05, show_default=True, type=float, help="FABRIC: the weight outside the feedback window (w_min).")
 @click.option("--feedback-neg-scale", default=0.5, show_default=True, type=float, help="FABRIC: the disliked images' weight relative to the liked ones.")
+@click.option("--feedback-rounds", default=1, show_default=True, type=click.IntRange(min=1), help="FABRIC: rounds of --num-images images; after each round the --filter judges them: images it passes are liked, flagged ones disliked, for the next round (needs --filter when > 1; one method).")
 @click.option("--feedback-window", default="0.33:0.66", show_default=True, help="FABRIC: the steps that get the full weight, as START:END fractions of the run, 'all' (0:1) or 'first-half' (0:0.5).")
 @click.option("--filter", "filter_spec", default=None, help="Output filter, e.g. 'safety-checker' or 'clip:MODEL' (a folder or a hub id).")
 @click.option("--scheduler", default=None, help="Replace the checkpoint's scheduler: ddim, pndm, euler, euler-ancestral, dpm++, lms, heun.")
@@ -86,6 +87,9 @@ def generate(**kwargs) -> None:
     components = load_components(o["model"], device=o["device"], dtype=o["dtype"], scheduler=o["scheduler"])
     _report_long_rewrites(components, specs, rewrites)
     synthesizer = Synthesizer(components, progress=o["progress"])
+    if o["feedback_rounds"] > 1:
+        _feedback_rounds(synthesizer, specs[0], o, rewrites, output_filter)
+        return
     seeds = list(range(o["seed"], o["seed"] + o["num_images"]))
     results = {spec.name: _run_method(synthesizer, spec, o, rewrites, fabric, seeds) for spec in specs}
     tiles, captions = [], []
@@ -117,6 +121,12 @@ def _check_cheap_inputs(o: dict, specs: list) -> None:
         spec.check(concepts=o["concepts"], guidance=guidance, switch_step=o["switch_step"], num_steps=o["steps"], check_rewrite=False)
     image_format(o["out"])
     _check_guidance(o)
+    parse_feedback_window(o["feedback_window"])
+    if o["feedback_rounds"] > 1:
+        if o["filter_spec"] is None:
+            raise InputError("--feedback-rounds > 1 needs --filter: it judges each round (passed: liked, flagged: disliked)")
+        if len(specs) > 1:
+            raise InputError("--feedback-rounds > 1 runs one method: give --method, not --compare")
     if o["scheduler"] is not None:
         scheduler_class_name(o["scheduler"])
     parse_device(o["device"])
@@ -189,10 +199,7 @@ def _fabric(o: dict):
         return None
     from ..synthesis.interventions.fabric import Fabric
 
-    start, end = parse_feedback_window(o["feedback_window"])
-    return Fabric(liked=o["feedback_liked"], disliked=o["feedback_disliked"], seed=o["seed"],
-                  feedback_weight=o["feedback_weight"], min_weight=o["feedback_min_weight"], neg_scale=o["feedback_neg_scale"],
-                  feedback_start_ratio=start, feedback_end_ratio=end)
+    return Fabric(liked=o["feedback_liked"], disliked=o["feedback_disliked"], **_fabric_options(o))
 
 
 FEEDBACK_WINDOWS = {"all": (0.0, 1.0), "first-half": (0.0, 0.5)}
@@ -281,6 +288,44 @@ def _run_method(synthesizer, spec, o: dict, rewrites: dict[str, str], fabric, se
         o["query"], seeds=seeds, interventions=interventions, num_inference_steps=o["steps"],
         guidance_scale=o["guidance"], negative_prompt=o["negative_prompt"], height=o["height"], width=o["width"],
     )
+
+
+def _fabric_options(o: dict) -> dict:
+    start, end = parse_feedback_window(o["feedback_window"])
+    return {"feedback_weight": o["feedback_weight"], "min_weight": o["feedback_min_weight"], "neg_scale": o["feedback_neg_scale"],
+            "feedback_start_ratio": start, "feedback_end_ratio": end, "seed": o["seed"]}
+
+
+def _feedback_rounds(synthesizer, spec, o: dict, rewrites: dict[str, str], output_filter) -> None:
+    """Several FABRIC rounds (:class:`~promptlearn.synthesis.feedback_loop.FeedbackLoop`): the
+    filter's verdicts are the feedback; the grid has a line per round."""
+    from ..synthesis.feedback_loop import FeedbackLoop
+
+    interventions = spec.interventions(concepts=o["concepts"], rewrite=rewrites.get(spec.instruction) if spec.instruction else None,
+                                       switch_step=o["switch_step"], sld_preset=o["sld_preset"])
+    loop = FeedbackLoop(synthesizer, o["query"], batch_size=o["num_images"], seed=o["seed"], fabric=_fabric_options(o),
+                        interventions=interventions, num_inference_steps=o["steps"], guidance_scale=o["guidance"],
+                        negative_prompt=o["negative_prompt"], height=o["height"], width=o["width"])
+    loop.give_feedback(liked=list(o["feedback_liked"]), disliked=list(o["feedback_disliked"]))
+    verdicts: list[list[bool]] = []
+
+    def judge(result):
+        flags = [d.flagged for d in output_filter.check(result.images)]
+        verdicts.append(flags)
+        return [i for i, f in enumerate(flags) if not f], [i for i, f in enumerate(flags) if f]
+
+    results = loop.run(o["feedback_rounds"], judge)
+    verdicts.append([d.flagged for d in output_filter.check(results[-1].images)])
+    tiles, captions = [], []
+    label = spec.describe(switch_step=o["switch_step"], sld_preset=o["sld_preset"])
+    for number, (result, flags) in enumerate(zip(results, verdicts), start=1):
+        for index, image in enumerate(result.images):
+            tiles.append(image)
+            captions.append(f"{label}, round {number}, seed {o['seed'] + (number - 1) * o['num_images'] + index}"
+                            + (" (flagged)" if flags[index] else ""))
+    click.echo(f"feedback rounds: flagged per round {[sum(f) for f in verdicts]} of {o['num_images']}", err=True)
+    _write(tiles, captions, columns=o["num_images"], out=o["out"])
+    click.echo(str(Path(o["out"])))
 
 
 def _caption(spec, o: dict, seed: int | None) -> str:

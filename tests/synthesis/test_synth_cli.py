@@ -67,6 +67,17 @@ def test_feedback_weights_and_window_from_the_cli(sd_dir, tmp_path, capsys, wind
     assert out.is_file()
 
 
+def test_several_feedback_rounds_judged_by_the_filter(sd_dir, tmp_path, capsys):
+    clip = write_tiny_clip(tmp_path / "clip")
+    out = tmp_path / "rounds.png"
+    code, _, stderr = _run(capsys, "--model", str(sd_dir), "--feedback-rounds", "2", "--num-images", "2", "--filter", f"clip:{clip}",
+                           "--feedback-window", "first-half", "--out", str(out))
+    assert code == 0, stderr
+    assert "feedback rounds: flagged per round [" in stderr and Image.open(out).width > 2 * 16
+    code, _, stderr = _run(capsys, "--model", str(sd_dir), "--feedback-rounds", "2", "--out", str(out))
+    assert code != 0 and "--feedback-rounds > 1 needs --filter" in stderr
+
+
 def test_feedback_window_names():
     from promptlearn.cli.generate import parse_feedback_window
     from promptlearn.errors import InputError
