@@ -176,3 +176,13 @@ def test_bench_preset_promptlearn_says_one_rewrite_per_row(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["options"]["preset"] == "promptlearn" and summary["similarity"] == "noise-normalised"
     assert "per row" in summary["options"]["rewrites"] and "rewrites" not in summary["fingerprint"]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--preset", "demo"], "error: --preset: unknown bench preset 'demo'; known: promptlearn, paper"),
+    (["--similarity", "l2"], "error: --similarity: unknown similarity metric 'l2'; known: eq7, noise-normalised"),
+])
+def test_bad_preset_or_metric_is_one_line(tmp_path, capsys, extra, message):
+    assert main(["bench", "--dataset", "rows.tsv", "--out", str(tmp_path / "out"), *extra]) != 0
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -102,11 +102,11 @@ def _parse_compare(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--trainset", default=None, help="Training examples shown by the in-context baseline [default: the task's].")
 @click.option("--out", required=True, type=click.Path(file_okay=True), help="Run folder; rerunning into it resumes, skipping finished cells.")
 @click.option("--limit", default=None, type=click.IntRange(min=1), help="Use the first N rows only.")
-@click.option("--preset", default="promptlearn", show_default=True, type=click.Choice(["promptlearn", "paper"]), help="Image protocol: paper (ORES as published: Eq. 7 similarity, a rewrite per image at temperature 1.0, S = 2 of 20, the official demo's guidance 9.0, added and negative prompt) or promptlearn (noise-normalised similarity, one greedy rewrite per row). Flags given override it; see docs/evaluation.md.")
+@click.option("--preset", default="promptlearn", show_default=True, help="Image protocol: paper (ORES as published: Eq. 7 similarity, a rewrite per image at temperature 1.0, S = 2 of 20, the official demo's guidance 9.0, added and negative prompt) or promptlearn (noise-normalised similarity, one greedy rewrite per row). Flags given override it; see docs/evaluation.md.")
 @click.option("--steps", default=None, type=click.IntRange(min=1), help="Denoising steps [default: the preset's, 20].")
 @click.option("--switch-step", "switch_step", default=None, type=SwitchStepType(), help="S: steps conditioned on the user's query before the switch to the rewrite (int in [0, steps]) or a fraction of the steps (float in [0, 1]) [default: the preset's, 2; the official demo uses 0.2].")
 @click.option("--guidance", default=None, type=float, help="Classifier-free guidance scale [default: the preset's: promptlearn 7.5, paper 9.0 (the official demo's)].")
-@click.option("--similarity", default=None, type=click.Choice(["eq7", "noise-normalised"]), help="Visual similarity: eq7 (the paper's 1 − MSE) or noise-normalised (promptlearn's 1 − clip(MSE / (1/6))) [default: the preset's].")
+@click.option("--similarity", default=None, help="Visual similarity: eq7 (the paper's 1 − MSE) or noise-normalised (promptlearn's 1 − clip(MSE / (1/6))) [default: the preset's].")
 @click.option("--size", default=None, type=click.IntRange(min=8), help="Image height and width [default: the model's].")
 @click.option("--scheduler", default=None, help="Sampler [default: the preset's, ddim (the paper's)].")
 @click.option("--device", default=None, help="torch device for the diffusion model and judge [default: cuda if available].")
@@ -146,12 +146,19 @@ def _apply_preset(kwargs: dict[str, Any]) -> None:
     from ..evaluation.metrics import get_similarity_metric
     from ..evaluation.presets import get_preset
 
-    preset = get_preset(kwargs["preset"])
+    try:
+        preset = get_preset(kwargs["preset"])
+    except InputError as exc:
+        raise InputError(f"--preset: {exc}") from None
     for key in ("steps", "switch_step", "guidance", "scheduler", "similarity"):
         if kwargs[key] is None:
             kwargs[key] = getattr(preset, key)
+    try:
+        metric = get_similarity_metric(kwargs["similarity"])
+    except InputError as exc:
+        raise InputError(f"--similarity: {exc}") from None
     if kwargs["mse_normaliser"] is None:
-        kwargs["mse_normaliser"] = get_similarity_metric(kwargs["similarity"]).normaliser
+        kwargs["mse_normaliser"] = metric.normaliser
     kwargs["preset_spec"] = preset
 
 
