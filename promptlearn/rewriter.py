@@ -16,13 +16,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from .error_budget import ErrorBudget
 from .errors import InputError
-from .llm import LLM, SamplingParams, make_request
+from .llm import LLM, LLMError, SamplingParams, make_request
+from .llm.errors import is_transient
 from .optimizer.predictor import Prediction, Predictor
 from .prompts import PromptLibrary
 from .tasks.base import Example, Task
 
 RETRY_TEMPLATE = "rewriter/retry.j2"
+TEMPLATE_VARIABLES = {RETRY_TEMPLATE: ["output", "problem"]}
 
 DEFAULT_MIN_SIMILARITY = 0.25
 """The least similarity to the query (the task scorer's ``details["similarity"]``; for ORES the
@@ -45,8 +48,10 @@ class RewriteResult:
     score: float | None
     problem: str | None
     attempts: tuple[str, ...]
+    error: str | None = None  # the LLM call failed after its retries: no rewrite (output "")
 
     def to_json(self) -> dict[str, Any]:
+        extra = {"error": self.error} if self.error is not None else {}
         return {
             "id": self.id,
             **dict(self.inputs),
@@ -56,7 +61,23 @@ class RewriteResult:
             "score": self.score,
             "problem": self.problem,
             "attempts": list(self.attempts),
+            **extra,
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], input_fields: Sequence[str]) -> "RewriteResult":
+        """Inverse of :meth:`to_json` (for a resumed batch)."""
+        return cls(
+            id=str(data["id"]),
+            inputs={name: data[name] for name in input_fields},
+            output=data["rewrite"],
+            passed=data["passed"],
+            retries=int(data["retries"]),
+            score=data["score"],
+            problem=data["problem"],
+            attempts=tuple(data["attempts"]),
+            error=data.get("error"),
+        )
 
 
 class Rewriter:
@@ -105,9 +126,19 @@ class Rewriter:
         """Rewrite one input given as keyword fields (``concept=..., query=...``)."""
         return self.rewrite_many([inputs])[0]
 
-    def rewrite_many(self, items: Sequence[Example | Mapping[str, str]], *, progress: bool = False) -> list[RewriteResult]:
+    def rewrite_many(
+        self,
+        items: Sequence[Example | Mapping[str, str]],
+        *,
+        progress: bool = False,
+        errors: ErrorBudget | None = None,
+    ) -> list[RewriteResult]:
         """Rewrite many inputs; each round (the first answers, then each retry round) is one
-        concurrent batch call. Results come back in input order."""
+        concurrent batch call. Results come back in input order.
+
+        An LLM call that fails after the client's retries raises, unless ``errors`` is given:
+        then it is recorded there and the row's result carries ``error`` (no rewrite; a failed
+        verification retry keeps the row's last rewrite and says so in ``problem``)."""
         examples = [self._as_example(item, index) for index, item in enumerate(items)]
         for example in examples:
             self.task.check_example(example)
@@ -117,14 +148,30 @@ class Rewriter:
         attempts: list[list[str]] = [[] for _ in examples]
         final: list[Prediction | None] = [None] * len(examples)
         problems: list[str | None] = [None] * len(examples)
+        failures: list[str | None] = [None] * len(examples)
         todo = list(range(len(examples)))
         for round_index in range(self.verify_retries + 1):
             label = "rewrite" if round_index == 0 else f"retry {round_index}"
             requests = [make_request(conversations[i], self.predictor.params) for i in todo]
-            completions = self.predictor.llm.complete_many(requests, progress=label if progress else False)
-            predictions = self.predictor.finish([examples[i] for i in todo], completions)
+            completions = self.predictor.llm.complete_many(
+                requests, progress=label if progress else False, return_exceptions=errors is not None
+            )
+            fatal = next((c for c in completions if isinstance(c, LLMError) and not is_transient(c)), None)
+            if fatal is not None:  # a rejected key or an unknown model fails every row alike
+                raise fatal
+            answered = []
+            for i, completion in zip(todo, completions):
+                if isinstance(completion, LLMError):
+                    assert errors is not None
+                    errors.record(f"row {examples[i].id}", completion)
+                    failures[i] = str(completion)
+                    if final[i] is not None:
+                        problems[i] = f"{problems[i]}; the verification retry failed: {completion}"
+                else:
+                    answered.append((i, completion))
+            predictions = self.predictor.finish([examples[i] for i, _ in answered], [c for _, c in answered])
             failed = []
-            for i, prediction in zip(todo, predictions):
+            for i, prediction in zip((i for i, _ in answered), predictions):
                 final[i] = prediction
                 attempts[i].append(prediction.output)
                 problems[i] = self._problem(prediction)
@@ -137,7 +184,16 @@ class Rewriter:
             todo = failed
             if not todo:
                 break
-        return [self._result(e, p, a, q) for e, p, a, q in zip(examples, final, attempts, problems)]
+        return [
+            self._failed(e, f) if p is None else self._result(e, p, a, q)
+            for e, p, a, q, f in zip(examples, final, attempts, problems, failures)
+        ]
+
+    def _failed(self, example: Example, error: str | None) -> RewriteResult:
+        return RewriteResult(
+            id=example.id, inputs=dict(example.inputs), output="", passed=None, retries=0,
+            score=None, problem=None, attempts=(), error=error,
+        )
 
     # ---- checking ------------------------------------------------------------------------------
     def _problem(self, prediction: Prediction) -> str | None:

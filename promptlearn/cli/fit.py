@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .options import build_llm, llm_options, pop_llm_options
+from .options import build_llm, llm_options, max_errors_option, pop_llm_options
 
 
 @click.command()
@@ -26,6 +26,7 @@ from .options import build_llm, llm_options, pop_llm_options
 @click.option("--resume", is_flag=True, help="Continue the run in --out (finished LLM calls come from the cache); with nothing there yet, start it.")
 @click.option("--overwrite", is_flag=True, help="Delete the run in --out (its config, history, state and instruction) and start over.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@max_errors_option
 @llm_options
 def fit(
     task_name: str,
@@ -46,15 +47,22 @@ def fit(
     resume: bool,
     overwrite: bool,
     quiet: bool,
+    max_errors: int,
     **kwargs,
 ) -> None:
     """Learn an instruction for TASK's examples and print it (summary on stderr)."""
     from ..data import load_examples
+    from ..error_budget import ErrorBudget, TooManyErrorsError
     from ..errors import InputError
     from ..optimizer import InstructionLearner, check_fit_data, stop_conditions
+    from ..optimizer.learner import BASELINE_TEMPLATE_VARIABLES, TEMPLATE_VARIABLES
     from ..runs import RunFolder
     from ..tasks.registry import get_task
 
+    if quiet:
+        from ..progress import silence_library_progress
+
+        silence_library_progress()
     # 1. check every input before the model loads
     if (resume or overwrite) and out is None:
         raise InputError(f"--{'resume' if resume else 'overwrite'} needs --out (the run directory)")
@@ -66,6 +74,8 @@ def fit(
         raise InputError("--select best needs --val (the validation set to select by)")
     task = get_task(task_name)
     prompts = task.prompt_library(templates)
+    task.check_templates(prompts)
+    prompts.check_all(BASELINE_TEMPLATE_VARIABLES if baseline == "in-context" else TEMPLATE_VARIABLES if baseline is None else {})
     source = train if train is not None else task.default_trainset
     if source is None:
         raise InputError(f"task {task.name!r} has no bundled training set; give --train")
@@ -74,6 +84,7 @@ def fit(
     check_fit_data(task, trainset, valset, baseline=baseline, epochs=epochs, select=select)  # type: ignore[arg-type]
 
     # 2. the LLM and the learner
+    errors = ErrorBudget(max_errors, unit="step")
     llm = build_llm(**pop_llm_options(kwargs))
     try:
         learner = InstructionLearner(
@@ -92,6 +103,7 @@ def fit(
             overwrite=overwrite,
             stop=stop_conditions(max_steps=max_steps, max_cost=max_cost, patience=patience, stop_file=None),
             progress=not quiet,
+            errors=errors,
         )
         # 3. learn
         result = learner.fit(trainset, valset=valset)
@@ -102,5 +114,10 @@ def fit(
     click.echo(result.summary(), err=True)
     if result.run_dir is not None:
         click.echo(f"run directory: {result.run_dir} (instruction.txt, history.jsonl)", err=True)
+    if errors.exhausted:  # stopped early, saved; one line, exit != 0, no instruction on stdout
+        where = f"; continue with --resume --out {result.run_dir}" if result.run_dir is not None else ""
+        raise TooManyErrorsError(f"stopped: {errors.reason()}{where}")
     click.echo("instruction:", err=True)
     click.echo(result.instruction)
+    if errors.count:
+        click.echo(f"warning: {errors.reason()}", err=True)

@@ -70,6 +70,10 @@ def generate(**kwargs) -> None:
     _check_cheap_inputs(o, specs)
     sources = _instruction_sources(o, specs)
     task, instructions = _resolve_instructions(o, sources)
+    if sources:
+        from .options import check_llm
+
+        check_llm(**llm_settings)  # provider, key and --api-base before any model loads
 
     # 2. rewrite on the fly (the one rewrite path: the Rewriter with the task's prompt), then let the LLM go
     rewrites: dict[str, str] = {}
@@ -120,6 +124,9 @@ def _check_cheap_inputs(o: dict, specs: list) -> None:
     for spec in specs:
         spec.check(concepts=o["concepts"], guidance=guidance, switch_step=o["switch_step"], num_steps=o["steps"], check_rewrite=False)
     image_format(o["out"])
+    from ..files import check_output_file
+
+    check_output_file(o["out"], "--out")  # before sampling, not when the image is written
     _check_guidance(o)
     parse_feedback_window(o["feedback_window"])
     if o["feedback_rounds"] > 1:

@@ -67,6 +67,20 @@ def llm_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def max_errors_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add --max-errors: rows or steps that may still fail after their retries before the run
+    stops (cleanly, with what was done saved)."""
+    from ..error_budget import DEFAULT_MAX_ERRORS
+
+    return click.option(
+        "--max-errors",
+        default=DEFAULT_MAX_ERRORS,
+        show_default=True,
+        type=click.IntRange(min=0),
+        help="Rows/steps whose LLM calls may still fail after their retries (each recorded and skipped) before the run stops; 0 stops at the first.",
+    )(func)
+
+
 def build_llm(llm_spec: str, api_base: str | None, concurrency: int, llm_batch_size: int, no_cache: bool, cache_dir: str | None, timeout: float):
     """Turn the values of :func:`llm_options` into an :class:`~promptlearn.llm.LLM`."""
     from ..llm import load_llm
@@ -80,6 +94,14 @@ def build_llm(llm_spec: str, api_base: str | None, concurrency: int, llm_batch_s
         max_batch_size=llm_batch_size,
         timeout=timeout,
     )
+
+
+def check_llm(llm_spec: str, api_base: str | None, concurrency: int, llm_batch_size: int, no_cache: bool, cache_dir: str | None, timeout: float) -> None:
+    """The checks of :func:`build_llm` that load nothing: the spec, --api-base, the provider and
+    its key (a remote backend is cheap to build and sends nothing until called)."""
+    from ..llm.spec import check_spec
+
+    check_spec(llm_spec, api_base=api_base, timeout=timeout)
 
 
 LLM_OPTION_NAMES = ("llm_spec", "api_base", "concurrency", "llm_batch_size", "no_cache", "cache_dir", "timeout")
