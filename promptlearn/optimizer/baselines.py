@@ -28,7 +28,7 @@ def in_context_instruction(
     prompts: PromptLibrary, task: Task, trainset: Sequence[Example], *, template: str = IN_CONTEXT_TEMPLATE
 ) -> str:
     """A system message showing the task description and the training examples (inputs and
-    first reference) instead of a learned instruction."""
+    every reference) instead of a learned instruction."""
     if not trainset:
         raise InputError("the in-context baseline needs training examples")
     description = task.render_description(prompts)
