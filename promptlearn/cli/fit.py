@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .options import build_llm, llm_options, pop_llm_options
+from .options import build_llm, llm_options, max_errors_option, pop_llm_options
 
 
 @click.command()
@@ -27,6 +27,13 @@ from .options import build_llm, llm_options, pop_llm_options
 @click.option("--resume", is_flag=True, help="Continue the run in --out (finished LLM calls come from the cache); with nothing there yet, start it.")
 @click.option("--overwrite", is_flag=True, help="Delete the run in --out (its config, history, state and instruction) and start over.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--candidates", default=None, type=click.IntRange(min=1), help="Instructions proposed per step (k), scored on the mini-batch; the best is kept only if it beats the current one [default: the recipe's: promptlearn 3, paper 1].")
+@click.option("--start", default=None, help="Starting instruction: p0 (the LLM's, the paper's), human (the task's human-written one) or a file holding one [default: the recipe's: p0].")
+@click.option("--scorer", type=click.Choice(["strict", "graded"]), default=None, help="Scorer that drives learning: the task's strict one or its graded one (partial credit; tasks that declare none use the strict one) [default: the recipe's].")
+@click.option("--max-calls", type=click.IntRange(min=0), default=None, help="Stop once this many LLM calls are made (checked between steps).")
+@click.option("--max-tokens", type=click.IntRange(min=0), default=None, help="Stop once this many prompt + completion tokens are used (checked between steps).")
+@click.option("--estimate", is_flag=True, help="Print the projected calls, tokens (and cost where the model's price is known) and exit without calling the model.")
+@max_errors_option
 @llm_options
 def fit(
     task_name: str,
@@ -48,10 +55,18 @@ def fit(
     resume: bool,
     overwrite: bool,
     quiet: bool,
+    candidates: int | None,
+    start: str | None,
+    scorer: str | None,
+    max_calls: int | None,
+    max_tokens: int | None,
+    estimate: bool,
+    max_errors: int,
     **kwargs,
 ) -> None:
     """Learn an instruction for TASK's examples and print it (summary on stderr)."""
     from ..data import load_examples
+    from ..error_budget import ErrorBudget, TooManyErrorsError
     from ..errors import InputError
     from ..optimizer import InstructionLearner, check_fit_data, stop_conditions
     from ..optimizer.recipes import get_recipe
@@ -65,10 +80,10 @@ def fit(
         status = RunFolder(out, argument="out").check(resume=resume, overwrite=overwrite)
         if resume and status.state != "run":
             click.echo(f"note: nothing to resume in {status.path} (no run has taken a step there); starting a new run", err=True)
-    if select == "best" and val is None:
-        raise InputError("--select best needs --val (the validation set to select by)")
     task = get_task(task_name)
     chosen = get_recipe(recipe)
+    if select == "best" and val is None and not chosen.holdout > 0:
+        raise InputError("--select best needs --val (the validation set to select by)")
     chosen.check_task(task.name)
     prompts = task.prompt_library(templates)
     source = train if train is not None else task.default_trainset
@@ -76,12 +91,14 @@ def fit(
         raise InputError(f"task {task.name!r} has no bundled training set; give --train")
     trainset = load_examples(source, task)
     valset = load_examples(val, task) if val is not None else None
-    check_fit_data(task, trainset, valset, baseline=baseline, epochs=chosen.epochs if epochs is None else epochs, select=select or chosen.select)  # type: ignore[arg-type]
+    check_fit_data(task, trainset, valset, baseline=baseline, epochs=chosen.epochs if epochs is None else epochs, select=select or chosen.select, holdout=chosen.holdout)  # type: ignore[arg-type]
 
-    # 2. the LLM and the learner
-    llm = build_llm(**pop_llm_options(kwargs))
-    try:
-        learner = InstructionLearner(
+    # 2. the LLM and the learner (an estimate loads no model and makes no call)
+    errors = ErrorBudget(max_errors)
+    llm_options_given = pop_llm_options(kwargs)
+
+    def make_learner(llm):
+        return InstructionLearner(
             llm,
             task,
             recipe=chosen,
@@ -96,9 +113,23 @@ def fit(
             run_dir=out,
             resume=resume,
             overwrite=overwrite,
-            stop=stop_conditions(max_steps=max_steps, max_cost=max_cost, patience=patience, stop_file=None),
+            stop=stop_conditions(max_steps=max_steps, max_cost=max_cost, patience=patience, stop_file=None, max_calls=max_calls, max_tokens=max_tokens),
             progress=not quiet,
+            candidates=candidates,
+            start=start,
+            scorer=scorer,
+            errors=errors,
         )
+
+    from ..optimizer.estimate import NoCallLLM, estimate_fit
+
+    if estimate:
+        click.echo(estimate_fit(make_learner(NoCallLLM(llm_options_given["llm_spec"])), trainset, valset).summary())
+        return
+    make_learner(NoCallLLM(llm_options_given["llm_spec"]))  # its checks (e.g. --start) before the model loads
+    llm = build_llm(**llm_options_given)
+    try:
+        learner = make_learner(llm)
         # 3. learn
         result = learner.fit(trainset, valset=valset)
     finally:
@@ -108,5 +139,10 @@ def fit(
     click.echo(result.summary(), err=True)
     if result.run_dir is not None:
         click.echo(f"run directory: {result.run_dir} (instruction.txt, history.jsonl)", err=True)
+    if errors.exhausted:  # stopped early, saved; one line, exit != 0, no instruction on stdout
+        where = f"; continue with --resume --out {result.run_dir}" if result.run_dir is not None else ""
+        raise TooManyErrorsError(f"stopped: {errors.reason()}{where}")
     click.echo("instruction:", err=True)
     click.echo(result.instruction)
+    if errors.count:
+        click.echo(f"warning: {errors.reason()}", err=True)

@@ -64,6 +64,20 @@ def llm_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def max_errors_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add --max-errors: rows or steps that may still fail after their retries before the run
+    stops (cleanly, with what was done saved)."""
+    from ..error_budget import DEFAULT_MAX_ERRORS
+
+    return click.option(
+        "--max-errors",
+        default=DEFAULT_MAX_ERRORS,
+        show_default=True,
+        type=click.IntRange(min=0),
+        help="Rows/steps whose LLM calls may still fail after their retries (each recorded and skipped) before the run stops; 0 stops at the first.",
+    )(func)
+
+
 def build_llm(llm_spec: str, api_base: str | None, concurrency: int, llm_batch_size: int, no_cache: bool, cache_dir: str | None, timeout: float):
     """Turn the values of :func:`llm_options` into an :class:`~promptlearn.llm.LLM`."""
     from ..llm import load_llm

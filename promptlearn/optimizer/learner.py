@@ -473,7 +473,7 @@ class InstructionLearner(Optimizer):
             val_score = self._validate(state, self.start_instruction, val)
             self._save(state, InitRecord(instruction=self.start_instruction, answer=f"(start: {self.start})", val_score=val_score, **self._costs(usage0, t0)), usage0)
             return
-        prompt = self.prompts.render(self.init_template, strip=not self.exact, task_description=self._task_description())
+        prompt = self._init_prompt()
         completion = self._call(state, prompt, self.meta_params)
         instruction, problem = self._parse(completion)
         if problem is not None:
@@ -485,6 +485,10 @@ class InstructionLearner(Optimizer):
         state.initial_instruction = state.instruction = instruction
         val_score = self._validate(state, instruction, val)
         self._save(state, InitRecord(instruction=instruction, answer=completion.text, val_score=val_score, **self._costs(usage0, t0)), usage0)
+
+    def _init_prompt(self) -> str:
+        """p_init(p_task): the prompt that asks for p_0."""
+        return self.prompts.render(self.init_template, strip=not self.exact, task_description=self._task_description())
 
     def _run_baseline(self, state: _State, train: list[Example], val: list[Example] | None) -> None:
         if state.instruction is not None:
