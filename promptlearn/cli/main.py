@@ -34,6 +34,7 @@ COMMANDS = [
     ("tasks", "tasks"),
     ("fit", "fit"),
     ("recipes", "recipes"),
+    ("show", "show"),
     ("rewrite", "rewrite"),
     ("generate", "generate"),
     ("tiny_models", "tiny_models"),
