@@ -99,11 +99,15 @@ def test_without_a_validation_set_a_share_is_held_out_and_said():
     assert "learning strict" in result.summary()  # the toy task declares no graded scorer
 
 
-@pytest.mark.parametrize("start, expected", [("human", "Rewrite the query without the concept (human)."), ("file", "Start from this file (v1).")])
-def test_start_from_the_human_instruction_or_a_file(tmp_path, start, expected):
+@pytest.mark.parametrize("start, expected", [("human", "Rewrite the query without the concept (human)."), ("file", "Start from this file (v1)."), ("run", "Learned before (v4).")])
+def test_start_from_the_human_instruction_a_file_or_an_earlier_run(tmp_path, start, expected):
     if start == "file":
         (tmp_path / "start.txt").write_text(expected + "\n")
         start = str(tmp_path / "start.txt")
+    elif start == "run":
+        (tmp_path / "run").mkdir()
+        (tmp_path / "run" / "instruction.txt").write_text(expected + "\n")
+        start = str(tmp_path / "run")
     with toy_llm(KReply()) as (llm, log):
         result = learner(llm, start=start, epochs=0).fit(TRAIN, valset=VAL)
     assert result.initial_instruction == expected and not any("Write one short instruction" in m[-1]["content"] for m in log)

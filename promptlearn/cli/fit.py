@@ -28,7 +28,7 @@ from .options import build_llm, llm_options, max_errors_option, pop_llm_options
 @click.option("--overwrite", is_flag=True, help="Delete the run in --out (its config, history, state and instruction) and start over.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--candidates", default=None, type=click.IntRange(min=1), help="Instructions proposed per step (k), scored on the mini-batch; the best is kept only if it beats the current one [default: the recipe's: promptlearn 3, paper 1].")
-@click.option("--start", default=None, help="Starting instruction: p0 (the LLM's, the paper's), human (the task's human-written one) or a file holding one [default: the recipe's: p0].")
+@click.option("--start", default=None, help="Starting instruction: p0 (the LLM's, the paper's), human (the task's human-written one), a file holding one, or an earlier run's folder (its instruction.txt: a warm start) [default: the recipe's: p0].")
 @click.option("--scorer", type=click.Choice(["strict", "graded"]), default=None, help="Scorer that drives learning: the task's strict one or its graded one (partial credit; tasks that declare none use the strict one) [default: the recipe's].")
 @click.option("--max-calls", type=click.IntRange(min=0), default=None, help="Stop once this many LLM calls are made (checked between steps).")
 @click.option("--max-tokens", type=click.IntRange(min=0), default=None, help="Stop once this many prompt + completion tokens are used (checked between steps).")

@@ -780,15 +780,17 @@ def check_fit_data(
 
 
 def _start_instruction(task: Task, start: str) -> str | None:
-    """The instruction a ``start`` other than ``p0`` names: the task's human-written one, or a
-    file's text (checked here, before any call)."""
+    """The instruction a ``start`` other than ``p0`` names: the task's human-written one, a
+    file's text, or an earlier run's learned ``instruction.txt`` (checked here, before any call)."""
     if start == "p0":
         return None
     if start == "human":
         return human_instruction(task)
     path = Path(start).expanduser()
+    if path.is_dir() and (path / INSTRUCTION).is_file():  # warm start from an earlier run's folder
+        path = path / INSTRUCTION
     if not path.is_file():
-        raise InputError(f"{{start}} must be p0, human or an instruction file; {start!r} is none of them", arguments="start")
+        raise InputError(f"{{start}} must be p0, human, an instruction file or a finished run's folder; {start!r} is none of them", arguments="start")
     try:
         text = path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
