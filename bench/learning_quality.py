@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                     t0, u0 = time.perf_counter(), llm.usage.snapshot()
                     learner = InstructionLearner(llm, task, recipe=recipe, epochs=50, batch_size=args.batch_size if recipe != "paper" else None,
                                                  seed=seed, stop=MaxCalls(args.calls), predict_params=predict_params, **kwargs)
+                    print(f"  [{time.perf_counter() - started:6.0f}s] {arm} ({recipe}) fitting, budget {args.calls} calls", flush=True)
                     result = learner.fit(train, valset=val if arm == "promptlearn" else None)
                     steps = [s for s in result.steps if getattr(s, "kind", "") == "step"]
                     arms[arm] = {
@@ -135,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
                     arms[arm].update(score(arms[arm]["instruction"]))
                     row = {"task": task_name, "seed": seed, "arm": arm, **arms[arm]}
                     rows.append(row)
+                    partial = {"command": command, "partial": True, "llm": args.llm, "rows": rows}
+                    (out / "results.json").write_text(json.dumps(partial, indent=2, ensure_ascii=False) + "\n")  # what is done so far
                     print(f"  {arm:<12} test strict {row['test_strict']:.3f} graded {row['test_graded'] if row['test_graded'] is not None else 'n/a'} calls {row['calls']} {row['seconds']:.0f}s :: {row['instruction'][:90]!r}", flush=True)
     finally:
         llm.close()
