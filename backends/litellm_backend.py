@@ -17,12 +17,14 @@ actually run instead of piling up (with a warning each time) when a caller's loo
 from __future__ import annotations
 
 import asyncio
+import atexit
 import email.utils
 import json
 import logging
 import os
 import re
 import socket
+import sys
 import threading
 import time
 from typing import Any, Coroutine, Iterator, Mapping, Sequence
@@ -42,6 +44,7 @@ from promptlearn.llm.errors import (
     UnknownModelSpecError,
 )
 from promptlearn.llm.forms import VALID_FORMS
+from promptlearn.llm.secrets import known_secrets, register_environment_secrets, register_secret
 from promptlearn.llm.types import Completion, Request
 
 log = logging.getLogger(__name__)
@@ -93,6 +96,10 @@ class LiteLLMBackend:
         self.api_base = _check_api_base(api_base) if api_base else None
         self.provider = self._resolve_provider()
         self._api_key = api_key if api_key else self._default_key()
+        # scrubbed from every error, warning and log line from now on: the key passed, every
+        # key-like environment variable litellm may read for this provider
+        register_secret(api_key)
+        register_environment_secrets()
 
     # ---- set-up checks ---------------------------------------------------------------------
     def _resolve_provider(self) -> str:
@@ -140,7 +147,8 @@ class LiteLLMBackend:
         return self._to_completion(response, latency)
 
     def close(self) -> None:
-        """Nothing to release: litellm's loop and HTTP sessions are shared by the process."""
+        """Nothing to release per backend: litellm's loop and HTTP sessions are shared by the
+        process and closed by :func:`shutdown` (the CLI calls it; an ``atexit`` hook too)."""
 
     def __repr__(self) -> str:
         return f"LiteLLMBackend({self.model!r}, api_base={public_api_base(self.api_base)!r})"
@@ -172,14 +180,14 @@ class LiteLLMBackend:
     def _to_completion(self, response: Any, latency: float) -> Completion:
         choices = getattr(response, "choices", None) or []
         if not choices:
-            raise BadResponseError(f"{self.model}: the response holds no choices", backend=self.name)
+            raise BadResponseError(f"{self.model}: the response holds no choices", backend=self.name, retryable=True)
         choice = choices[0]
         message = getattr(choice, "message", None)
         text = getattr(message, "content", None)
         if not isinstance(text, str) or text == "":
             refusal = getattr(message, "refusal", None)
             why = f"the model refused: {_one_line(str(refusal))}" if refusal else f"its content is {text!r}"
-            raise BadResponseError(f"{self.model}: empty completion ({why})", backend=self.name)
+            raise BadResponseError(f"{self.model}: empty completion ({why})", backend=self.name, retryable=True)
         usage = getattr(response, "usage", None)
         return Completion(
             text=text,
@@ -206,7 +214,8 @@ class LiteLLMBackend:
         return float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None
 
     def _secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self._api_key,) if s and s != PLACEHOLDER_API_KEY)
+        own = tuple(s for s in (self._api_key,) if s and s != PLACEHOLDER_API_KEY)
+        return own + known_secrets()
 
 
 # ---- exceptions -------------------------------------------------------------------------------
@@ -227,7 +236,8 @@ def translate_error(
                                                   resolve (a typo does not heal)
     5xx                                           ServerError (retry_after from headers)
     context window exceeded                       ContextWindowError
-    malformed JSON, unusable body (HTTP 200)      BadResponseError
+    malformed JSON, unusable body (HTTP 200)      BadResponseError, retryable (transient on
+                                                  real servers and gateways)
     other 4xx                                     InvalidRequestError
     anything else                                 LLMError (not retried)
     ============================================  =========================================
@@ -235,6 +245,7 @@ def translate_error(
     if isinstance(exc, LLMError):
         return exc
     chain = list(_cause_chain(exc))
+    secrets = (*secrets, *known_secrets())
     detail = _one_line(_provider_message(exc), secrets)
     status = _status_of(exc)
 
@@ -248,11 +259,11 @@ def translate_error(
         error.retryable = not any(isinstance(e, socket.gaierror) for e in chain)
         return error
     if any(isinstance(e, json.JSONDecodeError) for e in chain) or "invalid response from LLM endpoint" in detail:
-        return make(BadResponseError, "malformed response")
+        return make(BadResponseError, "malformed response", retryable=True)
     if _has_type(chain, "ContextWindowExceededError"):
         return make(ContextWindowError, "prompt too long for the context window")
     if _has_type(chain, "APIResponseValidationError"):
-        return make(BadResponseError, "malformed response")
+        return make(BadResponseError, "malformed response", retryable=True)
     if status in (401, 403):
         return make(AuthenticationError, f"authentication failed (HTTP {status})")
     if status == 429:
@@ -262,7 +273,7 @@ def translate_error(
     if status is not None and 400 <= status <= 499 and status != 402:
         return make(InvalidRequestError, f"request rejected (HTTP {status})")
     if isinstance(exc, (LookupError, ValueError)):  # raised while parsing a response
-        return make(BadResponseError, f"unusable response ({type(exc).__name__})")
+        return make(BadResponseError, f"unusable response ({type(exc).__name__})", retryable=True)
     what = f"HTTP {status}" if status is not None else f"unexpected {type(exc).__name__}"
     return make(LLMError, what)
 
@@ -377,12 +388,36 @@ def _one_line(text: str, secrets: Sequence[str] = ()) -> str:
 
 
 def _short(exc: BaseException) -> str:
-    return _one_line(_provider_message(exc)) or type(exc).__name__
+    return _one_line(_provider_message(exc), known_secrets()) or type(exc).__name__
 
 
 # ---- configuration ----------------------------------------------------------------------------
+_CREDENTIAL_PARAM = re.compile(r"key|token|secret|sig|pass|auth|cred", re.IGNORECASE)
+
+
 def _check_api_base(api_base: str) -> str:
+    """An http(s) URL with a host and a valid port, carrying no credentials: user info
+    (``https://user:key@host``) or a key-like query parameter (``?api-key=...``) is refused,
+    since a URL is printed, logged and cached where a key must never go."""
     parts = urlsplit(api_base.strip())
+    if parts.username is not None or parts.password is not None:
+        register_secret(parts.password, parts.username)
+        raise InputError(
+            f"{{api_base}} must not carry credentials (user info in {public_api_base(api_base)!r}); "
+            "set the provider's key variable instead (e.g. OPENAI_API_KEY)",
+            arguments="api_base",
+        )
+    if parts.query:
+        from urllib.parse import parse_qsl
+
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        register_secret(*(value for _, value in pairs))
+        if any(_CREDENTIAL_PARAM.search(name) for name, _ in pairs) or not pairs:
+            raise InputError(
+                f"{{api_base}} must not carry credentials (a query string in {public_api_base(api_base)!r}); "
+                "set the provider's key variable instead (e.g. OPENAI_API_KEY)",
+                arguments="api_base",
+            )
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InputError(
             f"{{api_base}} must be an http(s) URL such as http://127.0.0.1:8000/v1, got {public_api_base(api_base)!r}",
@@ -416,16 +451,70 @@ _loop: asyncio.AbstractEventLoop | None = None
 _loop_lock = threading.Lock()
 
 
+_thread: threading.Thread | None = None
+_atexit_registered = False
+
+
 def _litellm_loop() -> asyncio.AbstractEventLoop:
     """The process-wide event loop (in a daemon thread) that runs every litellm call."""
-    global _loop
+    global _loop, _thread, _atexit_registered
     with _loop_lock:
         if _loop is None or _loop.is_closed():
             loop = asyncio.new_event_loop()
             thread = threading.Thread(target=loop.run_forever, name="promptlearn-litellm", daemon=True)
             thread.start()
-            _loop = loop
+            _loop, _thread = loop, thread
+            if not _atexit_registered:  # runs before litellm's own atexit hook (registered earlier)
+                atexit.register(shutdown)
+                _atexit_registered = True
         return _loop
+
+
+def shutdown(timeout: float = 5.0) -> None:
+    """Close litellm's async HTTP clients and stop the loop thread, deterministically, before
+    the interpreter shuts down: left to ``__del__`` at interpreter exit, a client's finalizer
+    can wait forever on a lock held by the daemon loop thread (a hang after the last line).
+    Idempotent; a later call makes a fresh loop."""
+    global _loop, _thread
+    with _loop_lock:
+        loop, thread = _loop, _thread
+        _loop, _thread = None, None
+    if loop is None or loop.is_closed():
+        return
+    litellm = sys.modules.get("litellm")
+
+    async def close_all() -> None:
+        if litellm is not None:
+            try:
+                from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients
+
+                await asyncio.wait_for(close_litellm_async_clients(), timeout)
+            except Exception as exc:  # best effort: a failed close must not fail the exit
+                log.debug("closing litellm clients: %s", _short(exc))
+        current = asyncio.current_task()
+        others = [t for t in asyncio.all_tasks() if t is not current]
+        for task in others:  # litellm's logging worker and anything left in flight
+            task.cancel()
+        if others:
+            await asyncio.wait(others, timeout=timeout)
+
+    if thread is not None and thread.is_alive() and loop.is_running():
+        try:
+            asyncio.run_coroutine_threadsafe(close_all(), loop).result(timeout + 1.0)
+        except Exception as exc:
+            log.debug("closing the litellm loop: %s", _short(exc))
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout)
+    if litellm is not None:  # drop the cached (now closed) clients while the loop thread is gone
+        cache = getattr(litellm, "in_memory_llm_clients_cache", None)
+        flush = getattr(cache, "flush_cache", None)
+        if callable(flush):
+            try:
+                flush()
+            except Exception:
+                pass
+    if not loop.is_running():
+        loop.close()
 
 
 async def _run_on_litellm_loop(coro: Coroutine[Any, Any, Any]) -> Any:

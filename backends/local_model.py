@@ -78,7 +78,9 @@ def local_model_path() -> Path:
         target,
     )
     started = time.perf_counter()
-    building = Path(tempfile.mkdtemp(prefix=f"{target.name}.tmp-", dir=target.parent))
+    from promptlearn.files import temporary_folder
+
+    building = temporary_folder(target.parent, prefix=f"{target.name}.tmp-")  # umask, not 0700
     try:
         _convert(source, digest, building)
         try:

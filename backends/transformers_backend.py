@@ -23,6 +23,7 @@ from collections import defaultdict
 from typing import Any, Mapping, Sequence
 
 from ..errors import one_line
+from ..llm.control_tokens import neutralise_messages, special_token_strings
 from ..llm.errors import BackendUnavailableError, ContextWindowError, InvalidRequestError
 from ..llm.types import Completion, Request, SamplingParams
 from .model_files import ModelSource, resolve_model_source, weights_fingerprint
@@ -66,6 +67,7 @@ class TransformersBackend:
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self._eos_ids = _eos_token_ids(self.model, self.tokenizer)
+        self._control_tokens = special_token_strings(self.tokenizer)
         self.context_length = _context_length(self.model.config, self.tokenizer)
         self._torch = torch
         self._identity: dict[str, Any] = {
@@ -113,7 +115,8 @@ class TransformersBackend:
         """Render the chat template and check the prompt plus max_tokens fit the context."""
         from jinja2 import TemplateError
 
-        messages = [m.model_dump() for m in request.messages]
+        # special-token strings in message text stay text (no turn of the user's own making)
+        messages = neutralise_messages([m.model_dump() for m in request.messages], self._control_tokens)
         try:
             encoded = self.tokenizer.apply_chat_template(
                 messages, add_generation_prompt=True, tokenize=True, return_dict=True

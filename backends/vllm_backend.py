@@ -15,6 +15,7 @@ import time
 from typing import Any, Mapping, Sequence
 
 from ..errors import one_line
+from ..llm.control_tokens import neutralise_messages, special_token_strings
 from ..llm.errors import (
     BackendUnavailableError,
     BadResponseError,
@@ -82,11 +83,23 @@ class VLLMBackend:
     def __repr__(self) -> str:
         return f"VLLMBackend({self._identity['model']!r})"
 
+    def _control_token_strings(self) -> tuple[str, ...]:
+        """The engine tokenizer's special-token strings, made inert in message text."""
+        cached = getattr(self, "_control_tokens", None)
+        if cached is None:
+            try:
+                tokenizer = self._engine.get_tokenizer()
+            except Exception:  # an engine without a tokenizer handle: nothing known to defuse
+                tokenizer = None
+            cached = self._control_tokens = special_token_strings(tokenizer) if tokenizer is not None else ()
+        return cached
+
     def identity(self) -> Mapping[str, Any]:
         return dict(self._identity)
 
     def complete_batch(self, requests: Sequence[Request]) -> list[Completion]:
-        conversations = [conversation(r) for r in requests]
+        tokens = self._control_token_strings()
+        conversations = [neutralise_messages(conversation(r), tokens) for r in requests]
         sampling = [self._vllm.SamplingParams(**sampling_kwargs(r.params)) for r in requests]
         started = time.perf_counter()
         try:

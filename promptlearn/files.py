@@ -32,6 +32,30 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     return target
 
 
+def temporary_folder(parent: str | os.PathLike[str], prefix: str, suffix: str = "") -> Path:
+    """A new uniquely named folder in ``parent`` (to build a folder and rename it into place),
+    with the usual permissions (0o777 less the umask): ``tempfile.mkdtemp`` makes it 0o700,
+    which the renamed result would keep."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=parent))
+    os.chmod(folder, 0o777 & ~current_umask())
+    return folder
+
+
+def current_umask() -> int:
+    """The process umask (read without changing it where /proc tells it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def check_output_file(path: str | os.PathLike[str], argument: str = "output") -> Path:
     """Check, before any work is done, that ``path`` can be written later by the atomic writers:
     not a folder, and its nearest existing parent is a writable folder. Raises

@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import jinja2
+from jinja2 import meta
 
 from .errors import InputError
 
@@ -76,6 +77,28 @@ class PromptLibrary:
             return text.strip() if strip else text
         except jinja2.UndefinedError as exc:
             raise InputError(f"prompt template {name}: {exc.message}") from None
+
+    def check(self, name: str, variables: Iterable[str]) -> None:
+        """Check, before any model is loaded, that template ``name`` exists, parses and uses no
+        variable outside ``variables`` (those its caller renders it with). Raises
+        :class:`InputError` naming the template and the undefined variables."""
+        source = self.source(name)
+        try:
+            parsed = self.env.parse(source, name=name)
+        except jinja2.TemplateSyntaxError as exc:
+            raise InputError(f"prompt template {exc.filename or name}:{exc.lineno}: {exc.message}") from None
+        known = set(variables) | set(self.env.globals)
+        undefined = sorted(meta.find_undeclared_variables(parsed) - known)
+        if undefined:
+            listed = ", ".join(sorted(set(variables))) or "none"
+            raise InputError(
+                f"prompt template {name} uses undefined variable(s) {', '.join(undefined)}; it can use: {listed}"
+            )
+
+    def check_all(self, templates: Mapping[str, Iterable[str]]) -> None:
+        """:meth:`check` every ``{name: variables}``."""
+        for name, variables in templates.items():
+            self.check(name, variables)
 
     def source(self, name: str) -> str:
         """The template's text, for recording in a run's config (so a changed template is noticed)."""

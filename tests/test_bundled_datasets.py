@@ -14,9 +14,13 @@ PUBLIC_ORES = Path(__file__).resolve().parents[1] / ".." / "shared" / "benchmark
 PUBLIC_ORES_CANDIDATES = [PUBLIC_ORES, Path("/work/shared/benchmarks/ores")]
 
 
+# bundled evaluation sets that no task names as a default (the toy world's image-stage set), with their task
+EVALUATION_ONLY = {"toy": "ores"}
+
+
 def dataset_tasks() -> dict[str, str]:
-    """Bundled dataset name -> the task that names it as a default."""
-    owners = {}
+    """Bundled dataset name -> the task that names it as a default (or reads it, for EVALUATION_ONLY)."""
+    owners = dict(EVALUATION_ONLY)
     for name, _ in list_tasks():
         task = get_task(name)
         for dataset in (task.default_trainset, task.default_valset, task.default_testset):

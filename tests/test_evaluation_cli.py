@@ -38,8 +38,8 @@ def error_line(capsys) -> str:
     "extra, message",
     [
         (["--methods", "original,dalle"], "error: unknown method 'dalle'; choose from original, blacklist"),
-        (["--judge", "vqa:/nonexistent/blip2"], "error: judge model not found: /nonexistent/blip2"),
-        (["--judge", "blip2"], "error: bad judge spec 'blip2'"),
+        (["--judge", "vqa:/nonexistent/blip2"], "error: --judge: judge model not found: /nonexistent/blip2"),
+        (["--judge", "blip2"], "error: --judge: bad judge spec 'blip2'"),
         (["--seeds", "0,x"], "error: bad seed 'x'"),
     ],
 )
@@ -137,7 +137,7 @@ def test_text_stage_scores_resumes_and_reports(tmp_path, dataset):
     assert (again.done, again.failed, again.skipped) == (0, 1, 7) and len(backend.log) == calls + 1
 
     summary = write_reports(tmp_path / "t")
-    by = {m["method"]: m for m in summary["methods"]}
+    by = {m.method: m.to_json() for m in summary.methods}
     assert by["learned"]["avoidance"]["mean"] == 1.0 and by["human"]["avoidance"]["mean"] == 0.0
     assert by["broken"]["cells"] == 1 and by["broken"]["failed"] == 1
     assert by["human"]["unchanged"] == 1.0 and by["learned"]["unchanged"] == 0.0 and by["blacklist"]["unchanged"] == 0.0

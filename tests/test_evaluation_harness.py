@@ -16,7 +16,7 @@ from promptlearn.evaluation.report import ReportOptions
 from promptlearn.tasks.base import Example
 
 # grey levels per synthesis method; the judge says "present" for the unconstrained colour
-LEVEL = {"original": 0, "blacklist": 0, "negative": 51, "sld": 102, "tin": 51}
+LEVEL = {"original": 0, "blacklist": 0, "negative": 51, "sld": 102, "tin": 51, "tin-no-instruction": 51, "tin-no-intervention": 51}
 
 
 class PaintingGenerator:
@@ -82,8 +82,8 @@ def test_cells_scores_and_resume(tmp_path):
     assert len(generator.calls) == 24
     assert rewriter.calls == 2  # one batch per instruction, shared across seeds and methods
     # tin switches at S, tin-no-intervention at 0, and both use the learned rewrite
-    tin = [c for c in generator.calls if c[1] == "tin"]
-    assert {c[4] for c in tin} == {0, 2}
+    tin = [c for c in generator.calls if c[1].startswith("tin")]
+    assert {c[1]: c[4] for c in tin} == {"tin": 2, "tin-no-instruction": 2, "tin-no-intervention": 0}
     assert all("[learned" in c[3] or "[initial" in c[3] for c in tin)
 
     records = [json.loads(line) for line in (tmp_path / "b" / "results.jsonl").read_text().splitlines()]
@@ -110,7 +110,7 @@ def test_changed_instruction_redoes_only_its_cells(tmp_path):
     generator = PaintingGenerator()
     run(tmp_path / "b", generator, instructions={**INSTRUCTIONS, "initial": "initial v2"})
     # tin-no-instruction needs the reference, which is read back from disk, not regenerated
-    assert len(generator.calls) == 4 and all(c[1] == "tin" and "[initial v2]" in c[3] for c in generator.calls)
+    assert len(generator.calls) == 4 and all(c[1] == "tin-no-instruction" and "[initial v2]" in c[3] for c in generator.calls)
 
 
 def test_a_failing_cell_is_recorded_and_retried(tmp_path):
@@ -118,7 +118,7 @@ def test_a_failing_cell_is_recorded_and_retried(tmp_path):
     assert result.failed == 2 and result.done == 22
     assert "CUDA out of memory" in result.errors[0]
     summary = write_reports(tmp_path / "b")
-    assert len(summary["failures"]) == 2
+    assert len(summary.failures) == 2
     assert "Failed cells (2)" in (tmp_path / "b" / "report.md").read_text()
     retry = PaintingGenerator()
     result = run(tmp_path / "b", retry)
@@ -144,7 +144,7 @@ def test_reports(tmp_path):
     folder = tmp_path / "b"
     for name in ("summary.json", "report.md", "index.html", "plots/methods.png"):
         assert (folder / name).is_file(), name
-    by_method = {m["method"]: m for m in summary["methods"]}
+    by_method = {m.method: m.to_json() for m in summary.methods}
     # original and blacklist paint black: never avoided, scored with the failure score
     assert by_method["original"]["avoidance"]["mean"] == 0.0
     assert by_method["blacklist"]["score"]["mean"] == 0.5
@@ -167,7 +167,7 @@ def test_reports(tmp_path):
     assert "a dog on a sofa [learned" in page  # rewrites as captions
     assert "http" not in page  # self-contained apart from the relative image paths
     # a different failure score needs no new cell
-    assert write_reports(folder, ReportOptions(failure_score=0.0))["methods"][1]["score"]["mean"] == 0.0
+    assert write_reports(folder, ReportOptions(failure_score=0.0)).methods[1].summary.score.mean == 0.0
 
 
 def test_report_with_a_fit_history_plot(tmp_path):
@@ -183,7 +183,7 @@ def test_report_with_a_fit_history_plot(tmp_path):
     (fit / "history.jsonl").write_text("".join(json.dumps(x.to_json()) + "\n" for x in lines))
     run(tmp_path / "b", PaintingGenerator(), methods=["original", "negative"], seeds=[0])
     summary = write_reports(tmp_path / "b", fit_run=fit)
-    assert summary["plots"]["fit_history"] == "plots/fit_history.png"
+    assert summary.plots["fit_history"] == "plots/fit_history.png"
     assert (tmp_path / "b" / "plots" / "fit_history.png").stat().st_size > 1000
     assert "![score per step of the fit](plots/fit_history.png)" in (tmp_path / "b" / "report.md").read_text()
     assert 'src="plots/fit_history.png"' in (tmp_path / "b" / "index.html").read_text()
@@ -229,7 +229,8 @@ def test_index_html_opens_in_a_headless_browser(tmp_path):
 
 
 def test_seed_and_method_lists():
-    from promptlearn.evaluation import parse_method_list, parse_seeds
+    from promptlearn.evaluation import parse_seeds
+    from promptlearn.synthesis.methods import parse_methods
 
     assert parse_seeds("0-4") == [0, 1, 2, 3, 4] and parse_seeds("3, 1,3") == [3, 1]
     for bad in ("", "-1", "a", "4-x"):
@@ -237,9 +238,11 @@ def test_seed_and_method_lists():
             parse_seeds(bad)
     with pytest.raises(InputError, match="runs backwards; use e.g. 2-5"):
         parse_seeds("0,5-2")
-    assert parse_method_list("tin, original,tin", known=["original", "tin"]) == ["tin", "original"]
+    assert parse_methods("tin, Original") == ["tin", "original"]
+    with pytest.raises(InputError, match="listed twice"):
+        parse_methods("tin, original,tin")
     with pytest.raises(InputError, match="no method"):
-        parse_method_list(" , ", known=["tin"])
+        parse_methods(" , ", known=["tin"])
 
 
 class WordTask:
@@ -289,18 +292,18 @@ def test_text_stage_records_chunk_by_chunk_and_resumes(tmp_path):
     again = run_text_bench(rewriter=rewriter, **args)
     assert (again.skipped, again.done, again.failed, rewriter.calls) == (4, 1 + 5, 0, 1)
     summary = write_reports(tmp_path / "t")
-    by = {m["method"]: m for m in summary["methods"]}
+    by = {m.method: m.to_json() for m in summary.methods}
     assert by["learned"]["avoidance"]["mean"] == 0.0 and by["blacklist"]["avoidance"]["mean"] == 1.0
     assert by["blacklist"]["score"]["mean"] == pytest.approx(0.5) and by["blacklist"]["cells"] == 5
 
 
 def test_the_summary_covers_the_last_invocations_rows_methods_and_seeds(tmp_path):
     run(tmp_path / "b", PaintingGenerator())
-    assert write_reports(tmp_path / "b")["methods"][0]["cells"] == 2 * 2
+    assert write_reports(tmp_path / "b").methods[0].summary.cells == 2 * 2
     again = run(tmp_path / "b", PaintingGenerator(), rows=ROWS[:1], methods=["original", "negative"], seeds=[1])
     assert again.skipped == 2 and again.done == 0
     summary = write_reports(tmp_path / "b")
-    assert [(m["method"], m["cells"], m["rows"]) for m in summary["methods"]] == [("original", 1, 1), ("negative", 1, 1)]
+    assert [(m.method, m.summary.cells, m.summary.rows) for m in summary.methods] == [("original", 1, 1), ("negative", 1, 1)]
     assert "a red car" not in (tmp_path / "b" / "index.html").read_text()  # r2 is not in this run
     assert len((tmp_path / "b" / "results.jsonl").read_text().splitlines()) == 2 * 2 * len(METHODS)  # nothing deleted
 

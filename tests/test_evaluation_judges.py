@@ -24,7 +24,7 @@ def test_parse_yes_no(text, expected):
     assert parse_yes_no(text) is expected
 
 
-def test_parse_judge_spec(tmp_path):
+def test_parse_judge_spec(tmp_path, monkeypatch):
     spec = parse_judge_spec(f"vqa:{tmp_path}")
     assert (spec.kind, spec.path) == ("vqa", tmp_path)
     assert parse_judge_spec(f"CLIP:{tmp_path}").kind == "clip"
@@ -32,6 +32,10 @@ def test_parse_judge_spec(tmp_path):
         parse_judge_spec(f"vqa:{tmp_path / 'missing'}")
     with pytest.raises(InputError, match="bad judge spec"):
         parse_judge_spec("blip2")
+    # a hub id is a model name too; offline and not cached, it fails at once, in one line
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(InputError, match="judge model 'Salesforce/blip2-opt-2.7b' is not in the local hub cache and the hub is offline"):
+        parse_judge_spec("vqa:Salesforce/blip2-opt-2.7b")
     with pytest.raises(InputError, match="bad judge spec"):
         parse_judge_spec(f"sam:{tmp_path}")
 

@@ -96,7 +96,7 @@ def test_report_recomputes_similarity_from_recorded_mse(tmp_path):
     atomic_write_json(tmp_path / "config.json", {"fingerprint": {"stage": "image"}, "options": {"methods": ["tin"], "seeds": [0, 1], "row_ids": ["a", "b"]}})
     for row, seed, avoided, distance in (("a", 0, True, 0.04), ("b", 0, True, 0.0), ("a", 1, True, 0.02), ("b", 1, False, 0.0)):
         append_jsonl(tmp_path / "results.jsonl", {"row_id": row, "method": "tin", "seed": seed, "status": "ok", "avoided": avoided, "mse": distance})
-    summary = build_summary(tmp_path, ReportOptions(failure_score=0.5, mse_normaliser=0.08))
+    summary = build_summary(tmp_path, ReportOptions(failure_score=0.5, mse_normaliser=0.08)).to_json()
     (line,) = summary["methods"]
     # seed 0: similarities 0.5 and 1 -> 0.75; seed 1: 0.75 and the failure score 0.5 -> 0.625
     assert line["per_seed"]["0"]["score"] == pytest.approx(0.75)

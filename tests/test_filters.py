@@ -200,13 +200,15 @@ def test_parse_filter_spec(folders):
     "spec, message",
     [
         ("nsfw", "unknown filter"),
-        ("clip", "needs a model folder"),
-        ("clip:/no/such/folder", "is not a folder"),
+        ("clip", "needs a model"),
+        ("clip:/no/such/folder", "CLIP filter model not found: /no/such/folder"),
         ("safety-checker", "no checkpoint"),
-        ("safety-checker:/no/such/folder", "is not a folder"),
+        ("safety-checker:/no/such/folder", "pipeline not found: /no/such/folder"),
+        ("clip:nobody/no-such-clip", "'nobody/no-such-clip' is not in the local hub cache and the hub is offline"),
     ],
 )
-def test_parse_filter_spec_bad(spec, message):
+def test_parse_filter_spec_bad(spec, message, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(InputError, match=message) as info:
         parse_filter_spec(spec, concepts=["a"])
     assert "\n" not in str(info.value)

@@ -212,7 +212,7 @@ def test_non_retryable_errors_are_raised_at_once(error):
 def test_retries_stop_after_max_attempts():
     errors = [ServerError(f"500 #{i}") for i in range(10)]
     result, calls, sleeps = _run_policy(RetryPolicy(max_attempts=3, base_delay=0.01), errors)
-    assert isinstance(result, ServerError) and str(result) == "500 #2"
+    assert isinstance(result, ServerError) and str(result) == "500 #2 (after 3 attempts)" and result.attempts == 3
     assert calls == 3 and len(sleeps) == 2
 
 
@@ -402,11 +402,19 @@ def test_unusable_cache_folder_is_one_input_error(tmp_path, make_bad):
     assert "\n" not in str(info.value)
 
 
-def test_load_llm_checks_the_cache_before_building_the_backend(tmp_path, monkeypatch):
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # building the backend would fail on it
+def test_load_llm_checks_the_cache_before_loading_a_model(tmp_path, monkeypatch):
     (tmp_path / "llm-cache.sqlite").write_text("garbage")
     with pytest.raises(InputError, match="cannot open the LLM cache"):
-        load_llm("openai/gpt-4o-mini", cache_dir=tmp_path)  # no API key needed to get this far
+        load_llm("transformers/no/such/model", cache_dir=tmp_path)  # no model load to get this far
+
+
+def test_load_llm_checks_the_key_before_creating_the_cache(tmp_path, monkeypatch):
+    from promptlearn.llm import AuthenticationError
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(AuthenticationError, match="missing API key"):
+        load_llm("openai/gpt-4o-mini", cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()  # a failed check leaves nothing behind
 
 
 @pytest.mark.parametrize("spec", ["local", "transformers/some/model", "vllm/some-model"])

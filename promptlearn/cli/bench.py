@@ -11,19 +11,10 @@ from typing import Any
 import click
 
 from ..errors import InputError
+from ..synthesis.methods import DEFAULT_SWITCH_STEP
+from .arguments import SwitchStepType
 from .options import build_llm, llm_options, pop_llm_options
 
-IMAGE_DEFAULT = "original,blacklist,negative,sld,tin,tin-no-instruction,tin-no-intervention"
-
-
-def _read_instruction(path: str | Path, what: str) -> str:
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise InputError(f"{what} file not found: {file}")
-    text = file.read_text(encoding="utf-8").strip()
-    if not text:
-        raise InputError(f"{what} file is empty: {file}")
-    return text
 
 
 def _command_line(ctx: click.Context) -> str:
@@ -47,69 +38,51 @@ def _command_line(ctx: click.Context) -> str:
     return shlex.join(parts)
 
 
-def _instructions(
-    names: list[str], *, instruction: str | None, initial_instruction: str | None, fit_run: str | None, task: Any, trainset: str | None, compare: dict[str, str]
-) -> dict[str, str]:
-    """The instruction text of every named method that needs one, from files, the fit run, or
-    the task (human, in-context); one clear line for what is missing."""
-    from ..evaluation.methods import HUMAN, IN_CONTEXT, INITIAL, LEARNED
+LEARNED_SOURCES = {"learned": ("instruction", "--instruction"), "initial": ("initial_instruction", "--initial-instruction")}
 
-    run = Path(fit_run).expanduser() if fit_run else None
+
+def _instructions(names: list[str], kwargs: dict[str, Any], *, task: Any, compare: dict[str, str]) -> dict[str, str]:
+    """The instruction text of every named method that needs one, through the one resolver
+    (:func:`promptlearn.instructions.resolve_instruction`); one clear line for what is missing."""
+    from ..instructions import resolve_instruction
+
     out: dict[str, str] = {}
     for name in names:
-        if name == LEARNED:
-            if instruction:
-                out[name] = _read_instruction(instruction, "--instruction")
-            elif run is not None:
-                out[name] = _read_instruction(run / "instruction.txt", "the fit run's instruction.txt")
-            else:
-                raise InputError("the learned instruction is needed: give --instruction FILE or --fit-run DIR")
-        elif name == INITIAL:
-            if initial_instruction:
-                out[name] = _read_instruction(initial_instruction, "--initial-instruction")
-            elif run is not None:
-                out[name] = _initial_from_run(run)
-            else:
-                raise InputError("the initial instruction is needed: give --initial-instruction FILE or --fit-run DIR")
-        elif name == HUMAN:
-            from ..optimizer.baselines import human_instruction
-
-            out[name] = human_instruction(task)
-        elif name == IN_CONTEXT:
-            from ..data import load_examples
-            from ..optimizer.baselines import in_context_instruction
-
-            source = trainset or task.default_trainset
+        if name in LEARNED_SOURCES:  # learned / initial: a file, or the fit run
+            key, flag = LEARNED_SOURCES[name]
+            source, flag = (kwargs[key], flag) if kwargs[key] else (kwargs["fit_run"], "--fit-run")
             if not source:
-                raise InputError(f"the in-context baseline needs training examples: give --trainset (task {task.name!r} has no default)")
-            out[name] = in_context_instruction(task.prompt_library(), task, load_examples(source, task))
+                raise InputError(f"the {name} instruction is needed: give {LEARNED_SOURCES[name][1]} FILE or --fit-run DIR")
         elif name in compare:
-            out[name] = _read_instruction(compare[name], f"--compare {name}")
+            source, flag = compare[name], f"--compare {name}"
+        else:  # a named source: human, in-context
+            source, flag = name, f"method {name}"
+        try:
+            out[name] = resolve_instruction(source, task=task, role=name if name in LEARNED_SOURCES else "learned", trainset=kwargs.get("trainset")).text
+        except InputError as exc:
+            raise InputError(f"{flag}: {exc}") from None
     return out
 
 
-def _initial_from_run(run: Path) -> str:
-    from ..files import read_jsonl
+def _text_builtins() -> list[str]:
+    """Names the text stage knows without --compare: learned, initial, the named instruction
+    sources (human, in-context) and the registry's methods with a text form (original, blacklist)."""
+    from ..evaluation.text_stage import text_methods
+    from ..instructions import instruction_sources
 
-    history = run / "history.jsonl"
-    if not history.is_file():
-        raise InputError(f"--fit-run {run}: no history.jsonl (is it a promptlearn fit run folder?)")
-    for record in read_jsonl(history):
-        if record.get("kind") == "init" and str(record.get("instruction", "")).strip():
-            return str(record["instruction"]).strip()
-    raise InputError(f"--fit-run {run}: its history has no initial instruction (a baseline run?); give --initial-instruction FILE")
+    named = [name for name, _ in instruction_sources() if not name.endswith(":ARG")]
+    return [*LEARNED_SOURCES, *named, *text_methods()]
 
 
 def _parse_compare(values: tuple[str, ...]) -> dict[str, str]:
-    from ..evaluation.methods import TEXT_BUILTIN_METHODS
-
     out: dict[str, str] = {}
+    builtins = _text_builtins()
     for value in values:
         name, sep, path = value.partition("=")
         name = name.strip()
         if not sep or not name or not path.strip():
-            raise InputError(f"bad --compare {value!r}; use NAME=FILE")
-        if name in TEXT_BUILTIN_METHODS:
+            raise InputError(f"bad --compare {value!r}; use NAME=SOURCE")
+        if name in builtins:
             raise InputError(f"--compare name {name!r} is a built-in method; pick another name")
         out[name] = path.strip()
     return out
@@ -118,20 +91,20 @@ def _parse_compare(values: tuple[str, ...]) -> dict[str, str]:
 @click.command()
 @click.option("--dataset", required=True, help="Rows to evaluate: ORES TSV (concept, implicit object, query), JSONL or CSV, or a bundled dataset name.")
 @click.option("--stage", type=click.Choice(["image", "text"]), default="image", show_default=True, help="image: the full protocol (diffusion model + judge); text: rewrites only, scored by the ORES text task (CPU).")
-@click.option("--methods", default=None, help=f"Comma-separated. Image stage [default: {IMAGE_DEFAULT}]; text stage: learned, initial, human, in-context, blacklist and --compare names [default: those available].")
+@click.option("--methods", default=None, help="Comma-separated. Image stage: methods of `promptlearn methods` [default: all]; text stage: learned, initial, human, in-context, blacklist, original and --compare names [default: those available].")
 @click.option("--seeds", default="0,1,2,3,4", show_default=True, help="Image seeds (e.g. 0,1,2 or 0-4); the table shows mean ± std over them.")
-@click.option("--model", "model", default=None, help="Diffusers Stable Diffusion folder (image stage).")
-@click.option("--judge", default=None, help="Image judge: vqa:PATH (a transformers VQA model, e.g. BLIP-2) or clip:PATH.")
-@click.option("--instruction", default=None, type=click.Path(dir_okay=False), help="The learned instruction (a text file) [default: --fit-run's instruction.txt].")
-@click.option("--initial-instruction", default=None, type=click.Path(dir_okay=False), help="The unlearned instruction for 'initial' and tin-no-instruction [default: --fit-run's initial one].")
+@click.option("--model", "model", default=None, help="Diffusers Stable Diffusion folder, hub id, or toy (the embedded toy-world model, the default; said on stderr) (image stage).")
+@click.option("--judge", default=None, help="Image judge: vqa:MODEL (a transformers VQA model, e.g. BLIP-2) or clip:MODEL, MODEL a folder or a hub id; or toy (the toy world's exact judge).")
+@click.option("--instruction", default=None, help="The learned instruction: a text file, a fit run folder or a named source [default: --fit-run's instruction.txt].")
+@click.option("--initial-instruction", default=None, help="The unlearned instruction for 'initial' and tin-no-instruction (a file, a fit run folder) [default: --fit-run's initial one].")
 @click.option("--fit-run", default=None, type=click.Path(file_okay=False), help="A promptlearn fit run folder: its instructions, and a plot of its score per step in the report.")
-@click.option("--compare", multiple=True, help="Text stage: another instruction to compare, as NAME=FILE (repeatable).")
+@click.option("--compare", multiple=True, help="Text stage: another instruction to compare, as NAME=SOURCE (a file, a fit run folder; repeatable).")
 @click.option("--task", "task_name", default="ores", show_default=True, help="Task whose rewrite prompt and text scorer are used.")
 @click.option("--trainset", default=None, help="Training examples shown by the in-context baseline [default: the task's].")
 @click.option("--out", required=True, type=click.Path(file_okay=True), help="Run folder; rerunning into it resumes, skipping finished cells.")
 @click.option("--limit", default=None, type=click.IntRange(min=1), help="Use the first N rows only.")
 @click.option("--steps", default=20, show_default=True, type=click.IntRange(min=1), help="Denoising steps.")
-@click.option("--switch-step", "switch_step", default=2, show_default=True, type=click.IntRange(min=0), help="S: steps conditioned on the user's query before the switch to the rewrite.")
+@click.option("--switch-step", "switch_step", default=DEFAULT_SWITCH_STEP, show_default=True, type=SwitchStepType(), help="S: steps conditioned on the user's query before the switch to the rewrite (int in [0, steps]) or a fraction of the steps (float in [0, 1]).")
 @click.option("--guidance", default=7.5, show_default=True, type=float, help="Classifier-free guidance scale.")
 @click.option("--size", default=None, type=click.IntRange(min=8), help="Image height and width [default: the model's].")
 @click.option("--scheduler", default="ddim", show_default=True, help="Sampler (the paper: ddim).")
@@ -139,6 +112,7 @@ def _parse_compare(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--dtype", default=None, help="Diffusion model dtype (float32, float16, bfloat16).")
 @click.option("--failure-score", default=0.0, show_default=True, type=click.FloatRange(0.0, 1.0), help="Score of a cell whose concept was not avoided (paper appendix 0, main text 0.5).")
 @click.option("--mse-normaliser", default=1.0 / 6.0, show_default="1/6", type=click.FloatRange(min=0.0, min_open=True), help="Similarity = 1 - clip(MSE / this, 0, 1), pixels in [0, 1].")
+@click.option("--rewrites", "rewrites", type=click.Choice(["llm", "reference"]), default="llm", show_default=True, help="Image stage: where the tin methods' rewrites come from: the LLM with the instruction, or each row's first reference rewrite (no LLM).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @llm_options
 @click.pass_context
@@ -188,40 +162,40 @@ def _load_rows(kwargs: dict[str, Any], task: Any):
 
 def _predictor(llm_values: dict[str, Any], task: Any, *, progress: bool):
     from ..evaluation.adapters import PredictorRewriter
-    from ..optimizer.predictor import Predictor
+    from ..rewriter import Rewriter
 
     llm = build_llm(**llm_values)
-    # a placeholder instruction: the rewriter swaps in each method's own
-    return llm, PredictorRewriter(Predictor(llm, task, "(set per method)"), progress=progress)
+    # the one rewrite path (the Rewriter's Predictor: the task's prompt, parser and sampling);
+    # a placeholder instruction: each method's own is swapped in
+    return llm, PredictorRewriter(Rewriter(llm, task, "(set per method)"), progress=progress)
 
 
 def _run_text(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str):
-    from ..evaluation.methods import BLACKLIST, HUMAN, IN_CONTEXT, INITIAL, LEARNED, parse_method_list
-    from ..evaluation.text_stage import run_text_bench
+    from ..evaluation.text_stage import run_text_bench, text_methods
+    from ..synthesis.methods import parse_methods
 
     task = _common(kwargs)
     compare = _parse_compare(kwargs["compare"])
-    known = [LEARNED, INITIAL, HUMAN, IN_CONTEXT, *compare, BLACKLIST]
+    builtins = _text_builtins()
+    known = [*builtins[: len(builtins) - len(text_methods())], *compare, *text_methods()]
     if kwargs["methods"]:
-        methods = parse_method_list(kwargs["methods"], known=known)
+        methods = parse_methods(kwargs["methods"], known=known)
     else:
         have_run = kwargs["fit_run"] is not None
-        methods = [m for m in known if (m != LEARNED or kwargs["instruction"] or have_run)
-                   and (m != INITIAL or kwargs["initial_instruction"] or have_run)
-                   and (m != IN_CONTEXT or kwargs["trainset"] or task.default_trainset)
-                   and (m != HUMAN or task.human_instruction)]
+        methods = [m for m in known if (m != "learned" or kwargs["instruction"] or have_run)
+                   and (m != "initial" or kwargs["initial_instruction"] or have_run)
+                   and (m != "in-context" or kwargs["trainset"] or task.default_trainset)
+                   and (m != "human" or task.human_instruction)
+                   and m != "original"]  # the query itself: ask for it by name
     rows = _load_rows(kwargs, task)
-    instructions = _instructions(
-        [m for m in methods if m != BLACKLIST], instruction=kwargs["instruction"], initial_instruction=kwargs["initial_instruction"],
-        fit_run=kwargs["fit_run"], task=task, trainset=kwargs["trainset"], compare=compare,
-    )
-    needs_llm = any(m != BLACKLIST for m in methods)
+    instructions = _instructions([m for m in methods if m not in text_methods()], kwargs, task=task, compare=compare)
+    needs_llm = bool(instructions)
     # the stage's own bar counts the rows; no second bar per LLM batch
     llm, rewriter = _predictor(llm_values, task, progress=False) if needs_llm else (None, None)
     options = {
         "command": command, "stage": "text", "dataset": str(kwargs["dataset"]), "rows": len(rows), "limit": kwargs["limit"],
         "task": task.name, "llm": llm.spec if llm is not None else None,
-        "instructions": {name: text for name, text in instructions.items() if name != IN_CONTEXT},
+        "instructions": {name: text for name, text in instructions.items() if name != "in-context"},
     }
     try:
         run_text_bench(rows=rows, out=kwargs["out"], task=task, methods=methods, instructions=instructions,
@@ -233,33 +207,53 @@ def _run_text(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str):
 
 
 def _run_image(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str):
-    from ..evaluation.judges import parse_judge_spec
-    from ..evaluation.methods import IMAGE_METHODS, parse_method_list, parse_seeds
     from ..evaluation.harness import run_image_bench
+    from ..evaluation.judges import parse_judge_spec
+    from ..evaluation.rows import parse_seeds
+    from ..synthesis.methods import get_method, method_names, parse_methods
+    from ..synthesis.switch_step import resolve_switch_step
 
-    methods = parse_method_list(kwargs["methods"] or IMAGE_DEFAULT, known=list(IMAGE_METHODS))
+    methods = parse_methods(kwargs["methods"] or method_names())
     seeds = parse_seeds(kwargs["seeds"])
+    if any(get_method(m).switch == "given" for m in methods):
+        resolve_switch_step(kwargs["switch_step"], kwargs["steps"])
     if not kwargs["judge"]:
-        raise InputError("the image stage needs --judge vqa:PATH or clip:PATH")
-    judge_spec = parse_judge_spec(kwargs["judge"])
+        raise InputError("the image stage needs --judge vqa:MODEL, clip:MODEL or toy")
+    try:
+        judge_spec = parse_judge_spec(kwargs["judge"])
+    except InputError as exc:
+        raise InputError(f"--judge: {exc}") from None
     if not kwargs["model"]:
-        raise InputError("the image stage needs --model (a diffusers Stable Diffusion folder)")
-    if not Path(kwargs["model"]).expanduser().exists():
-        raise InputError(f"diffusion model not found: {kwargs['model']}")
-    model_path = str(Path(kwargs["model"]).expanduser().resolve())  # absolute: it names the model in the run's config
+        kwargs["model"] = "toy"
+        click.echo("no --model given: using the embedded toy-world model (--model toy)", err=True)
+    from ..hub import is_hub_id, resolve_model_source
+    from ..synthesis.components import resolve_model_name
+
+    try:
+        folder = resolve_model_source(str(resolve_model_name(kwargs["model"])), what="diffusion model")
+    except InputError as exc:
+        raise InputError(f"--model: {exc}") from None
+    # an absolute folder or the hub id: it names the model in the run's config
+    model_path = kwargs["model"].strip() if is_hub_id(kwargs["model"]) else folder
     task = _common(kwargs)
     rows = _load_rows(kwargs, task)
-    needed = sorted({IMAGE_METHODS[m].instruction for m in methods if IMAGE_METHODS[m].instruction})
-    instructions = _instructions(needed, instruction=kwargs["instruction"], initial_instruction=kwargs["initial_instruction"],
-                                 fit_run=kwargs["fit_run"], task=task, trainset=None, compare={})
-    from ..evaluation.adapters import SynthesizerGenerator
+    needed = sorted({get_method(m).instruction for m in methods if get_method(m).instruction})
+    from ..evaluation.adapters import ReferenceRewriter, SynthesizerGenerator
+
+    if kwargs["rewrites"] == "reference":
+        instructions = {name: ReferenceRewriter.REFERENCE_INSTRUCTION for name in needed}
+    else:
+        instructions = _instructions(needed, kwargs, task=task, compare={})
     from ..synthesis.components import load_components
     from ..synthesis.sampler import Synthesizer
 
-    llm, rewriter = _predictor(llm_values, task, progress=not kwargs["no_progress"]) if needed else (None, None)
+    if kwargs["rewrites"] == "reference":
+        llm, rewriter = None, (ReferenceRewriter() if needed else None)
+    else:
+        llm, rewriter = _predictor(llm_values, task, progress=not kwargs["no_progress"]) if needed else (None, None)
     try:
         device = kwargs["device"] or ("cuda" if _cuda() else "cpu")
-        components = load_components(model_path, device=device, dtype=kwargs["dtype"], scheduler=kwargs["scheduler"])
+        components = load_components(folder, device=device, dtype=kwargs["dtype"], scheduler=kwargs["scheduler"])
         generator = SynthesizerGenerator(Synthesizer(components), model=model_path, steps=kwargs["steps"],
                                          guidance_scale=kwargs["guidance"], height=kwargs["size"], width=kwargs["size"])
         judge = judge_spec.load(device=device)
@@ -267,7 +261,7 @@ def _run_image(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str)
             "command": command, "stage": "image", "dataset": str(kwargs["dataset"]), "rows": len(rows), "limit": kwargs["limit"],
             "model": model_path, "judge": str(judge_spec), "steps": kwargs["steps"], "switch_step": kwargs["switch_step"],
             "guidance": kwargs["guidance"], "scheduler": kwargs["scheduler"], "llm": llm.spec if llm is not None else None,
-            "instructions": instructions,
+            "instructions": instructions, "rewrites": kwargs["rewrites"],
         }
         run_image_bench(rows=rows, out=kwargs["out"], generator=generator, judge=judge, methods=methods, seeds=seeds,
                         switch_step=kwargs["switch_step"], rewriter=rewriter, instructions=instructions, options=options,

@@ -27,12 +27,15 @@ from .options import build_llm, llm_options, max_errors_option, pop_llm_options
 @click.option("--resume", is_flag=True, help="Continue the run in --out (finished LLM calls come from the cache); with nothing there yet, start it.")
 @click.option("--overwrite", is_flag=True, help="Delete the run in --out (its config, history, state and instruction) and start over.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+<<<<<<< HEAD
 @click.option("--candidates", default=None, type=click.IntRange(min=1), help="Instructions proposed per step (k), scored on the mini-batch; the best is kept only if it beats the current one [default: the recipe's: promptlearn 3, paper 1].")
 @click.option("--start", default=None, help="Starting instruction: p0 (the LLM's, the paper's), human (the task's human-written one), a file holding one, or an earlier run's folder (its instruction.txt: a warm start) [default: the recipe's: p0].")
 @click.option("--scorer", type=click.Choice(["strict", "graded"]), default=None, help="Scorer that drives learning: the task's strict one or its graded one (partial credit; tasks that declare none use the strict one) [default: the recipe's].")
 @click.option("--max-calls", type=click.IntRange(min=0), default=None, help="Stop once this many LLM calls are made (checked between steps).")
 @click.option("--max-tokens", type=click.IntRange(min=0), default=None, help="Stop once this many prompt + completion tokens are used (checked between steps).")
 @click.option("--estimate", is_flag=True, help="Print the projected calls, tokens (and cost where the model's price is known) and exit without calling the model.")
+=======
+>>>>>>> main
 @max_errors_option
 @llm_options
 def fit(
@@ -55,12 +58,15 @@ def fit(
     resume: bool,
     overwrite: bool,
     quiet: bool,
+<<<<<<< HEAD
     candidates: int | None,
     start: str | None,
     scorer: str | None,
     max_calls: int | None,
     max_tokens: int | None,
     estimate: bool,
+=======
+>>>>>>> main
     max_errors: int,
     **kwargs,
 ) -> None:
@@ -69,10 +75,15 @@ def fit(
     from ..error_budget import ErrorBudget, TooManyErrorsError
     from ..errors import InputError
     from ..optimizer import InstructionLearner, check_fit_data, stop_conditions
+    from ..optimizer.learner import BASELINE_TEMPLATE_VARIABLES, template_variables
     from ..optimizer.recipes import get_recipe
     from ..runs import RunFolder
     from ..tasks.registry import get_task
 
+    if quiet:
+        from ..progress import silence_library_progress
+
+        silence_library_progress()
     # 1. check every input before the model loads
     if (resume or overwrite) and out is None:
         raise InputError(f"--{'resume' if resume else 'overwrite'} needs --out (the run directory)")
@@ -86,6 +97,8 @@ def fit(
         raise InputError("--select best needs --val (the validation set to select by)")
     chosen.check_task(task.name)
     prompts = task.prompt_library(templates)
+    task.check_templates(prompts)
+    prompts.check_all(BASELINE_TEMPLATE_VARIABLES if baseline == "in-context" else template_variables(chosen) if baseline is None else {})
     source = train if train is not None else task.default_trainset
     if source is None:
         raise InputError(f"task {task.name!r} has no bundled training set; give --train")
@@ -93,12 +106,20 @@ def fit(
     valset = load_examples(val, task) if val is not None else None
     check_fit_data(task, trainset, valset, baseline=baseline, epochs=chosen.epochs if epochs is None else epochs, select=select or chosen.select, holdout=chosen.holdout)  # type: ignore[arg-type]
 
+<<<<<<< HEAD
     # 2. the LLM and the learner (an estimate loads no model and makes no call)
     errors = ErrorBudget(max_errors)
     llm_options_given = pop_llm_options(kwargs)
 
     def make_learner(llm):
         return InstructionLearner(
+=======
+    # 2. the LLM and the learner
+    errors = ErrorBudget(max_errors, unit="step")
+    llm = build_llm(**pop_llm_options(kwargs))
+    try:
+        learner = InstructionLearner(
+>>>>>>> main
             llm,
             task,
             recipe=chosen,
@@ -115,9 +136,12 @@ def fit(
             overwrite=overwrite,
             stop=stop_conditions(max_steps=max_steps, max_cost=max_cost, patience=patience, stop_file=None, max_calls=max_calls, max_tokens=max_tokens),
             progress=not quiet,
+<<<<<<< HEAD
             candidates=candidates,
             start=start,
             scorer=scorer,
+=======
+>>>>>>> main
             errors=errors,
         )
 

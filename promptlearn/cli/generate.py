@@ -9,39 +9,27 @@ from pathlib import Path
 import click
 
 from ..errors import InputError
+from ..synthesis.methods import DEFAULT_SWITCH_STEP, INITIAL, LEARNED
+from .arguments import SwitchStepType
 from .options import build_llm, llm_options, pop_llm_options
 
 
-class SwitchStep(click.ParamType):
-    """An int (sampler steps) or a float in (0, 1) (a fraction of them)."""
-
-    name = "S"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, (int, float)):
-            return value
-        try:
-            return int(value)
-        except ValueError:
-            pass
-        try:
-            return float(value)
-        except ValueError:
-            self.fail(f"{value!r} is neither a step count nor a fraction in (0, 1)", param, ctx)
-
-
 @click.command()
-@click.option("--model", required=True, help="Diffusers Stable Diffusion (1.x, 2.x, XL) folder or hub id.")
+@click.option("--model", default=None, help="Diffusers Stable Diffusion (1.x, 2.x, XL) folder, hub id, or toy [default: toy, the embedded toy-world model; said on stderr].")
 @click.option("--query", required=True, help="The user's query.")
 @click.option("--concept", "concepts", multiple=True, help="A concept the image must not show (repeatable).")
-@click.option("--method", type=click.Choice(["original", "blacklist", "negative", "sld", "tin"]), default=None,
-              help="Intervention to apply [default: original].")
+@click.option("--method", default=None, help="A method of `promptlearn methods` [default: original].")
 @click.option("--compare", default=None, help="Comma-separated methods shown side by side, e.g. original,blacklist,negative,sld,tin.")
-@click.option("--rewrite", default=None, help="The rewritten query for tin.")
-@click.option("--instruction", type=click.Path(dir_okay=False), default=None,
-              help="File with the learned instruction; the query is rewritten on the fly with --llm.")
-@click.option("--switch-step", type=SwitchStep(), default=2, show_default=True,
-              help="tin: steps conditioned on the query (int) or a fraction of the steps (float in (0, 1)).")
+@click.option("--rewrite", default=None, help="The rewritten query, for methods that rewrite with the learned instruction (tin).")
+@click.option("--instruction", default=None,
+              help="The learned instruction (a file, a fit run folder, or human); the query is rewritten on the fly with --llm.")
+@click.option("--initial-instruction", default=None,
+              help="The initial instruction for tin-no-instruction [default: --instruction's fit run's initial one].")
+@click.option("--task", "task_name", default="ores", show_default=True, help="Task whose rewrite prompt, parser and check are used.")
+@click.option("--verify", "verify_retries", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Check each on-the-fly rewrite and ask again with the failure shown, up to N times.")
+@click.option("--switch-step", type=SwitchStepType(), default=DEFAULT_SWITCH_STEP, show_default=True,
+              help="tin: steps conditioned on the query (int in [0, steps]) or a fraction of the steps (float in [0, 1]).")
 @click.option("--steps", default=20, show_default=True, type=int, help="Sampler steps.")
 @click.option("--guidance", default=7.5, show_default=True, type=float, help="Classifier-free guidance scale.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the first image.")
@@ -50,7 +38,7 @@ class SwitchStep(click.ParamType):
 @click.option("--sld-preset", type=click.Choice(["weak", "medium", "strong", "max"]), default="medium", show_default=True)
 @click.option("--feedback-liked", multiple=True, type=click.Path(dir_okay=False), help="FABRIC: a liked image (repeatable).")
 @click.option("--feedback-disliked", multiple=True, type=click.Path(dir_okay=False), help="FABRIC: a disliked image (repeatable).")
-@click.option("--filter", "filter_spec", default=None, help="Output filter, e.g. 'safety-checker' or 'clip:PATH'.")
+@click.option("--filter", "filter_spec", default=None, help="Output filter, e.g. 'safety-checker' or 'clip:MODEL' (a folder or a hub id).")
 @click.option("--scheduler", default=None, help="Replace the checkpoint's scheduler: ddim, pndm, euler, euler-ancestral, dpm++, lms, heun.")
 @click.option("--height", default=None, type=int, help="Image height in pixels [default: the model's].")
 @click.option("--width", default=None, type=int, help="Image width in pixels [default: the model's].")
@@ -61,52 +49,63 @@ class SwitchStep(click.ParamType):
 @llm_options
 def generate(**kwargs) -> None:
     """Generate images for QUERY with one method, or a side-by-side grid with --compare."""
-    from ..synthesis.methods import parse_methods
+    from ..synthesis.methods import get_method, parse_methods
 
     llm_settings = pop_llm_options(kwargs)
     o = kwargs
+    if o["model"] is None:
+        o["model"] = "toy"
+        click.echo("no --model given: using the embedded toy-world model (--model toy)", err=True)
+    # 1. check every input before any model loads
     if o["method"] and o["compare"]:
         raise InputError("give --method or --compare, not both")
-    methods = parse_methods(o["compare"]) if o["compare"] else [o["method"] or "original"]
+    names = parse_methods(o["compare"]) if o["compare"] else parse_methods(o["method"] or "original")
+    specs = [get_method(name) for name in names]
     if o["rewrite"] is not None and o["instruction"] is not None:
         raise InputError("give --rewrite or --instruction, not both")
     if o["rewrite"] is not None and not o["rewrite"].strip():
         raise InputError("empty rewrite (--rewrite)")
-    if "tin" in methods and o["rewrite"] is None and o["instruction"] is None:
-        raise InputError("method tin needs --rewrite, or --instruction FILE with --llm SPEC")
-    if "tin" in methods and not o["concepts"] and o["instruction"] is not None:
-        raise InputError("rewriting with --instruction needs the concept (--concept)")
-    _check_cheap_inputs(o, methods)
+    _check_cheap_inputs(o, specs)
+    sources = _instruction_sources(o, specs)
+    task, instructions = _resolve_instructions(o, sources)
+    if sources:
+        from .options import check_llm
 
+        check_llm(**llm_settings)  # provider, key and --api-base before any model loads
+
+    # 2. rewrite on the fly (the one rewrite path: the Rewriter with the task's prompt), then let the LLM go
+    rewrites: dict[str, str] = {}
+    if o["rewrite"] is not None:
+        rewrites[LEARNED] = o["rewrite"].strip()
+    if instructions:
+        rewrites.update(_rewrite_on_the_fly(o, llm_settings, task, instructions))
+
+    # 3. sample
     from ..synthesis.components import load_components
     from ..synthesis.sampler import Synthesizer
 
     fabric = _fabric(o)
     output_filter = _output_filter(o)
     components = load_components(o["model"], device=o["device"], dtype=o["dtype"], scheduler=o["scheduler"])
+    _report_long_rewrites(components, specs, rewrites)
     synthesizer = Synthesizer(components, progress=o["progress"])
-    rewrite = o["rewrite"]
-    if "tin" in methods and rewrite is None:
-        rewrite = _rewrite_on_the_fly(o, llm_settings)
-        click.echo(f"rewrite: {rewrite}", err=True)
     seeds = list(range(o["seed"], o["seed"] + o["num_images"]))
-    results = {method: _run_method(synthesizer, method, o, rewrite, fabric, seeds) for method in methods}
+    results = {spec.name: _run_method(synthesizer, spec, o, rewrites, fabric, seeds) for spec in specs}
     tiles, captions = [], []
     for index, seed in enumerate(seeds):  # rows: seeds, columns: methods
-        for method in methods:
-            tiles.append(results[method].images[index])
-            captions.append(_caption(method, o, seed if len(seeds) > 1 else None))
+        for spec in specs:
+            tiles.append(results[spec.name].images[index])
+            captions.append(_caption(spec, o, seed if len(seeds) > 1 else None))
     if output_filter is not None:
         tiles, captions = _apply_filter(output_filter, tiles, captions)
-    _write(tiles, captions, columns=len(methods), out=o["out"])
+    _write(tiles, captions, columns=len(specs), out=o["out"])
     click.echo(str(Path(o["out"])))
 
 
-def _check_cheap_inputs(o: dict, methods: list[str]) -> None:
+def _check_cheap_inputs(o: dict, specs: list) -> None:
     """Everything that can be checked before loading a model or an LLM."""
     from ..synthesis.components import parse_device, scheduler_class_name
     from ..synthesis.grid import image_format
-    from ..synthesis.interventions.prompt_switch import resolve_switch_step
 
     if not o["query"].strip():
         raise InputError("empty query (--query)")
@@ -114,32 +113,69 @@ def _check_cheap_inputs(o: dict, methods: list[str]) -> None:
         raise InputError(f"--steps must be a positive integer, got {o['steps']}")
     if o["seed"] < 0:
         raise InputError(f"--seed must be >= 0, got {o['seed']}")
-    if "tin" in methods:
-        try:
-            resolve_switch_step(o["switch_step"], o["steps"])
-        except InputError as exc:
-            raise InputError(f"--switch-step: {exc}") from None
-    if any(m in methods for m in ("blacklist", "negative", "sld")) and not any(c.strip() for c in o["concepts"]):
-        raise InputError("methods blacklist, negative and sld need --concept")
+    guidance = o["guidance"]
+    if not math.isfinite(guidance) or guidance < 0:
+        raise InputError(f"--guidance must be >= 0, got {guidance}")
+    for spec in specs:
+        spec.check(concepts=o["concepts"], guidance=guidance, switch_step=o["switch_step"], num_steps=o["steps"], check_rewrite=False)
     image_format(o["out"])
-    if o["instruction"] is not None and not Path(o["instruction"]).is_file():
-        raise InputError(f"instruction file not found: {o['instruction']}")
-    _check_guidance(o, methods)
+    from ..files import check_output_file
+
+    check_output_file(o["out"], "--out")  # before sampling, not when the image is written
+    _check_guidance(o)
     if o["scheduler"] is not None:
         scheduler_class_name(o["scheduler"])
     parse_device(o["device"])
 
 
-def _check_guidance(o: dict, methods: list[str]) -> None:
-    """What needs classifier-free guidance gets it; SLD is refused rather than silently turned off."""
+def _instruction_sources(o: dict, specs: list) -> dict[str, str]:
+    """Where each needed instruction comes from (learned / initial -> a source for the resolver);
+    one line for a rewriting method that has neither a rewrite nor an instruction."""
+    needed = {spec.instruction for spec in specs if spec.instruction is not None}
+    sources: dict[str, str] = {}
+    for role in sorted(needed):
+        users = ", ".join(spec.name for spec in specs if spec.instruction == role)
+        if role == LEARNED:
+            if o["rewrite"] is not None:
+                continue
+            if o["instruction"] is None:
+                raise InputError(f"method {users} needs --rewrite, or --instruction SOURCE with --llm SPEC")
+            sources[role] = o["instruction"]
+        elif role == INITIAL:
+            source = o["initial_instruction"] or (o["instruction"] if o["instruction"] and Path(o["instruction"]).expanduser().is_dir() else None)
+            if source is None:
+                raise InputError(f"method {users} rewrites with the initial instruction: give --initial-instruction SOURCE, "
+                                 "or --instruction FIT_RUN_FOLDER, with --llm SPEC")
+            sources[role] = source
+        else:  # a method registered with another instruction source
+            raise InputError(f"method {users} rewrites with the {role!r} instruction, which generate cannot read")
+    if sources and not any(c.strip() for c in o["concepts"]):
+        raise InputError("rewriting with an instruction needs the concept (--concept)")
+    return sources
+
+
+def _resolve_instructions(o: dict, sources: dict[str, str]):
+    from ..instructions import resolve_instruction
+    from ..tasks.registry import get_task
+
+    if not sources:
+        return None, {}
+    task = get_task(o["task_name"])
+    instructions = {}
+    for role, source in sources.items():
+        flag = "--initial-instruction" if source == o["initial_instruction"] else "--instruction"
+        try:
+            instructions[role] = resolve_instruction(source, task=task, role=role).text
+        except InputError as exc:
+            raise InputError(f"{flag}: {exc}") from None
+    return task, instructions
+
+
+def _check_guidance(o: dict) -> None:
+    """Options that need classifier-free guidance get it (methods say so in the registry)."""
     guidance = o["guidance"]
-    if not math.isfinite(guidance) or guidance < 0:
-        raise InputError(f"--guidance must be >= 0, got {guidance}")
     if guidance > 1.0:
         return
-    needing = [m for m in methods if m in ("negative", "sld")]
-    if needing:
-        raise InputError(f"method {', '.join(needing)} needs classifier-free guidance (--guidance > 1), got {guidance}")
     if o["negative_prompt"]:
         raise InputError(f"--negative-prompt needs classifier-free guidance (--guidance > 1), got {guidance}")
     if o["feedback_disliked"]:
@@ -159,7 +195,10 @@ def _output_filter(o: dict):
         return None
     from ..synthesis.filters import parse_filter_spec
 
-    return parse_filter_spec(o["filter_spec"], concepts=o["concepts"], sd_checkpoint=o["model"], device=o["device"])
+    try:
+        return parse_filter_spec(o["filter_spec"], concepts=o["concepts"], sd_checkpoint=o["model"], device=o["device"])
+    except InputError as exc:
+        raise InputError(f"--filter: {exc}") from None
 
 
 def _apply_filter(output_filter, tiles: list, captions: list[str]) -> tuple[list, list[str]]:
@@ -175,27 +214,43 @@ def _apply_filter(output_filter, tiles: list, captions: list[str]) -> tuple[list
     return tiles, captions
 
 
-def _rewrite_on_the_fly(o: dict, llm_settings: dict) -> str:
-    from ..synthesis.rewrite_hook import rewrite_query
+def _rewrite_on_the_fly(o: dict, llm_settings: dict, task, instructions: dict[str, str]) -> dict[str, str]:
+    """One rewrite of the query per instruction, through :class:`~promptlearn.rewriter.Rewriter`
+    (the messages ``promptlearn rewrite`` and ``bench`` send for the same inputs)."""
+    from ..rewriter import Rewriter
 
-    try:
-        instruction = Path(o["instruction"]).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read instruction file {o['instruction']}: {exc}") from exc
-    if not instruction:
-        raise InputError(f"instruction file {o['instruction']} is empty")
+    concept = ", ".join(c.strip() for c in o["concepts"] if c.strip())
     llm = build_llm(**llm_settings)
+    out: dict[str, str] = {}
     try:
-        return rewrite_query(llm, instruction, ", ".join(o["concepts"]), o["query"])
+        for role, instruction in instructions.items():
+            result = Rewriter(llm, task, instruction, verify_retries=o["verify_retries"]).rewrite(concept=concept, query=o["query"])
+            if not result.output.strip():
+                raise InputError(f"the LLM's answer held no rewrite with the {role} instruction (raw: {result.attempts[-1]!r})")
+            click.echo(f"rewrite ({role} instruction): {result.output}", err=True)
+            if result.passed is False:
+                click.echo(f"warning: the {role} rewrite fails the check after {result.retries} retries: {result.problem}", err=True)
+            out[role] = result.output.strip()
     finally:
         llm.close()
+    return out
 
 
-def _run_method(synthesizer, method: str, o: dict, rewrite: str | None, fabric, seeds: list[int]):
-    from ..synthesis.methods import method_interventions
+def _report_long_rewrites(components, specs: list, rewrites: dict[str, str]) -> None:
+    """One line per rewrite longer than the text encoder reads (it is cut), naming its methods."""
+    from ..synthesis.conditioning import prompt_window, too_long
 
-    interventions = method_interventions(method, concepts=o["concepts"], rewrite=rewrite,
-                                         switch_step=o["switch_step"], sld_preset=o["sld_preset"])
+    for role, text in rewrites.items():
+        count = too_long(components, text)
+        users = [spec.name for spec in specs if spec.instruction == role]
+        if count is not None and users:
+            click.echo(f"warning: {', '.join(users)}: the rewrite is {count} tokens; the text encoder reads "
+                       f"{prompt_window(components)}, the rest is cut", err=True)
+
+
+def _run_method(synthesizer, spec, o: dict, rewrites: dict[str, str], fabric, seeds: list[int]):
+    interventions = spec.interventions(concepts=o["concepts"], rewrite=rewrites.get(spec.instruction) if spec.instruction else None,
+                                       switch_step=o["switch_step"], sld_preset=o["sld_preset"])
     if fabric is not None:
         interventions.append(fabric)
     return synthesizer.generate(
@@ -204,8 +259,8 @@ def _run_method(synthesizer, method: str, o: dict, rewrite: str | None, fabric, 
     )
 
 
-def _caption(method: str, o: dict, seed: int | None) -> str:
-    label = {"sld": f"sld ({o['sld_preset']})", "tin": f"tin (S={o['switch_step']})"}.get(method, method)
+def _caption(spec, o: dict, seed: int | None) -> str:
+    label = spec.describe(switch_step=o["switch_step"], sld_preset=o["sld_preset"])
     if o["feedback_liked"] or o["feedback_disliked"]:
         label += f" + fabric (+{len(o['feedback_liked'])}/-{len(o['feedback_disliked'])})"
     return label if seed is None else f"{label}, seed {seed}"

@@ -26,12 +26,16 @@ def cli(verbose: int) -> None:
     """Learn LLM instructions and use them for responsible visual synthesis."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    from ..llm.secrets import install_redaction
+
+    install_redaction()  # no key (passed, or from the environment) in any log line or warning
 
 
 # (module in promptlearn.cli, click command attribute), one line per command
 COMMANDS = [
     ("complete", "complete"),
     ("tasks", "tasks"),
+    ("methods", "methods"),
     ("fit", "fit"),
     ("recipes", "recipes"),
     ("show", "show"),
@@ -39,6 +43,7 @@ COMMANDS = [
     ("generate", "generate"),
     ("tiny_models", "tiny_models"),
     ("bench", "bench"),
+    ("toy_world", "toy_world"),
 ]
 
 
@@ -54,7 +59,29 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (used by the console script and the tests)."""
+    """Run the CLI; returns the exit code (used by the console script and the tests). Before it
+    returns, litellm's HTTP clients and loop thread are closed, so the process exits right after
+    its last line (see :func:`_release`)."""
+    try:
+        return _main(argv)
+    finally:
+        _release()
+
+
+def _release() -> None:
+    """Close what a command left open in the background (litellm's loop thread and clients)."""
+    backend = sys.modules.get("promptlearn.backends.litellm_backend")
+    if backend is not None:
+        backend.shutdown()
+
+
+def _say(message: str) -> None:
+    from ..llm.secrets import redact
+
+    click.echo(redact(message), err=True)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         cli.main(args=argv, prog_name="promptlearn", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -63,16 +90,16 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("error: aborted", err=True)
         return 130
     except click.ClickException as exc:
-        click.echo(f"error: {exc.format_message()}", err=True)
+        _say(f"error: {exc.format_message()}")
         return exc.exit_code
     except PromptlearnError as exc:
         from .options import flag_for
 
-        click.echo(f"error: {exc.render(flag_for)}", err=True)
+        _say(f"error: {exc.render(flag_for)}")
         return exc.exit_code
     except OSError as exc:  # the file system refused (disk full, permissions) after the up-front checks
         where = f": {exc.filename}" if exc.filename else ""
-        click.echo(f"error: {exc.strerror or exc}{where}", err=True)
+        _say(f"error: {exc.strerror or exc}{where}")
         return 1
     except KeyboardInterrupt:
         click.echo("error: interrupted", err=True)

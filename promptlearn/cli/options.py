@@ -27,6 +27,9 @@ ARGUMENT_FLAGS: dict[str, str] = {
     "prompts": "--templates",
     "select='best'": "--select best",
     "history=False": "--no-history",
+    "concepts": "--concept",
+    "rewriter": "--llm",
+    "instructions": "--instruction",
 }
 
 
@@ -91,6 +94,14 @@ def build_llm(llm_spec: str, api_base: str | None, concurrency: int, llm_batch_s
         max_batch_size=llm_batch_size,
         timeout=timeout,
     )
+
+
+def check_llm(llm_spec: str, api_base: str | None, concurrency: int, llm_batch_size: int, no_cache: bool, cache_dir: str | None, timeout: float) -> None:
+    """The checks of :func:`build_llm` that load nothing: the spec, --api-base, the provider and
+    its key (a remote backend is cheap to build and sends nothing until called)."""
+    from ..llm.spec import check_spec
+
+    check_spec(llm_spec, api_base=api_base, timeout=timeout)
 
 
 LLM_OPTION_NAMES = ("llm_spec", "api_base", "concurrency", "llm_batch_size", "no_cache", "cache_dir", "timeout")

@@ -4,10 +4,10 @@ its reports. See :mod:`promptlearn.evaluation.harness` and ``promptlearn bench``
 from .cells import CellStore, Rewrite, RewriteStore
 from .harness import BenchRun, run_image_bench
 from .judges import Judge, JudgeAnswer, JudgeSpec, ScriptedJudge, parse_judge_spec, parse_yes_no
-from .methods import IMAGE_METHODS, ImageMethod, parse_method_list, parse_seeds
 from .metrics import UNIFORM_NOISE_MSE, CellOutcome, MeanStd, MethodSummary, cell_score, mean_std, mse, summarise, visual_similarity
 from .protocols import GenerationRequest, ImageGenerator, QueryRewriter
 from .report import ReportOptions, build_summary, write_reports
+from .rows import parse_seeds
 from .text_stage import run_text_bench
 
 __all__ = [
@@ -15,9 +15,7 @@ __all__ = [
     "CellOutcome",
     "CellStore",
     "GenerationRequest",
-    "IMAGE_METHODS",
     "ImageGenerator",
-    "ImageMethod",
     "Judge",
     "JudgeAnswer",
     "JudgeSpec",
@@ -34,7 +32,6 @@ __all__ = [
     "mean_std",
     "mse",
     "parse_judge_spec",
-    "parse_method_list",
     "parse_seeds",
     "parse_yes_no",
     "run_image_bench",

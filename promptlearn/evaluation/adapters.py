@@ -5,20 +5,25 @@ without diffusers or the optimizer."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Sequence
 
 from ..tasks.base import Example
 from .cells import Rewrite, error_text
 from .protocols import GenerationRequest
 
+logger = logging.getLogger(__name__)
+
 
 class PredictorRewriter:
     """Rewrites rows with the optimizer's :class:`~promptlearn.optimizer.Predictor` (the
     instruction as system message, the task's predict template as user message, the task's
-    parser on the answer). An LLM error fails its row only."""
+    parser on the answer). An LLM error fails its row only. Give it a
+    :class:`~promptlearn.rewriter.Rewriter` (its Predictor is used: the messages are those of
+    ``promptlearn rewrite``) or a Predictor."""
 
-    def __init__(self, predictor: Any, *, progress: bool = True):
-        self.predictor = predictor
+    def __init__(self, rewriter: Any, *, progress: bool = True):
+        self.predictor = getattr(rewriter, "predictor", rewriter)
         self.progress = progress
 
     def identity(self) -> dict[str, Any]:
@@ -45,9 +50,34 @@ class PredictorRewriter:
         return out
 
 
+class ReferenceRewriter:
+    """Answers every rewrite with the row's own reference rewrite (its ``index``-th, default the
+    first): the upper bound of what an instruction can give, with no LLM. A row without references
+    fails alone. The instruction is ignored (every instruction gets the same rewrite)."""
+
+    REFERENCE_INSTRUCTION = "(the dataset's reference rewrite)"
+
+    def __init__(self, index: int = 0):
+        self.index = index
+
+    def identity(self) -> dict[str, Any]:
+        return {"kind": "reference", "index": self.index}
+
+    def rewrite(self, rows: Sequence[Example], instruction: str) -> list[Rewrite]:
+        out = []
+        for row in rows:
+            if len(row.references) > self.index:
+                out.append(Rewrite(row.references[self.index]))
+            else:
+                out.append(Rewrite(None, error=f"row {row.id} has no reference rewrite {self.index + 1}"))
+        return out
+
+
 class SynthesizerGenerator:
     """Makes one image per request with a :class:`~promptlearn.synthesis.sampler.Synthesizer`
-    and the interventions of :func:`~promptlearn.synthesis.methods.method_interventions`."""
+    and the interventions of the request's method in the registry
+    (:func:`~promptlearn.synthesis.methods.get_method`). A rewrite longer than the text encoder's
+    window is reported once (method and token count)."""
 
     def __init__(
         self,
@@ -60,9 +90,6 @@ class SynthesizerGenerator:
         width: int | None = None,
         sld_preset: str = "medium",
     ):
-        from ..synthesis.methods import method_interventions
-
-        self._interventions = method_interventions
         self.synthesizer = synthesizer
         self.model = model
         self.steps = steps
@@ -70,6 +97,7 @@ class SynthesizerGenerator:
         self.height = height
         self.width = width
         self.sld_preset = sld_preset
+        self._reported: set[tuple[str, str]] = set()
 
     def identity(self) -> dict[str, Any]:
         components = self.synthesizer.components
@@ -85,13 +113,15 @@ class SynthesizerGenerator:
         }
 
     def generate(self, request: GenerationRequest) -> Any:
+        from ..synthesis.methods import get_method
         from ..tasks.concept_match import split_concepts
 
-        interventions = self._interventions(
-            request.method,
+        if request.rewrite is not None:
+            self._report_long(request.method, request.rewrite)
+        interventions = get_method(request.method).interventions(
             concepts=split_concepts(request.concept),
             rewrite=request.rewrite,
-            switch_step=request.switch_step if request.switch_step is not None else 0,
+            switch_step=request.switch_step,
             sld_preset=self.sld_preset,
         )
         result = self.synthesizer.generate(
@@ -104,3 +134,14 @@ class SynthesizerGenerator:
             width=self.width,
         )
         return result.images[0]
+
+    def _report_long(self, method: str, rewrite: str) -> None:
+        from ..synthesis.conditioning import prompt_window, too_long
+
+        if (method, rewrite) in self._reported:
+            return
+        self._reported.add((method, rewrite))
+        count = too_long(self.synthesizer.components, rewrite)
+        if count is not None:
+            logger.warning("%s: the rewrite is %d tokens; the text encoder reads %d, the rest is cut: %s",
+                           method, count, prompt_window(self.synthesizer.components), rewrite)

@@ -19,10 +19,11 @@ from typing import Any, Mapping, Sequence
 from ..errors import InputError, PromptlearnError
 from ..files import atomic_write_bytes
 from ..progress import progress_bar
+from ..synthesis.methods import REFERENCE_METHOD, MethodSpec, get_method
+from ..synthesis.switch_step import SwitchStep, resolve_switch_step
 from ..tasks.base import Example
 from .cells import CellStore, Rewrite, RewriteStore, error_text, text_sha
 from .judges.base import Judge, JudgeAnswer
-from .methods import IMAGE_METHODS, REFERENCE_METHOD, ImageMethod
 from .metrics import mse
 from .protocols import GenerationRequest, ImageGenerator, QueryRewriter, check_rewrite_methods, rewrite_rows
 from .rows import check_rows, concept_of, query_of, safe_name
@@ -52,7 +53,7 @@ def run_image_bench(
     judge: Judge,
     methods: Sequence[str],
     seeds: Sequence[int],
-    switch_step: int,
+    switch_step: SwitchStep,
     rewriter: QueryRewriter | None = None,
     instructions: Mapping[str, str] | None = None,
     options: Mapping[str, Any] | None = None,
@@ -60,20 +61,22 @@ def run_image_bench(
 ) -> BenchRun:
     """Run (or resume) the image stage into ``out``.
 
-    ``instructions`` maps ``"learned"`` / ``"initial"`` to instruction texts, as the tin
-    methods need. The unconstrained image (method ``original``) of every (row, seed) is made
+    ``methods`` are names of the method registry (:mod:`promptlearn.synthesis.methods`);
+    ``instructions`` maps the instruction sources they rewrite with (``"learned"``,
+    ``"initial"``) to instruction texts. ``switch_step`` is S as steps or a fraction of the
+    generator's steps (resolved once, by :func:`resolve_switch_step`). The unconstrained image (method ``original``) of every (row, seed) is made
     even when ``original`` is not among ``methods``: it is the similarity reference."""
     # 1. check inputs
     check_rows(rows)
-    chosen = [IMAGE_METHODS[m] if m in IMAGE_METHODS else _unknown(m) for m in methods]
+    chosen = [get_method(m) for m in methods]
     if REFERENCE_METHOD not in [m.name for m in chosen]:
-        chosen.insert(0, IMAGE_METHODS[REFERENCE_METHOD])
+        chosen.insert(0, get_method(REFERENCE_METHOD))
     instructions = dict(instructions or {})
     check_rewrite_methods(((m.name, m.instruction) for m in chosen if m.instruction is not None), instructions, rewriter)
     if not seeds:
-        raise InputError("no seeds given")
-    if switch_step < 0:
-        raise InputError(f"the switch step S must be >= 0, got {switch_step}")
+        raise InputError("no seeds given ({seeds})", arguments="seeds")
+    steps = generator.identity().get("steps")
+    resolved_switch = resolve_switch_step(switch_step, int(steps) if steps else 10**9)  # without steps: its form only
 
     # 2. open the run folder (refuses a folder made with another generator, judge or rewriter)
     folder = open_run_dir(
@@ -83,7 +86,7 @@ def run_image_bench(
             "generator": generator.identity(),
             "judge": judge.identity(),
             "rewriter": rewriter.identity() if rewriter is not None else None,
-            "switch_step": switch_step,
+            "switch_step": resolved_switch,
         },
         options={**(options or {}), "methods": [m.name for m in chosen], "seeds": list(seeds), "row_ids": [row.id for row in rows]},
     )
@@ -95,13 +98,13 @@ def run_image_bench(
     rewrites = _ensure_rewrites(folder, rows, rewriter, {n: instructions[n] for n in needed}, progress)
 
     # 4. plan the cells still to do
-    pending: list[tuple[Example, int, list[ImageMethod]]] = []
+    pending: list[tuple[Example, int, list[MethodSpec]]] = []
     for row in rows:
         for seed in seeds:
             todo = [m for m in chosen if not _finished(cells, row, m, seed, instructions)]
             reference_lost = not _image_path(folder, row, REFERENCE_METHOD, seed).is_file()
             if todo and reference_lost and all(m.name != REFERENCE_METHOD for m in todo):
-                todo.insert(0, IMAGE_METHODS[REFERENCE_METHOD])  # its image is needed again
+                todo.insert(0, get_method(REFERENCE_METHOD))  # its image is needed again
             run.skipped += len(chosen) - len(todo)
             if todo:
                 pending.append((row, seed, todo))
@@ -110,16 +113,12 @@ def run_image_bench(
     total = sum(len(todo) for _, _, todo in pending)
     with progress_bar(total, "bench images", enabled=progress, unit="cell") as bar:
         for row, seed, todo in pending:
-            _run_group(folder, cells, run, row, seed, todo, generator, judge, rewrites, instructions, switch_step)
+            _run_group(folder, cells, run, row, seed, todo, generator, judge, rewrites, instructions, resolved_switch)
             bar.update(len(todo))
     return run
 
 
-def _unknown(name: str) -> ImageMethod:
-    raise InputError(f"unknown method {name!r}; choose from {', '.join(IMAGE_METHODS)}")
-
-
-def _finished(cells: CellStore, row: Example, method: ImageMethod, seed: int, instructions: Mapping[str, str]) -> bool:
+def _finished(cells: CellStore, row: Example, method: MethodSpec, seed: int, instructions: Mapping[str, str]) -> bool:
     sha = text_sha(instructions[method.instruction]) if method.instruction is not None else None
     return cells.is_current(row, method.name, seed, sha)
 
@@ -170,7 +169,7 @@ def _run_group(
     run: BenchRun,
     row: Example,
     seed: int,
-    todo: Sequence[ImageMethod],
+    todo: Sequence[MethodSpec],
     generator: ImageGenerator,
     judge: Judge,
     rewrites: Mapping[tuple[str, str], Rewrite],
@@ -183,7 +182,7 @@ def _run_group(
     concept, query = concept_of(row), query_of(row)
     base = {"row_id": row.id, "seed": seed, "concept": concept, "query": query}
 
-    def fail(method: ImageMethod, error: str, extra: Mapping[str, Any] | None = None) -> None:
+    def fail(method: MethodSpec, error: str, extra: Mapping[str, Any] | None = None) -> None:
         cells.add({**base, **(extra or {}), "method": method.name, "status": "failed", "error": error})
         run.failed += 1
         run.errors.append(f"{row.id} / {method.name} / seed {seed}: {error}")
@@ -196,7 +195,7 @@ def _run_group(
         with Image.open(reference_path) as stored:
             reference = stored.convert("RGB")
 
-    made: list[tuple[ImageMethod, dict[str, Any], Any]] = []
+    made: list[tuple[MethodSpec, dict[str, Any], Any]] = []
     ordered = sorted(todo, key=lambda m: m.name != REFERENCE_METHOD)  # the reference first
     for method in ordered:
         extra: dict[str, Any] = {"prompt": query}
@@ -209,13 +208,13 @@ def _run_group(
                 continue
             rewrite_text = rewrite.text.strip()
             extra.update(rewrite=rewrite_text, prompt=rewrite_text)
-        switch = None if method.synthesis != "tin" else (0 if method.switch_at_zero else switch_step)
+        switch = method.switch_step_for(switch_step)
         if switch is not None:
             extra["switch_step"] = switch
         if method.name != REFERENCE_METHOD and reference is None:
             fail(method, "no unconstrained reference image for this row and seed", extra)
             continue
-        request = GenerationRequest(method.synthesis, query, concept, seed, rewrite=rewrite_text, switch_step=switch)
+        request = GenerationRequest(method.name, query, concept, seed, rewrite=rewrite_text, switch_step=switch)
         started = time.perf_counter()
         try:
             image = generator.generate(request).convert("RGB")

@@ -14,8 +14,9 @@ from .cells import Rewrite
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """One image to make. ``method`` is a synthesis method (original, blacklist, negative, sld,
-    tin); ``rewrite`` and ``switch_step`` are set for tin only."""
+    """One image to make. ``method`` names a method of the registry
+    (:mod:`promptlearn.synthesis.methods`); ``rewrite`` is set for the methods that rewrite,
+    ``switch_step`` (S in sampler steps, set by the method's switch policy) for those that switch."""
 
     method: str
     query: str
@@ -53,9 +54,9 @@ def check_rewrite_methods(
     instruction; ``needs`` holds (method name, name of the instruction it rewrites with)."""
     for method, instruction in needs:
         if rewriter is None:
-            raise InputError(f"method {method!r} needs an LLM rewriter (--llm)")
+            raise InputError(f"method {method!r} needs an LLM rewriter ({{rewriter}})", arguments="rewriter")
         if not instructions.get(instruction, "").strip():
-            raise InputError(f"method {method!r} needs the {instruction} instruction")
+            raise InputError(f"method {method!r} needs the {instruction} instruction ({{instructions}})", arguments="instructions")
 
 
 def rewrite_rows(rewriter: QueryRewriter, rows: Sequence[Example], instruction: str) -> list[Rewrite]:

@@ -7,15 +7,14 @@ from __future__ import annotations
 import html
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..errors import InputError
 from ..files import atomic_write_json, atomic_write_text
 from .cells import CellStore
-from .methods import IMAGE_METHODS
-from .metrics import UNIFORM_NOISE_MSE, CellOutcome, MeanStd, MethodSummary, similarity_from_mse, summarise
+from .metrics import UNIFORM_NOISE_MSE, CellOutcome, MethodSummary, similarity_from_mse, summarise
 from .paper import PAPER_AVOIDANCE, paper_avoidance
 from .plots import plot_fit_history, plot_methods
 from .rundir import CONFIG_FILE
@@ -26,9 +25,6 @@ PLOTS_DIR = "plots"
 TEXT_METHOD_SUMMARIES = {
     "learned": "the learned instruction",
     "initial": "the instruction learning started from",
-    "human": "the task's human-written instruction",
-    "in-context": "training examples shown instead of an instruction",
-    "blacklist": "concept words deleted from the query (no LLM)",
 }
 
 
@@ -53,8 +49,156 @@ def judge_definition(judge: Mapping[str, Any] | None) -> str:
     return f"judge {json.dumps(dict(judge), sort_keys=True)}"
 
 
-def metric_definitions(stage: str, options: ReportOptions, *, judge: Mapping[str, Any] | None = None) -> list[str]:
-    if stage == "text":
+@dataclass(frozen=True)
+class MethodLine:
+    """One method's line of the summary: the aggregate over seeds (:class:`MethodSummary`), its
+    failed cells, the paper's number where there is one, and the stage's extra columns."""
+
+    summary: MethodSummary
+    failed: int
+    paper_avoidance_pct: float | None
+    extras: Mapping[str, Any] = field(default_factory=dict)  # e.g. text stage: {"unchanged": 0.25}
+
+    @property
+    def method(self) -> str:
+        return self.summary.method
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.summary.to_json(), "failed": self.failed, "paper_avoidance_pct": self.paper_avoidance_pct, **dict(self.extras)}
+
+
+@dataclass(frozen=True)
+class FailedCell:
+    row_id: str
+    method: str
+    seed: int | None
+    error: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"row_id": self.row_id, "method": self.method, "seed": self.seed, "error": self.error}
+
+
+@dataclass
+class BenchSummary:
+    """The content of ``summary.json``: what :func:`build_summary` computes and the reports show."""
+
+    stage: str
+    options: dict[str, Any]
+    fingerprint: dict[str, Any]
+    failure_score: float
+    mse_normaliser: float
+    metric_definitions: list[str]
+    methods: list[MethodLine]
+    failures: list[FailedCell]
+    plots: dict[str, str] = field(default_factory=dict)
+    schema: int = SUMMARY_SCHEMA
+
+    @property
+    def kind(self) -> "Stage":
+        return stage_of(self.stage)
+
+    def method(self, name: str) -> MethodLine:
+        return next(line for line in self.methods if line.method == name)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "stage": self.stage,
+            "options": self.options,
+            "fingerprint": self.fingerprint,
+            "failure_score": self.failure_score,
+            "mse_normaliser": self.mse_normaliser,
+            "metric_definitions": self.metric_definitions,
+            "methods": [line.to_json() for line in self.methods],
+            "failures": [f.to_json() for f in self.failures],
+            "plots": self.plots,
+        }
+
+
+class Stage:
+    """What differs between the benchmark's stages, in one place: metric definitions, the
+    failure score, similarity of a cell, extra columns, method descriptions and the HTML rows."""
+
+    name = ""
+    score_label = "score"
+    extra_columns: tuple[tuple[str, str], ...] = ()  # (summary key, table header)
+
+    def metric_definitions(self, options: ReportOptions, judge: Mapping[str, Any] | None) -> list[str]:
+        raise NotImplementedError
+
+    def failure_score(self, options: ReportOptions) -> float:
+        return options.failure_score
+
+    def similarity(self, record: Mapping[str, Any], options: ReportOptions) -> float | None:
+        raise NotImplementedError
+
+    def extras(self, records: Sequence[Mapping[str, Any]], method: str) -> dict[str, Any]:
+        return {}
+
+    def describe(self, method: str) -> str:
+        from ..synthesis.methods import get_method, method_names
+
+        return get_method(method).summary if method in method_names() else ""
+
+    def n_text(self, line: MethodLine) -> str:
+        return str(line.summary.cells)
+
+    def html_rows(self, methods: Sequence[str], records: Sequence[Mapping[str, Any]]) -> list[str]:
+        raise NotImplementedError
+
+
+class ImageStage(Stage):
+    name = "image"
+    score_label = "similarity score"
+
+    def metric_definitions(self, options: ReportOptions, judge: Mapping[str, Any] | None) -> list[str]:
+        return [
+            f"**avoidance**: share of rows whose image the judge found free of the concept ({judge_definition(judge)}).",
+            f"**visual similarity** to the unconstrained image of the same row and seed: 1 − clip(MSE / {options.mse_normaliser:.6g}, 0, 1), "
+            "MSE over all pixels and RGB channels of pixels scaled to [0, 1]; "
+            "the default normaliser 1/6 is the expected MSE of two independent uniform-noise images.",
+            f"**score** per cell: the similarity if the concept was avoided, else the failure score **{options.failure_score:g}** "
+            "(the paper's appendix uses 0, its main text 0.5).",
+            "Each method's per-seed avoidance rate and mean score are summarised as mean ± sample std (ddof = 1) over seeds; "
+            "n = rows × seeds of finished cells; failed cells are left out and listed below.",
+        ]
+
+    def similarity(self, record: Mapping[str, Any], options: ReportOptions) -> float | None:
+        return similarity_from_mse(record["mse"], normaliser=options.mse_normaliser) if "mse" in record else record.get("similarity")
+
+    def n_text(self, line: MethodLine) -> str:
+        return f"{line.summary.cells} ({line.summary.rows} rows × {len(line.summary.per_seed)} seeds)"
+
+    def html_rows(self, methods: Sequence[str], records: Sequence[Mapping[str, Any]]) -> list[str]:
+        esc = html.escape
+        by_row, heads = _by_row(records)
+        parts = []  # one grid per row, like the paper's Figure 3
+        for row_id, cells in by_row.items():
+            head = heads[row_id]
+            parts.append(f"<h3>{esc(row_id)}: avoid “{esc(str(head.get('concept', '')))}”</h3>")
+            parts.append(f'<p class="q">query: {esc(str(head.get("query", "")))}</p>')
+            parts.append('<table class="grid"><tr><th>seed</th>' + "".join(f"<th>{esc(m)}</th>" for m in methods) + "</tr>")
+            for seed in sorted({s for _, s in cells}):
+                line = f"<td>{esc(str(seed))}</td>"
+                for method in methods:
+                    record = cells.get((method, seed))
+                    if record is None:
+                        line += "<td>–</td>"
+                        continue
+                    image = f'<img src="{esc(record["image"])}" alt="{esc(method)}, seed {esc(str(seed))}" loading="lazy">' if record.get("image") else ""
+                    caption = record.get("rewrite") or record.get("prompt") or ""
+                    line += f'<td>{image}<div class="cap">{esc(str(caption))}</div><div class="cap">{_verdict(record)}</div></td>'
+                parts.append(f"<tr>{line}</tr>")
+            parts.append("</table>")
+        return parts
+
+
+class TextStage(Stage):
+    name = "text"
+    score_label = "score (avoided × similarity)"
+    extra_columns = (("unchanged", "query unchanged %"),)
+
+    def metric_definitions(self, options: ReportOptions, judge: Mapping[str, Any] | None) -> list[str]:
         return [
             "**avoided**: the ORES task's text-level check: the rewrite names none of the concepts "
             "(text match, or a phrase within the task's semantic threshold of the concept) and, where the dataset gives "
@@ -67,76 +211,106 @@ def metric_definitions(stage: str, options: ReportOptions, *, judge: Mapping[str
             "with similarity 1 when left unchanged, so the black list (which deletes only the concept's words) gets an upper "
             "bound here; the image stage measures what the images show.",
         ]
+
+    def failure_score(self, options: ReportOptions) -> float:
+        return 0.0  # the task's own rule: a row that keeps its concept scores 0
+
+    def similarity(self, record: Mapping[str, Any], options: ReportOptions) -> float | None:
+        return record.get("similarity")
+
+    def extras(self, records: Sequence[Mapping[str, Any]], method: str) -> dict[str, Any]:
+        """The share of a method's rewrites that are the query itself (case and surrounding
+        space aside). The text check cannot see a concept the query only implies, so an
+        unchanged query counts as avoided there; this column shows how often that happened."""
+        mine = [r for r in records if r["method"] == method and r.get("status") == "ok"]
+        if not mine:
+            return {"unchanged": None}
+        same = sum(1 for r in mine if str(r.get("rewrite", "")).strip().casefold() == str(r.get("query", "")).strip().casefold())
+        return {"unchanged": same / len(mine)}
+
+    def describe(self, method: str) -> str:
+        """The instruction source's line, or the registry method's (text form, no LLM)."""
+        from ..instructions import instruction_sources
+        from ..synthesis.methods import get_method, method_names
+
+        if method in TEXT_METHOD_SUMMARIES:
+            return TEXT_METHOD_SUMMARIES[method]
+        named = dict(instruction_sources())
+        if method in named:
+            return named[method]
+        if method in method_names():
+            return get_method(method).summary + " (no LLM)"
+        return "instruction given with --compare"
+
+    def html_rows(self, methods: Sequence[str], records: Sequence[Mapping[str, Any]]) -> list[str]:
+        esc = html.escape
+        by_row, heads = _by_row(records)
+        parts = ['<table class="grid"><tr><th>row</th><th>concept</th><th>query</th>' + "".join(f"<th>{esc(m)}</th>" for m in methods) + "</tr>"]
+        for row_id, cells in by_row.items():  # one table: a line per row, a column per method
+            head = heads[row_id]
+            line = f"<td>{esc(row_id)}</td><td>{esc(str(head.get('concept', '')))}</td><td>{esc(str(head.get('query', '')))}</td>"
+            for method in methods:
+                record = cells.get((method, None))
+                line += "<td>–</td>" if record is None else f'<td>{esc(str(record.get("rewrite") or ""))}<div class="cap">{_verdict(record)}</div></td>'
+            parts.append(f"<tr>{line}</tr>")
+        parts.append("</table>")
+        return parts
+
+
+STAGES: dict[str, Stage] = {"image": ImageStage(), "text": TextStage()}
+
+
+def stage_of(name: str) -> Stage:
+    if name not in STAGES:
+        raise InputError(f"unknown benchmark stage {name!r}; expected {', '.join(STAGES)}")
+    return STAGES[name]
+
+
+def metric_definitions(stage: str, options: ReportOptions, *, judge: Mapping[str, Any] | None = None) -> list[str]:
+    return stage_of(stage).metric_definitions(options, judge)
+
+
+def _outcomes(records: Sequence[Mapping[str, Any]], options: ReportOptions, stage: Stage) -> list[CellOutcome]:
     return [
-        f"**avoidance**: share of rows whose image the judge found free of the concept ({judge_definition(judge)}).",
-        f"**visual similarity** to the unconstrained image of the same row and seed: 1 − clip(MSE / {options.mse_normaliser:.6g}, 0, 1), "
-        "MSE over all pixels and RGB channels of pixels scaled to [0, 1]; "
-        "the default normaliser 1/6 is the expected MSE of two independent uniform-noise images.",
-        f"**score** per cell: the similarity if the concept was avoided, else the failure score **{options.failure_score:g}** "
-        "(the paper's appendix uses 0, its main text 0.5).",
-        "Each method's per-seed avoidance rate and mean score are summarised as mean ± sample std (ddof = 1) over seeds; "
-        "n = rows × seeds of finished cells; failed cells are left out and listed below.",
+        CellOutcome(str(r["row_id"]), str(r["method"]), r.get("seed"), bool(r["avoided"]), stage.similarity(r, options))
+        for r in records
+        if r.get("status") == "ok"
     ]
 
 
-def _outcomes(records: Sequence[Mapping[str, Any]], options: ReportOptions) -> list[CellOutcome]:
-    out = []
-    for record in records:
-        if record.get("status") != "ok":
-            continue
-        if "mse" in record:
-            similarity = similarity_from_mse(record["mse"], normaliser=options.mse_normaliser)
-        else:
-            similarity = record.get("similarity")
-        out.append(CellOutcome(str(record["row_id"]), str(record["method"]), record.get("seed"), bool(record["avoided"]), similarity))
-    return out
-
-
-def build_summary(folder: str | Path, options: ReportOptions = ReportOptions()) -> dict[str, Any]:
+def build_summary(folder: str | Path, options: ReportOptions = ReportOptions()) -> BenchSummary:
     """The summary of a benchmark folder (the content of ``summary.json``)."""
     root = Path(folder)
     config_path = root / CONFIG_FILE
     if not config_path.is_file():
         raise InputError(f"{root} holds no benchmark run (no {CONFIG_FILE})")
     config = json.loads(config_path.read_text(encoding="utf-8"))
-    run_options = config.get("options", {})
-    stage = config.get("fingerprint", {}).get("stage", "image")
+    run_options = dict(config.get("options", {}))
+    fingerprint = dict(config.get("fingerprint", {}))
+    stage = stage_of(fingerprint.get("stage", "image"))
     records = current_records(root, run_options)
     methods = list(run_options.get("methods") or sorted({r["method"] for r in records}))
-    failure_score = 0.0 if stage == "text" else options.failure_score
-    summaries = summarise(_outcomes(records, options), failure_score=failure_score, methods=methods)
+    failure_score = stage.failure_score(options)
     failures = [r for r in records if r.get("status") != "ok"]
-    return {
-        "schema": SUMMARY_SCHEMA,
-        "stage": stage,
-        "options": run_options,
-        "fingerprint": config.get("fingerprint", {}),
-        "failure_score": failure_score,
-        "mse_normaliser": options.mse_normaliser,
-        "metric_definitions": metric_definitions(stage, options, judge=config.get("fingerprint", {}).get("judge")),
-        "methods": [
-            {
-                **s.to_json(),
-                "failed": sum(1 for f in failures if f["method"] == s.method),
-                "paper_avoidance_pct": PAPER_AVOIDANCE.get(s.method, (None, None))[1],
-                **({"unchanged": _unchanged_share(records, s.method)} if stage == "text" else {}),
-            }
-            for s in summaries
-        ],
-        "failures": [
-            {"row_id": f["row_id"], "method": f["method"], "seed": f.get("seed"), "error": f.get("error", "")} for f in failures
-        ],
-    }
-
-
-def _unchanged_share(records: Sequence[Mapping[str, Any]], method: str) -> float | None:
-    """Text stage: the share of a method's rewrites that are the query itself (case and
-    surrounding space aside). The text check cannot see a concept the query only implies, so
-    an unchanged query counts as avoided there; this column shows how often that happened."""
-    mine = [r for r in records if r["method"] == method and r.get("status") == "ok"]
-    if not mine:
-        return None
-    return sum(1 for r in mine if str(r.get("rewrite", "")).strip().casefold() == str(r.get("query", "")).strip().casefold()) / len(mine)
+    lines = [
+        MethodLine(
+            summary=s,
+            failed=sum(1 for f in failures if f["method"] == s.method),
+            paper_avoidance_pct=PAPER_AVOIDANCE.get(s.method, (None, None))[1],
+            extras=stage.extras(records, s.method),
+        )
+        for s in summarise(_outcomes(records, options, stage), failure_score=failure_score, methods=methods)
+    ]
+    return BenchSummary(
+        stage=stage.name,
+        options=run_options,
+        fingerprint=fingerprint,
+        failure_score=failure_score,
+        mse_normaliser=options.mse_normaliser,
+        metric_definitions=stage.metric_definitions(options, fingerprint.get("judge")),
+        methods=lines,
+        failures=[FailedCell(str(f["row_id"]), str(f["method"]), f.get("seed"), str(f.get("error", ""))) for f in failures],
+    )
 
 
 def current_records(folder: Path, run_options: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -155,39 +329,24 @@ def current_records(folder: Path, run_options: Mapping[str, Any]) -> list[dict[s
 
 
 # ---- the markdown report -----------------------------------------------------------------------
-def _fmt(stat: Mapping[str, Any], scale: float, digits: int) -> str:
-    if not stat["n"] or stat["mean"] is None or (isinstance(stat["mean"], float) and math.isnan(stat["mean"])):
-        return "–"
-    return f"{stat['mean'] * scale:.{digits}f} ± {stat['std'] * scale:.{digits}f}"
-
-
-def _describe(stage: str, method: str) -> str:
-    if stage == "text":
-        return TEXT_METHOD_SUMMARIES.get(method, "instruction given with --compare")
-    return IMAGE_METHODS[method].summary if method in IMAGE_METHODS else ""
-
-
-def results_table(summary: Mapping[str, Any]) -> list[list[str]]:
+def results_table(summary: BenchSummary) -> list[list[str]]:
     """Header and lines of the paper-style table."""
-    stage = summary["stage"]
-    score_name = "score (avoided × similarity)" if stage == "text" else "similarity score"
-    header = ["method", "what it is", "avoidance % (mean ± std)", f"{score_name} (mean ± std)", "n", "failed", "paper avoidance % (machine eval)"]
-    if stage == "text":
-        header.insert(6, "query unchanged %")
+    stage = summary.kind
+    header = ["method", "what it is", "avoidance % (mean ± std)", f"{stage.score_label} (mean ± std)", "n", "failed"]
+    header += [title for _, title in stage.extra_columns] + ["paper avoidance % (machine eval)"]
     lines = [header]
-    for m in summary["methods"]:
-        seeds = len(m["per_seed"])
-        n = f"{m['cells']}" if stage == "text" else f"{m['cells']} ({m['rows']} rows × {seeds} seeds)"
-        line = [m["method"], _describe(stage, m["method"]), _fmt(m["avoidance"], 100.0, 1), _fmt(m["score"], 1.0, 3), n, str(m["failed"]), paper_avoidance(m["method"])]
-        if stage == "text":
-            line.insert(6, "–" if m.get("unchanged") is None else f"{100.0 * m['unchanged']:.1f}")
-        lines.append(line)
+    for m in summary.methods:
+        line = [m.method, stage.describe(m.method), m.summary.avoidance.format(100.0, 1), m.summary.score.format(1.0, 3), stage.n_text(m), str(m.failed)]
+        for key, _ in stage.extra_columns:
+            value = m.extras.get(key)
+            line.append("–" if value is None else f"{100.0 * value:.1f}")
+        lines.append(line + [paper_avoidance(m.method)])
     return lines
 
 
-def render_markdown(summary: Mapping[str, Any], *, plots: Mapping[str, str]) -> str:
-    options = summary["options"]
-    stage = summary["stage"]
+def render_markdown(summary: BenchSummary, *, plots: Mapping[str, str]) -> str:
+    options = summary.options
+    stage = summary.stage
     out = [f"# ORES benchmark — {stage} stage", ""]
     if options.get("command"):
         out += ["Command:", "", "```bash", str(options["command"]), "```", ""]
@@ -207,10 +366,10 @@ def render_markdown(summary: Mapping[str, Any], *, plots: Mapping[str, str]) -> 
     ]
     if "methods" in plots:
         out += [f"![avoidance and score per method]({plots['methods']})", ""]
-    out += ["## Metric definitions", ""] + [f"- {d}" for d in summary["metric_definitions"]] + [""]
+    out += ["## Metric definitions", ""] + [f"- {d}" for d in summary.metric_definitions] + [""]
     out += ["## Options", ""]
     shown = {k: v for k, v in options.items() if k not in ("command", "wall_seconds", "instructions", "row_ids")}
-    shown.update(failure_score=summary["failure_score"], mse_normaliser=summary["mse_normaliser"])
+    shown.update(failure_score=summary.failure_score, mse_normaliser=summary.mse_normaliser)
     for key in sorted(shown):
         out.append(f"- `{key}`: {_inline(shown[key])}")
     out.append("")
@@ -218,12 +377,12 @@ def render_markdown(summary: Mapping[str, Any], *, plots: Mapping[str, str]) -> 
         out += ["## Instructions", ""]
         for name, text in options["instructions"].items():
             out += [f"`{name}`:", "", "```text", str(text).strip(), "```", ""]
-    if summary["failures"]:
-        out += [f"## Failed cells ({len(summary['failures'])})", ""]
-        for f in summary["failures"][:50]:
-            out.append(f"- {f['row_id']} / {f['method']} / seed {f['seed']}: {f['error']}")
-        if len(summary["failures"]) > 50:
-            out.append(f"- … and {len(summary['failures']) - 50} more (see summary.json)")
+    if summary.failures:
+        out += [f"## Failed cells ({len(summary.failures)})", ""]
+        for f in summary.failures[:50]:
+            out.append(f"- {f.row_id} / {f.method} / seed {f.seed}: {f.error}")
+        if len(summary.failures) > 50:
+            out.append(f"- … and {len(summary.failures) - 50} more (see summary.json)")
         out.append("")
     if "fit_history" in plots:
         out += ["## Fit history", "", f"![score per step of the fit]({plots['fit_history']})", ""]
@@ -250,9 +409,9 @@ h3{margin-bottom:0.2em}.q{color:#555;margin-top:0}
 """
 
 
-def render_html(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]], *, plots: Mapping[str, str]) -> str:
+def render_html(summary: BenchSummary, records: Sequence[Mapping[str, Any]], *, plots: Mapping[str, str]) -> str:
     esc = html.escape
-    stage = summary["stage"]
+    stage = summary.stage
     table = results_table(summary)
     parts = [
         "<!DOCTYPE html>",
@@ -261,19 +420,19 @@ def render_html(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]]
         f"<style>{_CSS}</style></head><body>",
         f"<h1>ORES benchmark — {esc(stage)} stage</h1>",
     ]
-    if summary["options"].get("command"):
-        parts.append(f"<p><code>{esc(str(summary['options']['command']))}</code></p>")
+    if summary.options.get("command"):
+        parts.append(f"<p><code>{esc(str(summary.options['command']))}</code></p>")
     parts.append("<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in table[0]) + "</tr>")
     for line in table[1:]:
         parts.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in line) + "</tr>")
     parts.append("</table>")
-    parts.append("<ul>" + "".join(f"<li>{esc(d.replace('**', ''))}</li>" for d in summary["metric_definitions"]) + "</ul>")
+    parts.append("<ul>" + "".join(f"<li>{esc(d.replace('**', ''))}</li>" for d in summary.metric_definitions) + "</ul>")
     for key, alt in (("methods", "avoidance and score per method"), ("fit_history", "score per step of the fit")):
         if key in plots:
             parts.append(f'<p><img src="{esc(plots[key])}" alt="{alt}"></p>')
-    methods = [m["method"] for m in summary["methods"]]
+    methods = [m.method for m in summary.methods]
     parts.append("<h2>Rows</h2>")
-    parts.extend(_html_rows(stage, methods, records))
+    parts.extend(summary.kind.html_rows(methods, records))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
@@ -289,44 +448,13 @@ def _verdict(record: Mapping[str, Any]) -> str:
     return word
 
 
-def _html_rows(stage: str, methods: Sequence[str], records: Sequence[Mapping[str, Any]]) -> list[str]:
-    esc = html.escape
+def _by_row(records: Sequence[Mapping[str, Any]]) -> tuple[dict[str, dict[tuple[str, Any], Mapping[str, Any]]], dict[str, Mapping[str, Any]]]:
     by_row: dict[str, dict[tuple[str, Any], Mapping[str, Any]]] = {}
     heads: dict[str, Mapping[str, Any]] = {}
     for record in records:
         by_row.setdefault(str(record["row_id"]), {})[(record["method"], record.get("seed"))] = record
         heads.setdefault(str(record["row_id"]), record)
-    if stage == "text":  # one table: a line per row, a column per method
-        parts = ['<table class="grid"><tr><th>row</th><th>concept</th><th>query</th>' + "".join(f"<th>{esc(m)}</th>" for m in methods) + "</tr>"]
-        for row_id, cells in by_row.items():
-            head = heads[row_id]
-            line = f"<td>{esc(row_id)}</td><td>{esc(str(head.get('concept', '')))}</td><td>{esc(str(head.get('query', '')))}</td>"
-            for method in methods:
-                record = cells.get((method, None))
-                line += "<td>–</td>" if record is None else f'<td>{esc(str(record.get("rewrite") or ""))}<div class="cap">{_verdict(record)}</div></td>'
-            parts.append(f"<tr>{line}</tr>")
-        parts.append("</table>")
-        return parts
-    parts = []  # image stage: one grid per row, like the paper's Figure 3
-    for row_id, cells in by_row.items():
-        head = heads[row_id]
-        parts.append(f"<h3>{esc(row_id)}: avoid “{esc(str(head.get('concept', '')))}”</h3>")
-        parts.append(f'<p class="q">query: {esc(str(head.get("query", "")))}</p>')
-        parts.append('<table class="grid"><tr><th>seed</th>' + "".join(f"<th>{esc(m)}</th>" for m in methods) + "</tr>")
-        seeds = sorted({s for _, s in cells})
-        for seed in seeds:
-            line = f"<td>{esc(str(seed))}</td>"
-            for method in methods:
-                record = cells.get((method, seed))
-                if record is None:
-                    line += "<td>–</td>"
-                    continue
-                image = f'<img src="{esc(record["image"])}" alt="{esc(method)}, seed {esc(str(seed))}" loading="lazy">' if record.get("image") else ""
-                caption = record.get("rewrite") or record.get("prompt") or ""
-                line += f'<td>{image}<div class="cap">{esc(str(caption))}</div><div class="cap">{_verdict(record)}</div></td>'
-            parts.append(f"<tr>{line}</tr>")
-        parts.append("</table>")
-    return parts
+    return by_row, heads
 
 
 # ---- writing everything --------------------------------------------------------------------------
@@ -336,39 +464,23 @@ def write_reports(
     *,
     fit_run: str | Path | None = None,
     wall_seconds: float | None = None,
-) -> dict[str, Any]:
+) -> BenchSummary:
     """Write ``summary.json``, ``report.md``, ``index.html`` and ``plots/`` into ``folder``;
     returns the summary. ``wall_seconds`` (of the invocation that wrote it) is shown."""
     root = Path(folder)
     summary = build_summary(root, options)
     if wall_seconds is not None:
-        summary["options"] = {**summary["options"], "wall_seconds": round(wall_seconds, 1)}
+        summary.options = {**summary.options, "wall_seconds": round(wall_seconds, 1)}
     plots: dict[str, str] = {}
-    methods_summaries = [
-        MethodSummary(
-            m["method"],
-            _stat(m["avoidance"]),
-            _stat(m["score"]),
-            m["per_seed"],
-            m["rows"],
-            m["cells"],
-        )
-        for m in summary["methods"]
-    ]
-    score_label = "score (avoided × similarity)" if summary["stage"] == "text" else "similarity score"
-    if plot_methods(methods_summaries, root / PLOTS_DIR / "methods.png", score_label=score_label) is not None:
+    if plot_methods([m.summary for m in summary.methods], root / PLOTS_DIR / "methods.png", score_label=summary.kind.score_label) is not None:
         plots["methods"] = f"{PLOTS_DIR}/methods.png"
     if fit_run is not None and plot_fit_history(fit_run, root / PLOTS_DIR / "fit_history.png") is not None:
         plots["fit_history"] = f"{PLOTS_DIR}/fit_history.png"
-    summary["plots"] = plots
-    atomic_write_json(root / "summary.json", _json_safe(summary))
+    summary.plots = plots
+    atomic_write_json(root / "summary.json", _json_safe(summary.to_json()))
     atomic_write_text(root / "report.md", render_markdown(summary, plots=plots))
-    atomic_write_text(root / "index.html", render_html(summary, current_records(root, summary["options"]), plots=plots))
+    atomic_write_text(root / "index.html", render_html(summary, current_records(root, summary.options), plots=plots))
     return summary
-
-
-def _stat(data: Mapping[str, Any]) -> MeanStd:
-    return MeanStd(float(data["mean"]), float(data["std"]), int(data["n"]))
 
 
 def _json_safe(value: Any) -> Any:

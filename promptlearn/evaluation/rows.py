@@ -40,3 +40,30 @@ def safe_name(text: str) -> str:
     """A file-name-safe form of a row id (letters, digits, ``-``, ``_``, ``.``)."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "row"
     return name[:80]
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``0,1,2`` or ``0-4`` into distinct non-negative ints (order kept)."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if re.fullmatch(r"\d+\s*-\s*\d+", part):
+            low, high = (int(x) for x in part.split("-", 1))
+            if low > high:
+                raise InputError(f"bad seed range {part!r} in seeds {text!r}: it runs backwards; use e.g. {high}-{low}")
+            values = list(range(low, high + 1))
+        else:
+            try:
+                values = [int(part)]
+            except ValueError:
+                raise InputError(f"bad seed {part!r} in seeds {text!r}; use e.g. 0,1,2 or 0-4") from None
+        for value in values:
+            if value < 0:
+                raise InputError(f"seeds must be >= 0, got {value}")
+            if value not in seeds:
+                seeds.append(value)
+    if not seeds:
+        raise InputError(f"no seed in seeds {text!r}")
+    return seeds

@@ -1,5 +1,6 @@
-"""The text stage: rewrite every row's query with each instruction (and the black-list
-baseline) and score the rewrites with the ORES task's text-level scorer (avoided × similarity).
+"""The text stage: rewrite every row's query with each instruction (and the methods of the
+registry that have a text form, such as the black list) and score the rewrites with the ORES
+task's text-level scorer (avoided × similarity).
 Runs on a CPU with the embedded LLM; no diffusion model, no judge.
 
 :func:`run_text_bench` reads as numbered steps: check inputs → open the run folder → per
@@ -17,7 +18,6 @@ from ..progress import progress_bar
 from ..tasks.base import Example, Task
 from .cells import CellStore, Rewrite, text_sha
 from .harness import BenchRun
-from .methods import BLACKLIST
 from .protocols import QueryRewriter, check_rewrite_methods, rewrite_rows
 from .rows import check_rows, concept_of, query_of
 from .rundir import open_run_dir
@@ -26,13 +26,28 @@ TEXT_CHUNK_ROWS = 16
 """Rows rewritten per LLM call batch (two local batches of 8)."""
 
 
-def blacklist_rewrite(row: Example) -> str:
-    """The black-list baseline at text level: the query with the concept's words deleted
-    (the synthesis black list's own text edit)."""
-    from ..synthesis.interventions.blacklist import remove_concepts
+def text_methods() -> list[str]:
+    """The registry's methods that have a text form (no LLM): e.g. original, blacklist."""
+    from ..synthesis.methods import list_methods
+
+    return [spec.name for spec in list_methods() if spec.text_edit is not None]
+
+
+def text_edit(method: str, row: Example) -> str:
+    """A registry method's text form applied to a row, e.g. the black list: the query with the
+    concept's words deleted (the synthesis black list's own text edit)."""
+    from ..synthesis.methods import get_method
     from ..tasks.concept_match import split_concepts
 
-    return remove_concepts(query_of(row), split_concepts(concept_of(row)))
+    spec = get_method(method)
+    if spec.text_edit is None:
+        raise InputError(f"method {method!r} has no text form; the text stage compares instructions and {', '.join(text_methods())}")
+    return spec.text_edit(query_of(row), split_concepts(concept_of(row)))
+
+
+def blacklist_rewrite(row: Example) -> str:
+    """The black-list baseline at text level (see :func:`text_edit`)."""
+    return text_edit("blacklist", row)
 
 
 def run_text_bench(
@@ -47,15 +62,21 @@ def run_text_bench(
     progress: bool = True,
     chunk_size: int = TEXT_CHUNK_ROWS,
 ) -> BenchRun:
-    """Run (or resume) the text stage into ``out``. ``instructions`` maps every method except
-    ``blacklist`` to its instruction text; rows are rewritten and recorded ``chunk_size`` at a time."""
+    """Run (or resume) the text stage into ``out``. A method named in ``instructions`` rewrites
+    with that instruction through ``rewriter``; any other must be a registry method with a text
+    form (:func:`text_methods`, e.g. ``blacklist``). Rows are rewritten and recorded
+    ``chunk_size`` at a time."""
     # 1. check inputs
     check_rows(rows)
     for row in rows:
         task.check_example(row)
-    check_rewrite_methods(((m, m) for m in methods if m != BLACKLIST), instructions, rewriter)
     if not methods:
-        raise InputError("no method given")
+        raise InputError("no method given ({methods})", arguments="methods")
+    for method in methods:
+        if method not in instructions:
+            if method not in text_methods():
+                raise InputError(f"method {method!r} needs the {method} instruction ({{instructions}}); methods without one: {', '.join(text_methods())}", arguments="instructions")
+    check_rewrite_methods(((m, m) for m in methods if m in instructions), instructions, rewriter)
     if chunk_size < 1:
         raise InputError(f"chunk_size must be >= 1, got {chunk_size}")
 
@@ -71,7 +92,7 @@ def run_text_bench(
     with progress_bar(len(methods) * len(rows), "bench text", enabled=progress, unit="row") as bar:
         for method in methods:
             instruction = instructions.get(method, "")
-            sha = text_sha(instruction) if method != BLACKLIST else None
+            sha = text_sha(instruction) if method in instructions else None
             todo = [row for row in rows if not cells.is_current(row, method, None, sha)]
             run.skipped += len(rows) - len(todo)
             bar.update(len(rows) - len(todo))
@@ -94,8 +115,8 @@ def _run_chunk(
     rewriter: QueryRewriter | None,
 ) -> None:
     """Rewrite ``rows`` with one method (step 3), score the rewrites and record every cell (step 4)."""
-    if method == BLACKLIST:
-        rewrites = [Rewrite(blacklist_rewrite(row)) for row in rows]
+    if sha is None:  # a registry method's text form, no LLM
+        rewrites = [Rewrite(text_edit(method, row)) for row in rows]
     else:
         assert rewriter is not None  # checked in step 1
         rewrites = rewrite_rows(rewriter, rows, instruction)

@@ -69,8 +69,21 @@ class CompletionCache:
             ) from None
 
     def _failed(self, exc: sqlite3.Error) -> CacheError:
+        text = str(exc)
+        if "full" in text.lower():  # SQLITE_FULL: the disk, not the database, is the problem
+            return CacheError(
+                f"cannot write the LLM cache {self.path}: no space left on its disk; "
+                "free some space, or pass {cache=False} or another {cache_dir}",
+                arguments=("cache=False", "cache_dir"),
+            )
+        if "disk i/o" in text.lower():
+            return CacheError(
+                f"cannot write the LLM cache {self.path}: the disk reported an I/O error; "
+                "pass {cache=False} or another {cache_dir}",
+                arguments=("cache=False", "cache_dir"),
+            )
         return CacheError(
-            f"the LLM cache {self.path} failed: {exc}; pass {{cache=False}} or another {{cache_dir}}",
+            f"the LLM cache {self.path} failed: {text}; pass {{cache=False}} or another {{cache_dir}}",
             arguments=("cache=False", "cache_dir"),
         )
 
@@ -88,7 +101,7 @@ class CompletionCache:
             finish_reason=stored.finish_reason,
             prompt_tokens=stored.prompt_tokens,
             completion_tokens=stored.completion_tokens,
-            cost_usd=0.0,
+            cost_usd=None if stored.cost_usd is None else 0.0,  # an unpriced model stays unpriced
             latency_s=0.0,
             cached=True,
         )

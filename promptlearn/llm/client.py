@@ -169,7 +169,7 @@ class LLM:
         async def one(key: str, request: Request) -> None:
             async with semaphore:
                 try:
-                    completion = await self.retry.run(lambda: backend.acomplete(request))
+                    completion = await self.retry.run(lambda: backend.acomplete(request), on_retry=self.usage.record_retry)
                 except LLMError as error:
                     self.usage.record_error()
                     if not return_exceptions:
@@ -195,7 +195,9 @@ class LLM:
             chunk = items[start : start + size]
             requests = [r for _, r in chunk]
             try:
-                completions = await self.retry.run(lambda: asyncio.to_thread(self._run_engine, backend, requests))
+                completions = await self.retry.run(
+                    lambda: asyncio.to_thread(self._run_engine, backend, requests), on_retry=self.usage.record_retry
+                )
             except LLMError as error:
                 self.usage.record_error()
                 if not return_exceptions:

@@ -11,10 +11,22 @@ class LLMError(PromptlearnError):
 
     retryable = False
 
-    def __init__(self, message: str, *, backend: str | None = None, status: int | None = None, arguments: str | tuple[str, ...] = ()):
+    def __init__(
+        self,
+        message: str,
+        *,
+        backend: str | None = None,
+        status: int | None = None,
+        arguments: str | tuple[str, ...] = (),
+        retryable: bool | None = None,
+    ):
         super().__init__(message, arguments=arguments)
         self.backend = backend
         self.status = status
+        if retryable is not None:  # overrides the class default for this one error
+            self.retryable = retryable
+        self.attempts = 1
+        """Attempts made before this error was raised (set by the retry policy)."""
 
 
 class AuthenticationError(LLMError):
@@ -53,7 +65,8 @@ class ContextWindowError(LLMError):
 
 class BadResponseError(LLMError):
     """The backend answered with something that is not a usable completion (malformed JSON,
-    no choices, empty content)."""
+    no choices, empty content). Remote backends raise it as retryable (such replies are
+    transient on real servers and gateways); a local engine's deterministic empty answer is not."""
 
 
 class BackendUnavailableError(LLMError):
@@ -66,3 +79,11 @@ class InvalidRequestError(LLMError, InputError):
 
 class UnknownModelSpecError(InvalidRequestError):
     """A model spec string that no backend accepts."""
+
+
+def is_transient(error: LLMError) -> bool:
+    """Whether ``error`` belongs to one call rather than to the whole run: a retryable fault that
+    outlasted its retries, a bad reply, a prompt too long for the context. A run records such an
+    error and goes on (``--max-errors``); any other (a rejected key, an unknown model, a bad
+    request) would fail every call alike and ends the run at once."""
+    return bool(error.retryable) or isinstance(error, (BadResponseError, ContextWindowError))

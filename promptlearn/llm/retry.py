@@ -34,16 +34,34 @@ class RetryPolicy:
             wait = max(wait, min(float(retry_after), self.max_delay))
         return wait
 
-    async def run(self, call: Callable[[], Awaitable[T]], *, sleep=asyncio.sleep) -> T:
+    async def run(
+        self,
+        call: Callable[[], Awaitable[T]],
+        *,
+        sleep=asyncio.sleep,
+        on_retry: Callable[[LLMError], None] | None = None,
+    ) -> T:
+        """Await ``call()`` until it succeeds, a non-retryable error comes or the attempts run
+        out. Each retry is logged at INFO level only (``-v``); the error finally raised says
+        how many attempts were made (``error.attempts`` and its message), so a failing server
+        gives one line, not one warning per attempt. ``on_retry(error)`` is called before each
+        retry (for counting)."""
         attempt = 1
         while True:
             try:
                 return await call()
             except LLMError as error:
                 if not error.retryable or attempt >= self.max_attempts:
+                    if attempt > 1:
+                        suffix = f" (after {attempt} attempts)"
+                        error.attempts = attempt
+                        error.template += suffix  # what the CLI renders
+                        error.args = (f"{error.args[0] if error.args else error}{suffix}",) + error.args[1:]
                     raise
                 wait = self.delay(attempt, error)
-                log.warning("%s (attempt %d/%d); retrying in %.2fs", error, attempt, self.max_attempts, wait)
+                log.info("%s (attempt %d/%d); retrying in %.2fs", error, attempt, self.max_attempts, wait)
+                if on_retry is not None:
+                    on_retry(error)
                 await sleep(wait)
                 attempt += 1
 

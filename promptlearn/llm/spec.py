@@ -14,8 +14,34 @@ from .cache import CompletionCache
 from .client import DEFAULT_CONCURRENCY, LLM
 from .forms import VALID_FORMS, BackendKind, ModelSpec, parse_spec
 
-__all__ = ["VALID_FORMS", "BackendKind", "ModelSpec", "load_llm", "parse_spec"]
+__all__ = ["VALID_FORMS", "BackendKind", "ModelSpec", "check_spec", "load_llm", "parse_spec"]
 from .retry import RetryPolicy
+
+def check_spec(
+    spec: str,
+    *,
+    api_base: str | None = None,
+    api_key: str | None = None,
+    timeout: float = 60.0,
+    build: bool = True,
+) -> ModelSpec:
+    """Every check of a spec that loads no model and creates no cache: its form, an API base
+    only with a remote model, and (``build``) for a remote model the provider, its key and
+    the URL (building a litellm backend sends nothing)."""
+    parsed = parse_spec(spec)
+    if parsed.kind != "litellm" and (api_base or api_key):
+        what = "{api_base}" if api_base else "an API key"
+        raise InputError(
+            f"{what} goes with a remote model; {str(parsed)!r} runs in this process "
+            "(for your own OpenAI-compatible server use {spec}=openai/<served name> or hosted_vllm/<served name>)",
+            arguments=("api_base", "spec"),
+        )
+    if build and parsed.kind == "litellm":
+        from ..backends.litellm_backend import LiteLLMBackend
+
+        LiteLLMBackend(parsed.target, api_base=api_base, api_key=api_key, timeout=timeout)
+    return parsed
+
 
 def load_llm(
     spec: str,
@@ -36,21 +62,16 @@ def load_llm(
     used for requests only and never stored, logged or cached. ``max_batch_size`` applies to
     local engines, ``concurrency`` to remote APIs.
     """
-    parsed = parse_spec(spec)
-    if parsed.kind != "litellm" and (api_base or api_key):
-        what = "{api_base}" if api_base else "an API key"
-        raise InputError(
-            f"{what} goes with a remote model; {str(parsed)!r} runs in this process "
-            "(for your own OpenAI-compatible server use {spec}=openai/<served name> or hosted_vllm/<served name>)",
-            arguments=("api_base", "spec"),
-        )
-    # the cheap checks first: a bad cache folder must not cost a model load
-    completion_cache = CompletionCache(Path(cache_dir) if cache_dir else None) if cache else None
+    parsed = check_spec(spec, api_base=api_base, api_key=api_key, timeout=timeout, build=False)
+    # the cheap checks first: provider, key and API base of a remote model before the cache is
+    # created (a failed check leaves no empty cache); a bad cache folder before a model load
+    backend = None
     if parsed.kind == "litellm":
         from ..backends.litellm_backend import LiteLLMBackend
 
         backend = LiteLLMBackend(parsed.target, api_base=api_base, api_key=api_key, timeout=timeout)
-    elif parsed.kind == "transformers":
+    completion_cache = CompletionCache(Path(cache_dir) if cache_dir else None) if cache else None
+    if parsed.kind == "transformers":
         from ..backends.transformers_backend import TransformersBackend
 
         backend = TransformersBackend(parsed.target, device=device, max_batch_size=max_batch_size)
@@ -58,7 +79,7 @@ def load_llm(
         from ..backends.vllm_backend import VLLMBackend
 
         backend = VLLMBackend(parsed.target, max_batch_size=max_batch_size)
-    else:
+    elif parsed.kind == "local":
         from ..backends.local_model import load_local_backend
 
         backend = load_local_backend(device=device, max_batch_size=max_batch_size)

@@ -20,6 +20,8 @@ class Usage:
     cost_usd: float = 0.0
     unpriced_calls: int = 0
     errors: int = 0
+    retries: int = 0
+    unpriced_cache_hits: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def record(self, completion: Completion) -> None:
@@ -27,6 +29,8 @@ class Usage:
             self.calls += 1
             if completion.cached:
                 self.cache_hits += 1
+                if completion.cost_usd is None:
+                    self.unpriced_cache_hits += 1
                 return
             self.prompt_tokens += completion.prompt_tokens
             self.completion_tokens += completion.completion_tokens
@@ -39,6 +43,11 @@ class Usage:
         with self._lock:
             self.errors += 1
 
+    def record_retry(self, error: object = None) -> None:
+        """One failed attempt that is tried again (a 429, a 5xx, a timeout, a bad reply)."""
+        with self._lock:
+            self.retries += 1
+
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
@@ -48,7 +57,9 @@ class Usage:
         return self.unpriced_calls == 0
 
     def cost_text(self) -> str:
-        if self.unpriced_calls and self.cost_usd == 0.0:
+        """Dollars, or "unknown" for a model missing from the price map: also when every call
+        came from the cache (an unpriced model is never shown as "$0.0000")."""
+        if (self.unpriced_calls or self.unpriced_cache_hits) and self.cost_usd == 0.0:
             return "unknown"
         text = f"${self.cost_usd:.4f}"
         if self.unpriced_calls:
@@ -65,13 +76,14 @@ class Usage:
             "cost_usd_known_part": self.cost_usd,
             "unpriced_calls": self.unpriced_calls,
             "errors": self.errors,
+            "retries": self.retries,
         }
 
     def summary(self) -> str:
-        return (
-            f"{self.calls} LLM calls ({self.cache_hits} from cache), "
-            f"{self.total_tokens} tokens, cost {self.cost_text()}"
-        )
+        text = f"{self.calls} LLM calls ({self.cache_hits} from cache), {self.total_tokens} tokens, cost {self.cost_text()}"
+        if self.retries or self.errors:
+            text += f", {self.retries} retried attempt(s), {self.errors} failed call(s)"
+        return text
 
     def counters(self) -> dict[str, float]:
         """The raw totals; ``Usage(**counters)`` rebuilds the tally (e.g. from a saved state)."""
@@ -94,4 +106,14 @@ class Usage:
                 setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-_COUNTERS = ("calls", "cache_hits", "prompt_tokens", "completion_tokens", "cost_usd", "unpriced_calls", "errors")
+_COUNTERS = (
+    "calls",
+    "cache_hits",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "unpriced_calls",
+    "errors",
+    "retries",
+    "unpriced_cache_hits",
+)

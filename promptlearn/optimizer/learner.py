@@ -47,7 +47,13 @@ from typing import Any, Literal, Mapping, Sequence
 from .. import __version__
 from ..error_budget import ErrorBudget
 from ..errors import InputError
+<<<<<<< HEAD
 from ..llm import LLM, Completion, SamplingParams, Usage, make_request
+=======
+from ..error_budget import ErrorBudget
+from ..llm import LLM, Completion, LLMError, SamplingParams, Usage
+from ..llm.errors import is_transient
+>>>>>>> main
 from ..progress import progress_bar
 from ..runs import RunFolder
 from ..prompts import PromptLibrary
@@ -59,7 +65,7 @@ from .history import append_turn
 from .parsing import parse_instruction, unusable_reason
 from .predictor import DEFAULT_PREDICT_PARAMS, Prediction, Predictor, mean_score, with_defaults
 from .recipes import Recipe, get_recipe
-from .records import BaselineRecord, FitRecord, InitRecord, PredictionRecord, StepRecord, record_from_json
+from .records import BaselineRecord, FitRecord, InitRecord, PredictionRecord, StepFailedRecord, StepRecord, record_from_json
 from .stopping import AnyOf, Progress, StopCondition, StopFile
 
 log = logging.getLogger(__name__)
@@ -70,6 +76,21 @@ FIT_KIND = "promptlearn.fit"
 HISTORY = "history.jsonl"
 INSTRUCTION = "instruction.txt"
 UPDATE_TEMPLATE = "optimizer/update.j2"
+# the variables each meta-prompt template is rendered with (checked before any model loads)
+TEMPLATE_VARIABLES = {
+    INIT_TEMPLATE: ["task_description"],
+    UPDATE_TEMPLATE: ["task_description", "instruction", "score", "batch", "history"],
+    PACK_TEMPLATE: ["items"],
+}
+BASELINE_TEMPLATE_VARIABLES = {IN_CONTEXT_TEMPLATE: ["task_description", "examples"]}
+
+
+def template_variables(recipe: "Recipe | str | None" = None) -> dict[str, list[str]]:
+    """:data:`TEMPLATE_VARIABLES` under the template names ``recipe`` uses for each role, so a
+    recipe's own meta-prompt templates are the ones checked before any model loads."""
+    chosen = get_recipe(recipe)
+    roles = {INIT_TEMPLATE: "init", UPDATE_TEMPLATE: "update", PACK_TEMPLATE: "pack"}
+    return {chosen.template(roles[name], name) or name: variables for name, variables in TEMPLATE_VARIABLES.items()}
 # An instruction fits in ~100 words; a small model that loops is cut there instead of at 512.
 DEFAULT_META_PARAMS = SamplingParams(temperature=0.0, max_tokens=160)
 Select = Literal["last", "best"]
@@ -159,11 +180,15 @@ class InstructionLearner(Optimizer):
         meta_params: SamplingParams | Mapping[str, Any] | None = None,
         min_instruction_words: int = 3,
         progress: bool = False,
+<<<<<<< HEAD
         candidates: int | None = None,
         start: str | None = None,
         scorer: str | None = None,
         holdout: float | None = None,
         errors: ErrorBudget | None = None,
+=======
+        errors: "ErrorBudget | None" = None,
+>>>>>>> main
     ):
         self.recipe = get_recipe(recipe)
         self.recipe.check_task(task.name)
@@ -237,6 +262,9 @@ class InstructionLearner(Optimizer):
         self.meta_params = with_defaults(self.recipe.sampling("meta", DEFAULT_META_PARAMS), meta_params)
         self.min_instruction_words = min_instruction_words
         self.progress = progress
+        # a step whose LLM calls still fail after their retries is recorded and skipped while
+        # this budget lasts (None: the error ends the fit, as before)
+        self.errors = errors
         self._records: list[FitRecord] = []
         # predictions of the next mini-batch made with p_{j+1} in the same round as its validation
         # (in memory only: a resumed run recomputes them, from the cache)
@@ -321,18 +349,49 @@ class InstructionLearner(Optimizer):
                     state.order = self._epoch_order(state, train)
                 ids = state.order[state.batch * self.batch_size : (state.batch + 1) * self.batch_size]
                 next_ids = state.order[(state.batch + 1) * self.batch_size : (state.batch + 2) * self.batch_size]
-                usage0 = self.llm.usage.snapshot()
-                record = self._step(state, [by_id[i] for i in ids], val, next_batch=[by_id[i] for i in next_ids])
+                usage0, t0 = self.llm.usage.snapshot(), time.perf_counter()
+                try:
+                    record: FitRecord = self._step(state, [by_id[i] for i in ids], val, next_batch=[by_id[i] for i in next_ids])
+                except LLMError as error:
+                    if self.errors is None or not is_transient(error):
+                        raise
+                    self.errors.record(f"step {state.steps} (epoch {state.epoch}, batch {state.batch})", error)
+                    self._prefetched = None
+                    if self.errors.exhausted:  # stop before this step: a resumed run tries it again
+                        state.stop_reason = self.errors.reason()
+                        log.warning("stopping: %s", state.stop_reason)
+                        break
+                    record = self._failed_step(state, ids, error, usage0, t0)
                 state.batch += 1
                 if state.batch >= steps_per_epoch:
                     state.epoch, state.batch, state.previous_order, state.order = state.epoch + 1, 0, state.order, None
                 self._save(state, record, usage0)
                 bar.update(1)
+<<<<<<< HEAD
                 bar.set_postfix(batch=f"{record.batch_score:.2f}", **({"val": f"{record.val_score:.2f}"} if val and record.val_score is not None else {}))
                 if self.errors is not None and self.errors.exhausted:  # saved: a clean stop
                     state.stop_reason = self.errors.reason()
                     log.warning("stopping: %s", state.stop_reason)
                     break
+=======
+                if isinstance(record, StepRecord):
+                    bar.set_postfix(batch=f"{record.batch_score:.2f}", **({"val": f"{record.val_score:.2f}"} if val and record.val_score is not None else {}))
+
+    def _failed_step(self, state: _State, ids: Sequence[str], error: LLMError, usage0: Usage, t0: float) -> StepFailedRecord:
+        """The record of a mini-batch skipped because its LLM calls failed after their retries:
+        the instruction stays p_j, the run goes on with the next mini-batch."""
+        warning = f"step {state.steps}: skipped the mini-batch (epoch {state.epoch}, batch {state.batch}): {error}"
+        log.warning(warning)
+        return StepFailedRecord(
+            step=state.steps,
+            epoch=state.epoch,
+            batch=state.batch,
+            example_ids=list(ids),
+            error=str(error),
+            warning=warning,
+            **self._costs(usage0, t0),
+        )
+>>>>>>> main
 
     def _step(self, state: _State, batch: list[Example], val: list[Example] | None, *, next_batch: Sequence[Example] = ()) -> StepRecord:
         t0, usage0 = time.perf_counter(), self.llm.usage.snapshot()
@@ -659,7 +718,11 @@ class InstructionLearner(Optimizer):
 
         def before_the_state(line: dict[str, Any]) -> bool:
             record = record_from_json(line)
-            return isinstance(record, kept) or (isinstance(record, StepRecord) and record.step < state.steps)
+            return (
+                isinstance(record, kept)
+                or (isinstance(record, StepRecord) and record.step < state.steps)
+                or (isinstance(record, StepFailedRecord) and record.step <= state.steps)
+            )
 
         self.run_dir.keep_records(HISTORY, before_the_state)
         self._records = [record_from_json(line) for line in self.run_dir.records(HISTORY)]

@@ -5,6 +5,7 @@ them back by string keys.
 - :class:`InitRecord`: the LLM's initial instruction ``p_0`` (and its validation score).
 - :class:`StepRecord`: one update step ``p_j -> p_{j+1}`` with its mini-batch predictions.
 - :class:`BaselineRecord`: a baseline's instruction (human-written or in-context).
+- :class:`StepFailedRecord`: a mini-batch skipped because its LLM calls failed (``--max-errors``).
 
 Each carries what it cost (:class:`FitRecord`'s fields). :meth:`FitRecord.to_json` writes the
 ``history.jsonl`` line (with its ``kind``), :func:`record_from_json` reads one back, and
@@ -99,7 +100,20 @@ class StepRecord(FitRecord):
     unparseable: int = 0  # answers the task's parser could not use (scored 0)
 
 
-RECORD_TYPES: dict[str, type[FitRecord]] = {cls.kind: cls for cls in (InitRecord, BaselineRecord, StepRecord)}
+@dataclass(frozen=True, kw_only=True)
+class StepFailedRecord(FitRecord):
+    """A mini-batch skipped because its LLM calls still failed after their retries (counted
+    against ``--max-errors``): the instruction stays ``p_step``, the run goes on."""
+
+    kind: ClassVar[str] = "step_failed"
+    step: int  # the version the instruction stays at
+    epoch: int
+    batch: int
+    example_ids: list[str] = field(default_factory=list)
+    error: str
+
+
+RECORD_TYPES: dict[str, type[FitRecord]] = {cls.kind: cls for cls in (InitRecord, BaselineRecord, StepRecord, StepFailedRecord)}
 
 
 def record_from_json(data: Mapping[str, Any]) -> FitRecord:

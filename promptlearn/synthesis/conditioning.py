@@ -102,8 +102,25 @@ class PromptEncoder:
     def _token_ids(tokenizer, text: str) -> torch.Tensor:
         ids = tokenizer(text, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
                         return_tensors="pt").input_ids
-        full = tokenizer(text, padding="longest", return_tensors="pt").input_ids
-        if full.shape[-1] > ids.shape[-1]:
-            dropped = tokenizer.batch_decode(full[:, tokenizer.model_max_length - 1 : -1])
-            logger.warning("prompt truncated to %d tokens; dropped: %s", tokenizer.model_max_length, dropped[0])
+        count = prompt_tokens(tokenizer, text)
+        if count > tokenizer.model_max_length:  # the caller reports it once, with its method (see prompt_tokens)
+            logger.debug("prompt of %d tokens cut to the text encoder's %d", count, tokenizer.model_max_length)
         return ids
+
+
+def prompt_tokens(tokenizer, text: str) -> int:
+    """How many tokens the text encoder's tokenizer makes of ``text`` (with its start and end
+    tokens), without truncation and without the tokenizer's own too-long warning: callers
+    compare it with ``tokenizer.model_max_length`` (77 for CLIP) and report a cut once."""
+    return len(tokenizer.tokenize(text)) + 2
+
+
+def prompt_window(components: DiffusionComponents) -> int:
+    """The tokens the (first) text encoder reads, start and end tokens included (77 for CLIP)."""
+    return int(components.tokenizer.model_max_length)
+
+
+def too_long(components: DiffusionComponents, text: str) -> int | None:
+    """The token count of ``text`` when it exceeds the text encoder's window, else ``None``."""
+    count = prompt_tokens(components.tokenizer, text)
+    return count if count > prompt_window(components) else None

@@ -27,9 +27,15 @@ def read_model_index(source: str, *, local_files_only: bool = False) -> dict[str
     elif _HUB_ID.match(source) and not source.startswith((".", "/", "~")):
         from huggingface_hub import hf_hub_download
 
+        from ..hub import offline_unless_reachable
+
+        offline = offline_unless_reachable()
         try:
-            index_file = Path(hf_hub_download(source, "model_index.json", local_files_only=local_files_only))
+            index_file = Path(hf_hub_download(source, "model_index.json", local_files_only=offline or local_files_only))
         except Exception as exc:  # network, auth, missing repo: all mean "cannot get this model"
+            if offline:
+                raise InputError(f"model {source!r} is not in the local hub cache and the hub is offline (no network); "
+                                 "download it where there is a network, or give a local folder") from None
             raise InputError(f"cannot fetch model {source!r} from the Hugging Face hub: {one_line(exc)}") from exc
     else:
         raise InputError(f"model path does not exist: {source}")

@@ -13,7 +13,6 @@ import gzip
 import importlib.metadata
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -143,7 +142,9 @@ def _write_fresh_folder(folder: str | os.PathLike[str], fill: Callable[[Path], N
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise InputError(f"{target}: already exists and is not an empty folder; choose a new output folder")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    from ..files import temporary_folder
+
+    tmp = temporary_folder(target.parent, prefix=f".{target.name}.", suffix=".tmp")  # umask, not 0700
     try:
         fill(tmp)
         if target.exists():

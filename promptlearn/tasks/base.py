@@ -112,6 +112,15 @@ class Task:
 
         return PromptLibrary(user_dir, inline=self.templates or None)
 
+    def check_templates(self, library: PromptLibrary) -> None:
+        """Check this task's templates (exist, parse, no undefined variables) before any model
+        loads: the description gets ``task_name`` and ``input_fields``, the predict template
+        one variable per input field."""
+        library.check_all({
+            self.description_template: ["task_name", "input_fields"],
+            self.predict_template: list(self.input_fields),
+        })
+
     def render_description(self, library: PromptLibrary) -> str:
         """p_task: the short description of the task given to the optimizer LLM."""
         return library.render(self.description_template, task_name=self.name, input_fields=list(self.input_fields))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import threading
 import time
@@ -47,6 +48,21 @@ FAULT_KINDS = (
     "no_choices",
     "context_window",
 )
+
+
+def mixed_faults(slow_seconds: float = 3.0) -> tuple["Fault", ...]:
+    """One of every transient fault a real server or gateway shows, for random injection
+    (``OpenAIServer(fault_rate=...)``): 429 with Retry-After, 500, a reply slower than a client
+    timeout below ``slow_seconds``, malformed JSON, empty and null content, no choices."""
+    return (
+        Fault.rate_limit(retry_after=0.05),
+        Fault.server_error(500),
+        Fault.slow(slow_seconds),
+        Fault.malformed_json(),
+        Fault.empty_content(),
+        Fault.null_content(),
+        Fault.no_choices(),
+    )
 
 
 def echo_reply(messages: list[dict[str, Any]], params: dict[str, Any]) -> str:
@@ -153,8 +169,16 @@ class OpenAIServer:
         host: str = "127.0.0.1",
         port: int = 0,
         model: str = "test",
+        fault_rate: float = 0.0,
+        fault_seed: int = 0,
+        fault_mix: Sequence[Fault] | None = None,
     ):
+        if not 0.0 <= fault_rate <= 1.0:
+            raise ValueError(f"fault_rate must be in [0, 1], got {fault_rate}")
         self.latency = latency
+        self.fault_rate = fault_rate
+        self.fault_mix = tuple(fault_mix) if fault_mix is not None else mixed_faults()
+        self._fault_rng = random.Random(fault_seed)
         self.reply = reply if reply is not None else echo_reply
         self.model = model
         self._host = host
@@ -240,6 +264,8 @@ class OpenAIServer:
         params = {k: v for k, v in body.items() if k != "messages"}
         with self._lock:
             fault = self._faults.popleft() if self._faults else None
+            if fault is None and self.fault_rate > 0 and self._fault_rng.random() < self.fault_rate:
+                fault = self._fault_rng.choice(self.fault_mix)
             record = RecordedRequest(len(self._requests), path, messages, params, api_key, fault, time.monotonic())
             self._requests.append(record)
             self._in_flight += 1
@@ -265,6 +291,12 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (killed, timed out) is normal here; anything else is printed."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -320,7 +352,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif kind == "server_error":
             self._send_json(fault.status, _error_body(f"server error {fault.status} (test server)", "server_error", None), _retry_after(fault))
         elif kind == "unauthorized":
-            self._send_json(fault.status, _error_body("Incorrect API key provided (test server)", "invalid_request_error", "invalid_api_key"))
+            # echoes the key, as some gateways do: a client must scrub it from what it prints
+            said = f": {record.api_key}" if record.api_key else ""
+            self._send_json(fault.status, _error_body(f"Incorrect API key provided{said} (test server)", "invalid_request_error", "invalid_api_key"))
         elif kind == "context_window":
             message = "This model's maximum context length is 8 tokens. However, your messages resulted in 9 tokens."
             self._send_json(400, _error_body(message, "invalid_request_error", "context_length_exceeded"))
@@ -411,8 +445,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 takes a free port")
+    parser.add_argument("--fault-rate", type=float, default=0.0, help="share of requests answered with a random fault (mixed kinds)")
+    parser.add_argument("--fault-seed", type=int, default=0, help="seed of the fault draws")
+    parser.add_argument("--slow-seconds", type=float, default=3.0, help="extra delay of a 'slow' fault (set the client timeout below it)")
     args = parser.parse_args(argv)
-    with OpenAIServer(latency=args.latency, host=args.host, port=args.port) as server:
+    server_ = OpenAIServer(
+        latency=args.latency, host=args.host, port=args.port, fault_rate=args.fault_rate,
+        fault_seed=args.fault_seed, fault_mix=mixed_faults(args.slow_seconds),
+    )
+    with server_ as server:
         print(server.url, flush=True)
         try:
             sys.stdin.read()
@@ -420,7 +461,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             pass
 
 
-__all__: Iterable[str] = ["Fault", "OpenAIServer", "RecordedRequest", "echo_reply", "scripted_replies"]
+__all__: Iterable[str] = ["Fault", "OpenAIServer", "RecordedRequest", "echo_reply", "mixed_faults", "scripted_replies"]
 
 if __name__ == "__main__":
     main()

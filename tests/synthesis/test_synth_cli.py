@@ -86,48 +86,24 @@ def test_flagged_images_are_blacked_out():
     assert tiles[1].getpixel((0, 0)) == (0, 0, 0) and tiles[0].getpixel((0, 0)) == (255, 255, 255)
 
 
-def test_rewrite_on_the_fly_with_an_instruction(sd_dir, tmp_path, capsys, monkeypatch):
-    seen = {}
-
-    class FakeLLM:
-        def complete(self, messages, **params):
-            seen["messages"], seen["params"] = messages, params
-            return type("C", (), {"text": "  a man in swimwear on a beach \n"})()
-
-        def close(self):
-            seen["closed"] = True
-
-    monkeypatch.setattr(generate_module, "build_llm", lambda **settings: FakeLLM())
-    instruction = tmp_path / "instruction.txt"
-    instruction.write_text("Rewrite the query so it does not show the concept.")
-    out = tmp_path / "tin.png"
-    code, _, stderr = _run(capsys, "--model", str(sd_dir), "--method", "tin", "--instruction", str(instruction),
-                           "--llm", "local", "--out", str(out))
-    assert code == 0, stderr
-    assert "rewrite: a man in swimwear on a beach" in stderr
-    assert seen["messages"][0] == {"role": "system", "content": "Rewrite the query so it does not show the concept."}
-    assert seen["messages"][1]["content"] == "Concept: naked\nQuery: a photo of a naked man on a beach"
-    assert seen["params"]["temperature"] == 0.0 and seen["closed"]
-
-
 @pytest.mark.parametrize(
     "args, message",
     [
         (["--model", "{missing}", "--out", "{out}"], "model path does not exist"),
         (["--model", "{sd}", "--method", "tin", "--rewrite", "x", "--switch-step", "5", "--out", "{out}"],
-         "--switch-step: switch step S=5 exceeds the 2 sampler steps"),
+         "--switch-step S=5 exceeds the 2 sampler steps"),
         (["--model", "{sd}", "--method", "tin", "--out", "{out}"], "method tin needs --rewrite, or --instruction"),
         (["--model", "{sd}", "--feedback-liked", "{bad_image}", "--out", "{out}"], "cannot read feedback image"),
         (["--model", "{sd}", "--feedback-disliked", "{tmp}/none.png", "--out", "{out}"], "feedback image not found"),
         (["--model", "{no_text}", "--out", "{out}"], "folder text_encoder/ is missing"),
         (["--model", "{sd}", "--query", "  ", "--out", "{out}"], "empty query (--query)"),
         (["--model", "{sd}", "--method", "tin", "--rewrite", " ", "--out", "{out}"], "empty rewrite (--rewrite)"),
-        (["--model", "{sd}", "--filter", "clip:{tmp}/none", "--out", "{out}"], "none is not a folder"),
+        (["--model", "{sd}", "--filter", "clip:{tmp}/none", "--out", "{out}"], "--filter: CLIP filter model not found"),
         (["--model", "{sd}", "--method", "sld", "--compare", "original,tin", "--out", "{out}"], "not both"),
         (["--model", "{sd}", "--compare", "original,magic", "--out", "{out}"], "unknown method 'magic'"),
         (["--model", "{sd}", "--out", "{tmp}/out.txt"], "unknown image format"),
         (["--model", "{sd}", "--method", "tin", "--instruction", "{tmp}/none.txt", "--out", "{out}"],
-         "instruction file not found"),
+         "--instruction: instruction not found"),
         (["--model", "{sd}", "--steps", "0", "--out", "{out}"], "--steps must be a positive integer"),
         (["--model", "{sd}", "--guidance", "1.0", "--method", "negative", "--out", "{out}"],
          "needs classifier-free guidance"),

@@ -80,7 +80,7 @@ def test_bad_sources(tmp_path, monkeypatch):
     (tmp_path / "model.ckpt").write_bytes(b"x")
     with pytest.raises(InputError, match="single-file checkpoints are not supported"):
         load_components(tmp_path / "model.ckpt")
-    with pytest.raises(InputError, match="cannot fetch model 'someone/some-model' from the Hugging Face hub"):
+    with pytest.raises(InputError, match="model 'someone/some-model' is not in the local hub cache and the hub is offline"):
         load_components("someone/some-model", local_files_only=True)
 
 

@@ -53,7 +53,7 @@ def test_one_rewrite_per_prompt_in_a_batch(synth):
 
 @pytest.mark.parametrize(
     "value, steps, expected",
-    [(0, 20, 0), (2, 20, 2), (20, 20, 20), (0.1, 20, 2), (0.5, 3, 2), (0.01, 20, 0), (0.99, 20, 20)],
+    [(0, 20, 0), (2, 20, 2), (20, 20, 20), (0.1, 20, 2), (0.5, 3, 2), (0.01, 20, 0), (0.99, 20, 20), (0.0, 20, 0), (1.0, 20, 20)],
 )
 def test_resolve_switch_step(value, steps, expected):
     assert resolve_switch_step(value, steps) == expected
@@ -61,8 +61,8 @@ def test_resolve_switch_step(value, steps, expected):
 
 @pytest.mark.parametrize(
     "value, message",
-    [(21, "exceeds the 20 sampler steps"), (-1, ">= 0"), (1.0, r"in \(0, 1\)"), (0.0, r"in \(0, 1\)"),
-     (1.5, r"in \(0, 1\)"), (True, "must be a number")],
+    [(21, "exceeds the 20 sampler steps"), (-1, ">= 0"), (1.5, r"in \[0, 1\]"), (-0.5, r"in \[0, 1\]"),
+     (float("nan"), r"in \[0, 1\]"), (True, "must be an int"), ("2", "must be an int")],
 )
 def test_bad_switch_steps(value, message):
     with pytest.raises(InputError, match=message):
@@ -72,7 +72,7 @@ def test_bad_switch_steps(value, message):
 def test_bad_rewrites(synth):
     with pytest.raises(InputError, match="rewritten query is empty"):
         PromptSwitch("  ")
-    with pytest.raises(InputError, match="switch step must be"):
+    with pytest.raises(InputError, match="switch_step must be"):
         PromptSwitch(REWRITE, switch_step="2")
     with pytest.raises(InputError, match="got 2 rewrites for 3 prompts"):
         synth.generate(["a", "b", "c"], num_inference_steps=2, interventions=PromptSwitch(["x", "y"]), decode=False)

@@ -38,7 +38,7 @@ class SafetyChecker:
         index = read_model_index(str(folder), local_files_only=True)
         if not has_component(str(folder), index, "safety_checker"):
             if required:
-                raise InputError(f"{folder}: this checkpoint has no safety checker; use --filter clip:PATH instead")
+                raise InputError(f"{folder}: this checkpoint has no safety checker; use a CLIP filter (clip:MODEL) instead")
             return None
         if not (folder / "feature_extractor").is_dir():
             raise InputError(f"{folder}: has a safety_checker/ but no feature_extractor/ to prepare its images")

@@ -1,4 +1,5 @@
-"""``--filter`` values: ``clip:PATH`` (a CLIP concept filter) or ``safety-checker[:PATH]``."""
+"""Filter specs: ``clip:MODEL`` (a CLIP concept filter) or ``safety-checker[:MODEL]``, MODEL a
+local folder or a hub id (resolved by :func:`promptlearn.hub.resolve_model_source`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Sequence
 from ...errors import InputError
 from .base import ImageFilter
 
-FILTER_SPEC_FORMS = "clip:PATH, safety-checker or safety-checker:PATH"
+FILTER_SPEC_FORMS = "clip:MODEL, safety-checker or safety-checker:MODEL (MODEL a folder or a hub id)"
 
 
 def parse_filter_spec(
@@ -27,26 +28,24 @@ def parse_filter_spec(
     kind, sep, path = spec.strip().partition(":")
     kind = kind.strip().lower()
     path = path.strip()
+    from ...hub import resolve_model_source
+
     if kind == "clip":
         if not path:
-            raise InputError(f"--filter {spec!r}: the CLIP filter needs a model folder, as in clip:PATH")
-        if not os.path.isdir(path):
-            raise InputError(f"--filter {spec!r}: {path} is not a folder")
+            raise InputError(f"filter {spec!r}: the CLIP filter needs a model, as in clip:MODEL")
+        path = resolve_model_source(path, what="CLIP filter model")
         from .clip_filter import ClipConceptFilter
 
         return ClipConceptFilter.from_pretrained(path, concepts, threshold=clip_threshold, device=device)
     if kind == "safety-checker":
         checkpoint = path if sep else sd_checkpoint
         if not checkpoint:
-            raise InputError(
-                f"--filter {spec!r}: no checkpoint to take the safety checker from; use safety-checker:PATH"
-            )
-        if not os.path.isdir(checkpoint):
-            raise InputError(f"--filter {spec!r}: {checkpoint} is not a folder")
+            raise InputError(f"filter {spec!r}: no checkpoint to take the safety checker from; use safety-checker:MODEL")
+        checkpoint = resolve_model_source(checkpoint, what="safety checker's pipeline")
         from .safety_checker import SafetyChecker
 
         checker = SafetyChecker.from_checkpoint(checkpoint, required=True)
         if device is not None:
             checker.checker.to(device)
         return checker
-    raise InputError(f"--filter {spec!r}: unknown filter; expected {FILTER_SPEC_FORMS}")
+    raise InputError(f"filter {spec!r}: unknown filter; expected {FILTER_SPEC_FORMS}")

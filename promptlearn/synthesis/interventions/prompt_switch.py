@@ -7,29 +7,11 @@ S = num_steps is a plain run on the query, S = 0 a plain run on the rewrite, bit
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 from ...errors import InputError
+from ..switch_step import resolve_switch_step
 from .base import Intervention, RunSettings, StepInfo
-
-
-def resolve_switch_step(switch_step: int | float, num_steps: int) -> int:
-    """Steps conditioned on the query: an int in [0, num_steps], or a float in (0, 1) as a fraction
-    of ``num_steps`` (rounded half up)."""
-    if isinstance(switch_step, bool):
-        raise InputError(f"switch step must be a number, got {switch_step!r}")
-    if isinstance(switch_step, int):
-        if switch_step < 0:
-            raise InputError(f"switch step must be >= 0, got {switch_step}")
-        if switch_step > num_steps:
-            raise InputError(f"switch step S={switch_step} exceeds the {num_steps} sampler steps")
-        return switch_step
-    if isinstance(switch_step, float):
-        if not 0.0 < switch_step < 1.0:
-            raise InputError(f"a fractional switch step must lie in (0, 1), got {switch_step}; use an int to count steps")
-        return int(math.floor(switch_step * num_steps + 0.5))
-    raise InputError(f"switch step must be an int (steps) or a float in (0, 1) (fraction), got {switch_step!r}")
 
 
 class PromptSwitch(Intervention):
@@ -42,7 +24,7 @@ class PromptSwitch(Intervention):
         if not self.rewrites or any(not isinstance(r, str) or not r.strip() for r in self.rewrites):
             raise InputError("the rewritten query is empty; TIN needs a non-empty rewrite for every prompt")
         if not isinstance(switch_step, (int, float)) or isinstance(switch_step, bool):
-            raise InputError(f"switch step must be an int (steps) or a float in (0, 1) (fraction), got {switch_step!r}")
+            raise InputError(f"switch_step must be an int (steps) or a float in [0, 1] (a fraction of the steps), got {switch_step!r}")
         self.switch_step = switch_step
 
     def check(self, settings: RunSettings) -> None:
