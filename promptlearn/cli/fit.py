@@ -27,15 +27,12 @@ from .options import build_llm, llm_options, max_errors_option, pop_llm_options
 @click.option("--resume", is_flag=True, help="Continue the run in --out (finished LLM calls come from the cache); with nothing there yet, start it.")
 @click.option("--overwrite", is_flag=True, help="Delete the run in --out (its config, history, state and instruction) and start over.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-<<<<<<< HEAD
 @click.option("--candidates", default=None, type=click.IntRange(min=1), help="Instructions proposed per step (k), scored on the mini-batch; the best is kept only if it beats the current one [default: the recipe's: promptlearn 3, paper 1].")
 @click.option("--start", default=None, help="Starting instruction: p0 (the LLM's, the paper's), human (the task's human-written one), a file holding one, or an earlier run's folder (its instruction.txt: a warm start) [default: the recipe's: p0].")
 @click.option("--scorer", type=click.Choice(["strict", "graded"]), default=None, help="Scorer that drives learning: the task's strict one or its graded one (partial credit; tasks that declare none use the strict one) [default: the recipe's].")
 @click.option("--max-calls", type=click.IntRange(min=0), default=None, help="Stop once this many LLM calls are made (checked between steps).")
 @click.option("--max-tokens", type=click.IntRange(min=0), default=None, help="Stop once this many prompt + completion tokens are used (checked between steps).")
 @click.option("--estimate", is_flag=True, help="Print the projected calls, tokens (and cost where the model's price is known) and exit without calling the model.")
-=======
->>>>>>> main
 @max_errors_option
 @llm_options
 def fit(
@@ -58,15 +55,12 @@ def fit(
     resume: bool,
     overwrite: bool,
     quiet: bool,
-<<<<<<< HEAD
     candidates: int | None,
     start: str | None,
     scorer: str | None,
     max_calls: int | None,
     max_tokens: int | None,
     estimate: bool,
-=======
->>>>>>> main
     max_errors: int,
     **kwargs,
 ) -> None:
@@ -106,20 +100,12 @@ def fit(
     valset = load_examples(val, task) if val is not None else None
     check_fit_data(task, trainset, valset, baseline=baseline, epochs=chosen.epochs if epochs is None else epochs, select=select or chosen.select, holdout=chosen.holdout)  # type: ignore[arg-type]
 
-<<<<<<< HEAD
     # 2. the LLM and the learner (an estimate loads no model and makes no call)
-    errors = ErrorBudget(max_errors)
+    errors = ErrorBudget(max_errors, unit="step or answer")
     llm_options_given = pop_llm_options(kwargs)
 
     def make_learner(llm):
         return InstructionLearner(
-=======
-    # 2. the LLM and the learner
-    errors = ErrorBudget(max_errors, unit="step")
-    llm = build_llm(**pop_llm_options(kwargs))
-    try:
-        learner = InstructionLearner(
->>>>>>> main
             llm,
             task,
             recipe=chosen,
@@ -136,12 +122,9 @@ def fit(
             overwrite=overwrite,
             stop=stop_conditions(max_steps=max_steps, max_cost=max_cost, patience=patience, stop_file=None, max_calls=max_calls, max_tokens=max_tokens),
             progress=not quiet,
-<<<<<<< HEAD
             candidates=candidates,
             start=start,
             scorer=scorer,
-=======
->>>>>>> main
             errors=errors,
         )
 

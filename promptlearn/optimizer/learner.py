@@ -47,13 +47,8 @@ from typing import Any, Literal, Mapping, Sequence
 from .. import __version__
 from ..error_budget import ErrorBudget
 from ..errors import InputError
-<<<<<<< HEAD
-from ..llm import LLM, Completion, SamplingParams, Usage, make_request
-=======
-from ..error_budget import ErrorBudget
-from ..llm import LLM, Completion, LLMError, SamplingParams, Usage
+from ..llm import LLM, Completion, LLMError, SamplingParams, Usage, make_request
 from ..llm.errors import is_transient
->>>>>>> main
 from ..progress import progress_bar
 from ..runs import RunFolder
 from ..prompts import PromptLibrary
@@ -180,15 +175,11 @@ class InstructionLearner(Optimizer):
         meta_params: SamplingParams | Mapping[str, Any] | None = None,
         min_instruction_words: int = 3,
         progress: bool = False,
-<<<<<<< HEAD
         candidates: int | None = None,
         start: str | None = None,
         scorer: str | None = None,
         holdout: float | None = None,
         errors: ErrorBudget | None = None,
-=======
-        errors: "ErrorBudget | None" = None,
->>>>>>> main
     ):
         self.recipe = get_recipe(recipe)
         self.recipe.check_task(task.name)
@@ -367,15 +358,12 @@ class InstructionLearner(Optimizer):
                     state.epoch, state.batch, state.previous_order, state.order = state.epoch + 1, 0, state.order, None
                 self._save(state, record, usage0)
                 bar.update(1)
-<<<<<<< HEAD
-                bar.set_postfix(batch=f"{record.batch_score:.2f}", **({"val": f"{record.val_score:.2f}"} if val and record.val_score is not None else {}))
+                if isinstance(record, StepRecord):
+                    bar.set_postfix(batch=f"{record.batch_score:.2f}", **({"val": f"{record.val_score:.2f}"} if val and record.val_score is not None else {}))
                 if self.errors is not None and self.errors.exhausted:  # saved: a clean stop
                     state.stop_reason = self.errors.reason()
                     log.warning("stopping: %s", state.stop_reason)
                     break
-=======
-                if isinstance(record, StepRecord):
-                    bar.set_postfix(batch=f"{record.batch_score:.2f}", **({"val": f"{record.val_score:.2f}"} if val and record.val_score is not None else {}))
 
     def _failed_step(self, state: _State, ids: Sequence[str], error: LLMError, usage0: Usage, t0: float) -> StepFailedRecord:
         """The record of a mini-batch skipped because its LLM calls failed after their retries:
@@ -391,7 +379,6 @@ class InstructionLearner(Optimizer):
             warning=warning,
             **self._costs(usage0, t0),
         )
->>>>>>> main
 
     def _step(self, state: _State, batch: list[Example], val: list[Example] | None, *, next_batch: Sequence[Example] = ()) -> StepRecord:
         t0, usage0 = time.perf_counter(), self.llm.usage.snapshot()
