@@ -28,7 +28,8 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 demo: install
-	$(BIN)/promptlearn fit --task ores --llm local --epochs 2 --batch-size 4 --seed 0 --out runs/demo
+	$(BIN)/promptlearn fit --task ores --llm local --epochs 1 --batch-size 4 --candidates 2 --max-calls 90 --val ores-val --seed 0 --out runs/demo
+	$(BIN)/promptlearn show runs/demo --llm local
 
 test: install
 	$(BIN)/python -m pytest

@@ -23,7 +23,7 @@ def dataset_tasks() -> dict[str, str]:
     owners = dict(EVALUATION_ONLY)
     for name, _ in list_tasks():
         task = get_task(name)
-        for dataset in (task.default_trainset, task.default_valset):
+        for dataset in (task.default_trainset, task.default_valset, task.default_testset):
             if dataset:
                 owners[dataset] = name
     return owners
@@ -47,7 +47,7 @@ def key(text: str) -> str:
 
 
 def test_train_and_validation_sets_are_disjoint():
-    for task_name in ("ores", "antonyms"):
+    for task_name in ("ores", "antonyms", "plurals"):
         task = get_task(task_name)
         train = {tuple(key(v) for v in e.inputs.values()) for e in load_examples(task.default_trainset, task)}
         val = {tuple(key(v) for v in e.inputs.values()) for e in load_examples(task.default_valset, task)}

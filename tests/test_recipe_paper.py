@@ -232,12 +232,12 @@ def test_paper_recipe_run_folder_says_recipe_paper(tmp_path):
 
 def test_recipes_are_data():
     recipes = {r.name: r for r in list_recipes()}
-    assert set(recipes) == {"paper", "promptlearn"}
+    assert set(recipes) == {"paper", "promptlearn", "single"}
     paper = recipes["paper"]
     assert (paper.epochs, paper.batch_size, paper.order, paper.select) == (3, 6, "file-then-shuffle", "last")
     assert (paper.history.kind, paper.history.limit, paper.history.keep_first, paper.history.keep_last) == ("chat", 6, 2, 2)
     assert recipes["promptlearn"].history.kind == "scored"
-    with pytest.raises(InputError, match="unknown recipe 'nope' \\(choose from paper, promptlearn\\)"):
+    with pytest.raises(InputError, match="unknown recipe 'nope' \\(choose from paper, promptlearn, single\\)"):
         get_recipe("nope")
     with pytest.raises(InputError, match="recipe 'paper' is defined for task\\(s\\) ores, not 'antonyms'"):
         from promptlearn.tasks.registry import get_task
@@ -302,7 +302,7 @@ def test_paper_checkpoint_is_read_as_the_demo_reads_it(tmp_path):
 def test_cli_lists_recipes(capsys):
     assert main(["recipes"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines] == ["paper", "promptlearn"]
+    assert [line.split()[0] for line in lines] == ["paper", "promptlearn", "single"]
 
 
 @pytest.mark.slow  # the ORES scorer loads MiniLM
@@ -318,7 +318,7 @@ def test_cli_fit_with_the_paper_recipe_writes_recipe_paper(tmp_path, capsys):
 
 def test_cli_fit_rejects_an_unknown_recipe_or_a_task_it_does_not_fit(capsys):
     assert main(["fit", "--recipe", "nope"]) != 0
-    assert capsys.readouterr().err.strip() == "error: unknown recipe 'nope' (choose from paper, promptlearn)"
+    assert capsys.readouterr().err.strip() == "error: unknown recipe 'nope' (choose from paper, promptlearn, single)"
     assert main(["fit", "--recipe", "paper", "--task", "antonyms"]) != 0
     assert "recipe 'paper' is defined for task(s) ores, not 'antonyms'" in capsys.readouterr().err
 

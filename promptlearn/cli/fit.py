@@ -11,12 +11,12 @@ from .options import build_llm, llm_options, max_errors_option, pop_llm_options
 @click.option("--task", "task_name", default="ores", show_default=True, help="Task name, or a .py/.yaml task file.")
 @click.option("--train", default=None, help="Training set: a bundled dataset name, a .jsonl/.csv/.tsv file, or the ORES paper's training.txt (Input Caption / Concept / Output Caption blocks) [default: the task's].")
 @click.option("--val", default=None, help="Validation set; every instruction is scored on it (needed by --select best).")
-@click.option("--recipe", default=None, help="Learning recipe: promptlearn (default) or paper (the ORES paper's loop, exactly); `promptlearn recipes` lists them.")
+@click.option("--recipe", default=None, help="Learning recipe: promptlearn (default: k proposals, accept if better, select on validation), paper (the ORES paper's loop, exactly) or single (one proposal per step, always taken); `promptlearn recipes` lists them.")
 @click.option("--templates", type=click.Path(file_okay=False), default=None, help="Folder of templates overriding the built-in ones (optimizer/init.j2, optimizer/update.j2, optimizer/pack.j2, ...).")
 @click.option("--epochs", default=None, type=click.IntRange(min=0), help="Passes over the training set; 0 keeps the LLM's initial instruction [default: the recipe's: promptlearn 2, paper 3].")
 @click.option("--batch-size", default=None, type=click.IntRange(min=1), help="Examples per update step; 1 turns batching off [default: the recipe's: promptlearn 4, paper 6].")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the shuffling (and of every sampled call of a sampling recipe).")
-@click.option("--select", type=click.Choice(["last", "best"]), default=None, help="Keep the last instruction (the paper's rule) or the best by validation score [default: last].")
+@click.option("--select", type=click.Choice(["last", "best"]), default=None, help="Keep the last instruction (the paper's rule) or the best by validation score [default: the recipe's: promptlearn best, paper last].")
 @click.option("--no-history", is_flag=True, help="Do not show earlier steps to the optimizer LLM (neither scored instructions nor chat turns).")
 @click.option("--history-size", default=None, type=click.IntRange(min=1), help="Earlier instructions shown by a scored history (the last K) [default: 3].")
 @click.option("--baseline", type=click.Choice(["human", "in-context"]), default=None, help="Instead of learning: the task's human instruction, or all training examples in context.")
@@ -27,6 +27,12 @@ from .options import build_llm, llm_options, max_errors_option, pop_llm_options
 @click.option("--resume", is_flag=True, help="Continue the run in --out (finished LLM calls come from the cache); with nothing there yet, start it.")
 @click.option("--overwrite", is_flag=True, help="Delete the run in --out (its config, history, state and instruction) and start over.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--candidates", default=None, type=click.IntRange(min=1), help="Instructions proposed per step (k), scored on the mini-batch; the best is kept only if it beats the current one [default: the recipe's: promptlearn 3, paper 1].")
+@click.option("--start", default=None, help="Starting instruction: p0 (the LLM's, the paper's), human (the task's human-written one), a file holding one, or an earlier run's folder (its instruction.txt: a warm start) [default: the recipe's: p0].")
+@click.option("--scorer", type=click.Choice(["strict", "graded"]), default=None, help="Scorer that drives learning: the task's strict one or its graded one (partial credit; tasks that declare none use the strict one) [default: the recipe's].")
+@click.option("--max-calls", type=click.IntRange(min=0), default=None, help="Stop once this many LLM calls are made (checked between steps).")
+@click.option("--max-tokens", type=click.IntRange(min=0), default=None, help="Stop once this many prompt + completion tokens are used (checked between steps).")
+@click.option("--estimate", is_flag=True, help="Print the projected calls, tokens (and cost where the model's price is known) and exit without calling the model.")
 @max_errors_option
 @llm_options
 def fit(
@@ -49,6 +55,12 @@ def fit(
     resume: bool,
     overwrite: bool,
     quiet: bool,
+    candidates: int | None,
+    start: str | None,
+    scorer: str | None,
+    max_calls: int | None,
+    max_tokens: int | None,
+    estimate: bool,
     max_errors: int,
     **kwargs,
 ) -> None:
@@ -73,10 +85,10 @@ def fit(
         status = RunFolder(out, argument="out").check(resume=resume, overwrite=overwrite)
         if resume and status.state != "run":
             click.echo(f"note: nothing to resume in {status.path} (no run has taken a step there); starting a new run", err=True)
-    if select == "best" and val is None:
-        raise InputError("--select best needs --val (the validation set to select by)")
     task = get_task(task_name)
     chosen = get_recipe(recipe)
+    if select == "best" and val is None and not chosen.holdout > 0:
+        raise InputError("--select best needs --val (the validation set to select by)")
     chosen.check_task(task.name)
     prompts = task.prompt_library(templates)
     task.check_templates(prompts)
@@ -86,13 +98,14 @@ def fit(
         raise InputError(f"task {task.name!r} has no bundled training set; give --train")
     trainset = load_examples(source, task)
     valset = load_examples(val, task) if val is not None else None
-    check_fit_data(task, trainset, valset, baseline=baseline, epochs=chosen.epochs if epochs is None else epochs, select=select or chosen.select)  # type: ignore[arg-type]
+    check_fit_data(task, trainset, valset, baseline=baseline, epochs=chosen.epochs if epochs is None else epochs, select=select or chosen.select, holdout=chosen.holdout)  # type: ignore[arg-type]
 
-    # 2. the LLM and the learner
-    errors = ErrorBudget(max_errors, unit="step")
-    llm = build_llm(**pop_llm_options(kwargs))
-    try:
-        learner = InstructionLearner(
+    # 2. the LLM and the learner (an estimate loads no model and makes no call)
+    errors = ErrorBudget(max_errors, unit="step or answer")
+    llm_options_given = pop_llm_options(kwargs)
+
+    def make_learner(llm):
+        return InstructionLearner(
             llm,
             task,
             recipe=chosen,
@@ -107,10 +120,23 @@ def fit(
             run_dir=out,
             resume=resume,
             overwrite=overwrite,
-            stop=stop_conditions(max_steps=max_steps, max_cost=max_cost, patience=patience, stop_file=None),
+            stop=stop_conditions(max_steps=max_steps, max_cost=max_cost, patience=patience, stop_file=None, max_calls=max_calls, max_tokens=max_tokens),
             progress=not quiet,
+            candidates=candidates,
+            start=start,
+            scorer=scorer,
             errors=errors,
         )
+
+    from ..optimizer.estimate import NoCallLLM, estimate_fit
+
+    if estimate:
+        click.echo(estimate_fit(make_learner(NoCallLLM(llm_options_given["llm_spec"])), trainset, valset).summary())
+        return
+    make_learner(NoCallLLM(llm_options_given["llm_spec"]))  # its checks (e.g. --start) before the model loads
+    llm = build_llm(**llm_options_given)
+    try:
+        learner = make_learner(llm)
         # 3. learn
         result = learner.fit(trainset, valset=valset)
     finally:

@@ -38,6 +38,7 @@ COMMANDS = [
     ("methods", "methods"),
     ("fit", "fit"),
     ("recipes", "recipes"),
+    ("show", "show"),
     ("rewrite", "rewrite"),
     ("generate", "generate"),
     ("tiny_models", "tiny_models"),

@@ -47,6 +47,8 @@ class FitResult:
     warnings: list[str] = field(default_factory=list)
     run_dir: Path | None = None
     recipe: str = "promptlearn"
+    scorers: dict[str, str] = field(default_factory=dict)  # {"learning", "reported"}: scorer names
+    notes: list[str] = field(default_factory=list)  # what the fit decided by itself (e.g. a held-out split)
 
     @property
     def selection(self) -> str:
@@ -65,8 +67,11 @@ class FitResult:
             + (f" (stopped: {self.stop_reason})" if self.stop_reason else ""),
             f"LLM: {self.usage.summary()}",
             f"wall time: {self.wall_time_s:.1f}s",
-            f"validation score: {val}",
+            f"validation score: {val}" + (f" (scorer: {self.scorers['learning']})" if self.scorers else ""),
         ]
+        if self.scorers:
+            lines.insert(1, f"scorers: learning {self.scorers['learning']}; reported {self.scorers['reported']}")
+        lines.extend(f"note: {note}" for note in self.notes)
         if self.warnings:
             lines.append(f"warnings: {len(self.warnings)} (see history.jsonl)")
         return "\n".join(lines)
@@ -77,6 +82,8 @@ class FitResult:
             "initial_instruction": self.initial_instruction,
             "method": self.method,
             "recipe": self.recipe,
+            "scorers": dict(self.scorers),
+            "notes": list(self.notes),
             "select": self.select,
             "selected_version": self.selected_version,
             "val_score": self.val_score,

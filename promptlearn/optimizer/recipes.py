@@ -80,6 +80,12 @@ class Recipe:
     predict: Mapping[str, Any] | None = None
     inference: Mapping[str, Any] | None = None
     folder: Path | None = None
+    # beyond the paper's loop (the paper recipe keeps these defaults, i.e. its own behaviour):
+    candidates: int = 1  # proposals per step (k), made concurrently, each its own sample index
+    accept: Literal["always", "improve"] = "always"  # improve: the best proposal must beat p_j on the mini-batch
+    start: str = "p0"  # p0 (the LLM's initial instruction), human (the task's), or an instruction file
+    holdout: float = 0.0  # without a validation set, the share of the training set held out to select by
+    scorer: Literal["strict", "graded"] = "strict"  # which of the task's scorers drives learning
 
     def template(self, role: str, default: str | None = None) -> str | None:
         """The template name this recipe uses for ``role`` (``default`` when it names none)."""
@@ -115,6 +121,11 @@ class Recipe:
             "history": self.history.to_json(),
             "parse": self.parse,
             "seeded": self.seeded,
+            "candidates": self.candidates,
+            "accept": self.accept,
+            "start": self.start,
+            "holdout": self.holdout,
+            "scorer": self.scorer,
         }
 
 
@@ -158,7 +169,7 @@ def load_recipe(path: str | Path) -> Recipe:
     def bad(message: str) -> InputError:
         return InputError(f"recipe {path}: {message}")
 
-    known = {"name", "summary", "source", "tasks", "templates", "exact_prompts", "instruction_in", "epochs", "batch_size", "order", "history", "select", "parse", "sampling"}
+    known = {"name", "summary", "source", "tasks", "templates", "exact_prompts", "instruction_in", "epochs", "batch_size", "order", "history", "select", "parse", "sampling", "candidates", "accept", "start", "holdout", "scorer"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise bad(f"unknown setting(s) {', '.join(unknown)}")
@@ -187,6 +198,11 @@ def load_recipe(path: str | Path) -> Recipe:
         ("select", data.get("select", "last") in ("last", "best")),
         ("parse", data.get("parse", "clean") in ("clean", "raw")),
         ("instruction_in", data.get("instruction_in", "system") in ("system", "prompt")),
+        ("candidates", isinstance(data.get("candidates", 1), int) and data.get("candidates", 1) >= 1),
+        ("accept", data.get("accept", "always") in ("always", "improve")),
+        ("start", isinstance(data.get("start", "p0"), str) and bool(str(data.get("start", "p0")).strip())),
+        ("holdout", isinstance(data.get("holdout", 0.0), (int, float)) and 0.0 <= data.get("holdout", 0.0) < 1.0),
+        ("scorer", data.get("scorer", "strict") in ("strict", "graded")),
         ("tasks", tasks is None or (isinstance(tasks, list) and all(isinstance(t, str) for t in tasks))),
     ):
         if not ok:
@@ -210,6 +226,11 @@ def load_recipe(path: str | Path) -> Recipe:
         predict=sampling.get("predict"),
         inference=sampling.get("inference"),
         folder=path.parent,
+        candidates=data.get("candidates", 1),
+        accept=data.get("accept", "always"),
+        start=str(data.get("start", "p0")),
+        holdout=float(data.get("holdout", 0.0)),
+        scorer=data.get("scorer", "strict"),
     )
     for role in ("meta", "predict", "inference"):
         recipe.sampling(role, SamplingParams())  # checks the overrides

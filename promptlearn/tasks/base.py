@@ -92,6 +92,9 @@ class Task:
     templates: Mapping[str, str] = field(default_factory=dict)
     requires_references: bool = False
     extra_check: Callable[[Example], None] | None = None
+    # a scorer that gives partial credit (a weak model's near misses), beside the strict ``scorer``
+    graded_scorer: Scorer | None = None
+    default_testset: str | None = None  # a bundled held-out test split, never seen while fitting
 
     def check_example(self, example: Example) -> None:
         missing = [f for f in self.input_fields if not str(example.inputs.get(f, "")).strip()]
