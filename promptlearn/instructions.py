@@ -9,8 +9,8 @@
 * a named built-in: ``human`` (the task's human-written instruction) or ``in-context`` (the
   task's training examples shown instead of an instruction);
 * ``NAME:ARGUMENT`` for a source registered with :func:`register_instruction_source` (built in:
-  ``file:PATH`` and ``run:FOLDER``), so a later source (say ``paper-checkpoint:PATH``) is one
-  registration.
+  ``file:PATH``, ``run:FOLDER`` and ``paper-checkpoint:PATH``, the ORES authors' learned
+  instruction); a new source is one registration.
 
 Errors name the argument (``source``, ``role``), never a command-line flag; the CLI adds its flag.
 """
@@ -178,6 +178,18 @@ register_instruction_source("file", _from_file, takes_argument=True, summary="a 
 register_instruction_source("run", _from_run, takes_argument=True, summary="a promptlearn fit run folder (learned, initial or best)")
 register_instruction_source("human", _human, takes_argument=False, summary="the task's human-written instruction")
 register_instruction_source("in-context", _in_context, takes_argument=False, summary="the task's training examples shown instead of an instruction")
+
+
+def _paper_checkpoint(argument: str, context: SourceContext) -> Instruction:
+    from .optimizer.baselines import paper_checkpoint_instruction
+
+    return Instruction(paper_checkpoint_instruction(argument), f"paper checkpoint {argument} (the ORES authors' learned instruction)")
+
+
+register_instruction_source(
+    "paper-checkpoint", _paper_checkpoint, takes_argument=True,
+    summary="the ORES authors' learned instruction (their checkpoint.txt, a path you give; not shipped)",
+)
 
 __all__ = [
     "Instruction",

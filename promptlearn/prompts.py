@@ -55,13 +55,17 @@ class PromptLibrary:
             loader=jinja2.ChoiceLoader(loaders),
             undefined=jinja2.StrictUndefined,
             autoescape=False,
-            keep_trailing_newline=False,
+            # kept so that an exact template (a recipe's word-for-word prompt ending in a newline
+            # or a space) renders exactly with strip=False; render() strips by default
+            keep_trailing_newline=True,
             trim_blocks=True,
             lstrip_blocks=True,
         )
         self.env.filters["field"] = field
 
-    def render(self, name: str, /, **context: Any) -> str:
+    def render(self, name: str, /, *, strip: bool = True, **context: Any) -> str:
+        """The rendered template, surrounding whitespace stripped unless ``strip=False`` (a
+        recipe whose prompts are reproduced character for character, e.g. ``paper``)."""
         try:
             template = self.env.get_template(name)
         except jinja2.TemplateNotFound:
@@ -69,7 +73,8 @@ class PromptLibrary:
         except jinja2.TemplateSyntaxError as exc:
             raise InputError(f"prompt template {exc.filename or name}:{exc.lineno}: {exc.message}") from None
         try:
-            return template.render(**context).strip()
+            text = template.render(**context)
+            return text.strip() if strip else text
         except jinja2.UndefinedError as exc:
             raise InputError(f"prompt template {name}: {exc.message}") from None
 

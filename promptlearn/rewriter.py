@@ -20,7 +20,8 @@ from .error_budget import ErrorBudget
 from .errors import InputError
 from .llm import LLM, LLMError, SamplingParams, make_request
 from .llm.errors import is_transient
-from .optimizer.predictor import Prediction, Predictor
+from .optimizer.predictor import DEFAULT_PREDICT_PARAMS, Prediction, Predictor, with_defaults
+from .optimizer.recipes import Recipe, get_recipe
 from .prompts import PromptLibrary
 from .tasks.base import Example, Task
 
@@ -85,6 +86,10 @@ class Rewriter:
 
     >>> rewriter = Rewriter(llm, task, instruction, verify_retries=2)          # doctest: +SKIP
     >>> rewriter.rewrite(concept="golden brown", query="Indulge in this caramelized dessert")  # doctest: +SKIP
+
+    ``recipe="paper"`` asks with the ORES demo's prompt (``ui.py``: the instruction, "Happy
+    generating!", input caption, concept, output caption, at temperature 1.0); the default
+    ``promptlearn`` recipe with the task's predict template and the instruction as system message.
     """
 
     def __init__(
@@ -98,6 +103,7 @@ class Rewriter:
         min_similarity: float | None = DEFAULT_MIN_SIMILARITY,
         prompts: PromptLibrary | None = None,  # default: the task's library
         params: SamplingParams | Mapping[str, Any] | None = None,
+        recipe: str | Recipe | None = None,
     ):
         if not isinstance(verify_retries, int) or verify_retries < 0:
             raise InputError(f"verify retries must be an integer >= 0, got {verify_retries!r}")
@@ -105,7 +111,16 @@ class Rewriter:
             raise InputError(f"threshold must be in [0, 1], got {threshold}")
         if min_similarity is not None and not 0.0 <= min_similarity <= 1.0:
             raise InputError(f"min_similarity must be in [0, 1], got {min_similarity}")
-        self.predictor = Predictor(llm, task, instruction, prompts=prompts, params=params)
+        # the recipe's inference prompt (``paper``: the ORES demo's, instruction inside one user
+        # message) or, without one, the task's predict template with the instruction as system message
+        chosen = get_recipe(recipe)
+        template = chosen.template("inference")
+        self.recipe = chosen.name
+        self.predictor = Predictor(
+            llm, task, instruction, prompts=prompts,
+            params=with_defaults(chosen.sampling("inference", DEFAULT_PREDICT_PARAMS), params),
+            template=template, instruction_in=chosen.instruction_in if template else "system", exact=chosen.exact_prompts,
+        )
         self.task = task
         self.verify_retries = verify_retries
         self.threshold = threshold

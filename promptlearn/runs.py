@@ -327,6 +327,14 @@ class RunFolder:
         self._write_pending_config()
         atomic_write_json(self.state_path, {**state, "schema_version": SCHEMA_VERSION})
 
+    def read_config(self) -> dict[str, Any] | None:
+        """The run's ``config.json`` (``None`` when there is none)."""
+        if not self.config_path.is_file():
+            return None
+        config = _read_json(self.config_path)
+        _check_schema(self.config_path, config)
+        return config
+
     def read_state(self) -> dict[str, Any] | None:
         if not self.state_path.is_file():
             return None

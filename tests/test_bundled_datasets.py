@@ -14,12 +14,16 @@ PUBLIC_ORES = Path(__file__).resolve().parents[1] / ".." / "shared" / "benchmark
 PUBLIC_ORES_CANDIDATES = [PUBLIC_ORES, Path("/work/shared/benchmarks/ores")]
 
 
+# bundled evaluation sets that no task names as a default (the toy world's image-stage set), with their task
+EVALUATION_ONLY = {"toy": "ores"}
+
+
 def dataset_tasks() -> dict[str, str]:
-    """Bundled dataset name -> the task that names it as a default."""
-    owners = {}
+    """Bundled dataset name -> the task that names it as a default (or reads it, for EVALUATION_ONLY)."""
+    owners = dict(EVALUATION_ONLY)
     for name, _ in list_tasks():
         task = get_task(name)
-        for dataset in (task.default_trainset, task.default_valset):
+        for dataset in (task.default_trainset, task.default_valset, task.default_testset):
             if dataset:
                 owners[dataset] = name
     return owners
@@ -43,7 +47,7 @@ def key(text: str) -> str:
 
 
 def test_train_and_validation_sets_are_disjoint():
-    for task_name in ("ores", "antonyms"):
+    for task_name in ("ores", "antonyms", "plurals"):
         task = get_task(task_name)
         train = {tuple(key(v) for v in e.inputs.values()) for e in load_examples(task.default_trainset, task)}
         val = {tuple(key(v) for v in e.inputs.values()) for e in load_examples(task.default_valset, task)}

@@ -33,7 +33,7 @@ def fit_args(tmp_path, toy_server):
     task_file.write_text(TASK_FILE)
     train = tmp_path / "train.jsonl"
     train.write_text("".join(json.dumps(e.to_json()) + "\n" for e in toy_examples(6)))
-    return ["fit", "--task", str(task_file), "--train", str(train), "--epochs", "1", "--batch-size", "3", "--quiet",
+    return ["fit", "--task", str(task_file), "--train", str(train), "--epochs", "1", "--batch-size", "3", "--recipe", "single", "--quiet",
             "--llm", "openai/test", "--api-base", toy_server.url, "--no-cache"]
 
 

@@ -60,3 +60,14 @@ def test_errors_are_one_line(tmp_path, make, kwargs, message):
     with pytest.raises(InputError, match=message) as info:
         resolve_instruction(make(tmp_path), **kwargs)
     assert "\n" not in str(info.value)
+
+
+def test_paper_checkpoint_source(tmp_path):
+    """The ORES authors' checkpoint.txt, read from a path the user gives (the project ships none)."""
+    (tmp_path / "checkpoint.txt").write_text("Replace the concept with its opposite.\n")
+    got = resolve_instruction(f"paper-checkpoint:{tmp_path / 'checkpoint.txt'}")
+    assert "Replace the concept with its opposite." in got.text
+    assert "paper checkpoint" in got.origin
+    assert any(name.startswith("paper-checkpoint") for name, _ in instruction_sources())
+    with pytest.raises(InputError, match="file not found"):
+        resolve_instruction(f"paper-checkpoint:{tmp_path / 'missing.txt'}")

@@ -42,7 +42,7 @@ def toy_server():
 
 
 def fit_toy(llm, **options):
-    return InstructionLearner(llm, toy_task(), prompts=toy_prompts(), epochs=1, batch_size=2, seed=3, **options).fit(TRAIN)
+    return InstructionLearner(llm, toy_task(), prompts=toy_prompts(), epochs=1, batch_size=2, seed=3, **{"recipe": "single", **options}).fit(TRAIN)
 
 
 def test_fit_over_http_makes_the_same_calls_as_in_process(toy_server):
@@ -77,7 +77,7 @@ def test_cli_fit_then_rewrite_over_http(toy_server, tmp_path, capsys):
     run = tmp_path / "run"
     remote = ["--llm", "openai/test", "--api-base", toy_server.url, "--no-cache"]
 
-    code = main(["fit", "--task", str(task_file), "--train", str(train), "--epochs", "1", "--batch-size", "3", "--out", str(run), "--quiet", *remote])
+    code = main(["fit", "--task", str(task_file), "--train", str(train), "--epochs", "1", "--batch-size", "3", "--recipe", "single", "--out", str(run), "--quiet", *remote])
     out, err = capsys.readouterr()
     assert code == 0, err
     assert out == "Rewrite the query and leave the concept out (v2).\n"

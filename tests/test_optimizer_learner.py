@@ -29,7 +29,9 @@ VAL = toy_examples(5, prefix="v", start=100)
 
 
 def learner(llm, **options) -> InstructionLearner:
-    return InstructionLearner(llm, TASK, prompts=toy_prompts(), **options)
+    # the plain loop (one proposal, always taken): the "single" recipe; the promptlearn recipe's
+    # k proposals and accept-if-better are tested in test_optimizer_candidates.py
+    return InstructionLearner(llm, TASK, prompts=toy_prompts(), **{"recipe": "single", **options})
 
 
 def kind(messages) -> str:

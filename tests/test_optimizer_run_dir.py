@@ -23,7 +23,7 @@ from promptlearn.testing.toy import ToyScorer, toy_examples, toy_prompts, toy_ta
 TASK = toy_task()
 TRAIN = toy_examples(10)
 VAL = toy_examples(4, prefix="v", start=100)
-OPTIONS = dict(epochs=2, batch_size=3, seed=7, select="best")
+OPTIONS = dict(epochs=2, batch_size=3, seed=7, select="best", recipe="single")
 
 
 class Crash(Exception):
@@ -74,7 +74,9 @@ def test_run_files(tmp_path, uninterrupted):
     assert (run / "instruction.txt").read_text() == result.instruction + "\n"
     config = json.loads((run / "config.json").read_text())
     assert config["task"] == "toy" and config["llm"] == llm.spec
-    assert config["hyper"] == {"epochs": 2, "batch_size": 3, "history": True, "history_size": 3, "select": "best", "seed": 7, "baseline": None, "min_instruction_words": 3}
+    assert config["hyper"] == {"epochs": 2, "batch_size": 3, "history": True, "history_size": 3, "select": "best", "seed": 7, "baseline": None, "min_instruction_words": 3,
+                               "candidates": 1, "accept": "always", "start": "p0", "holdout": 0.0}
+    assert config["recipe"] == "single"
     assert set(config["templates"]) == {"toy/task.j2", "toy/predict.j2", "optimizer/init.j2", "optimizer/update.j2", "optimizer/pack.j2"}
     assert config["data"]["train"]["examples"] == 10 and len(config["data"]["val"]["sha256"]) == 64
     assert "Write one short instruction" in config["info"]["template_sources"]["optimizer/init.j2"]

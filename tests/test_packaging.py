@@ -106,6 +106,8 @@ def test_an_install_without_extras_imports_every_shipped_module(tmp_path):
     install = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "--quiet", str(source)],
                              capture_output=True, text=True, env=env, cwd=tmp_path)
     assert install.returncode == 0, install.stderr[-2500:]
+    # the recipes are data files (recipe.yaml beside their templates): they must ship
+    assert {p.parent.name for p in (purelib / "promptlearn" / "templates" / "recipes").glob("*/recipe.yaml")} == {"paper", "promptlearn", "single"}
     imported = subprocess.run([str(python), "-c", IMPORT_EVERY_MODULE, str(purelib)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert imported.returncode == 0, imported.stderr[-3000:]
     assert int(imported.stdout.strip()) > 50

@@ -11,7 +11,6 @@ from typing import Any
 import click
 
 from ..errors import InputError
-from ..synthesis.methods import DEFAULT_SWITCH_STEP
 from .arguments import SwitchStepType
 from .options import build_llm, llm_options, pop_llm_options
 
@@ -93,25 +92,28 @@ def _parse_compare(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--stage", type=click.Choice(["image", "text"]), default="image", show_default=True, help="image: the full protocol (diffusion model + judge); text: rewrites only, scored by the ORES text task (CPU).")
 @click.option("--methods", default=None, help="Comma-separated. Image stage: methods of `promptlearn methods` [default: all]; text stage: learned, initial, human, in-context, blacklist, original and --compare names [default: those available].")
 @click.option("--seeds", default="0,1,2,3,4", show_default=True, help="Image seeds (e.g. 0,1,2 or 0-4); the table shows mean ± std over them.")
-@click.option("--model", "model", default=None, help="Diffusers Stable Diffusion folder or hub id (image stage).")
-@click.option("--judge", default=None, help="Image judge: vqa:MODEL (a transformers VQA model, e.g. BLIP-2) or clip:MODEL; MODEL a folder or a hub id.")
+@click.option("--model", "model", default=None, help="Diffusers Stable Diffusion folder, hub id, or toy (the embedded toy-world model, the default; said on stderr) (image stage).")
+@click.option("--judge", default=None, help="Image judge: vqa:MODEL (a transformers VQA model, e.g. BLIP-2) or clip:MODEL, MODEL a folder or a hub id; or toy (the toy world's exact judge).")
 @click.option("--instruction", default=None, help="The learned instruction: a text file, a fit run folder or a named source [default: --fit-run's instruction.txt].")
 @click.option("--initial-instruction", default=None, help="The unlearned instruction for 'initial' and tin-no-instruction (a file, a fit run folder) [default: --fit-run's initial one].")
 @click.option("--fit-run", default=None, type=click.Path(file_okay=False), help="A promptlearn fit run folder: its instructions, and a plot of its score per step in the report.")
-@click.option("--compare", multiple=True, help="Text stage: another instruction to compare, as NAME=SOURCE (a file, a fit run folder; repeatable).")
+@click.option("--compare", multiple=True, help="Another instruction to compare, as NAME=SOURCE (a file, a fit run folder; repeatable). Image stage: a method NAME, TIN with that instruction (the paper's Tables 4-5: fit runs).")
 @click.option("--task", "task_name", default="ores", show_default=True, help="Task whose rewrite prompt and text scorer are used.")
 @click.option("--trainset", default=None, help="Training examples shown by the in-context baseline [default: the task's].")
 @click.option("--out", required=True, type=click.Path(file_okay=True), help="Run folder; rerunning into it resumes, skipping finished cells.")
 @click.option("--limit", default=None, type=click.IntRange(min=1), help="Use the first N rows only.")
-@click.option("--steps", default=20, show_default=True, type=click.IntRange(min=1), help="Denoising steps.")
-@click.option("--switch-step", "switch_step", default=DEFAULT_SWITCH_STEP, show_default=True, type=SwitchStepType(), help="S: steps conditioned on the user's query before the switch to the rewrite (int in [0, steps]) or a fraction of the steps (float in [0, 1]).")
-@click.option("--guidance", default=7.5, show_default=True, type=float, help="Classifier-free guidance scale.")
+@click.option("--preset", default="promptlearn", show_default=True, help="Image protocol: paper (ORES as published: Eq. 7 similarity, a rewrite per image at temperature 1.0, S = 2 of 20, the official demo's guidance 9.0, added and negative prompt) or promptlearn (noise-normalised similarity, one greedy rewrite per row). Flags given override it; see docs/evaluation.md.")
+@click.option("--steps", default=None, type=click.IntRange(min=1), help="Denoising steps [default: the preset's, 20].")
+@click.option("--switch-step", "switch_step", default=None, type=SwitchStepType(), help="S: steps conditioned on the user's query before the switch to the rewrite (int in [0, steps]) or a fraction of the steps (float in [0, 1]) [default: the preset's, 2; the official demo uses 0.2].")
+@click.option("--guidance", default=None, type=float, help="Classifier-free guidance scale [default: the preset's: promptlearn 7.5, paper 9.0 (the official demo's)].")
+@click.option("--similarity", default=None, help="Visual similarity: eq7 (the paper's 1 − MSE) or noise-normalised (promptlearn's 1 − clip(MSE / (1/6))) [default: the preset's].")
 @click.option("--size", default=None, type=click.IntRange(min=8), help="Image height and width [default: the model's].")
-@click.option("--scheduler", default="ddim", show_default=True, help="Sampler (the paper: ddim).")
+@click.option("--scheduler", default=None, help="Sampler [default: the preset's, ddim (the paper's)].")
 @click.option("--device", default=None, help="torch device for the diffusion model and judge [default: cuda if available].")
 @click.option("--dtype", default=None, help="Diffusion model dtype (float32, float16, bfloat16).")
 @click.option("--failure-score", default=0.0, show_default=True, type=click.FloatRange(0.0, 1.0), help="Score of a cell whose concept was not avoided (paper appendix 0, main text 0.5).")
-@click.option("--mse-normaliser", default=1.0 / 6.0, show_default="1/6", type=click.FloatRange(min=0.0, min_open=True), help="Similarity = 1 - clip(MSE / this, 0, 1), pixels in [0, 1].")
+@click.option("--mse-normaliser", default=None, type=click.FloatRange(min=0.0, min_open=True), help="A custom similarity = 1 - clip(MSE / this, 0, 1), pixels in [0, 1] [default: --similarity's: eq7 1, noise-normalised 1/6].")
+@click.option("--rewrites", "rewrites", type=click.Choice(["llm", "reference"]), default="llm", show_default=True, help="Image stage: where the tin methods' rewrites come from: the LLM with the instruction, or each row's first reference rewrite (no LLM).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @llm_options
 @click.pass_context
@@ -120,6 +122,7 @@ def bench(ctx: click.Context, **kwargs: Any) -> None:
     started = time.perf_counter()
     llm_values = pop_llm_options(kwargs)
     command = _command_line(ctx)
+    _apply_preset(kwargs)
     if kwargs["stage"] == "text":
         folder, fit_run, options = _run_text(kwargs, llm_values, command)
     else:
@@ -137,6 +140,27 @@ def bench(ctx: click.Context, **kwargs: Any) -> None:
     for line in results_table(summary):
         click.echo(" | ".join(line[:1] + line[2:6]))
     click.echo(f"report: {folder / 'report.md'}  page: {folder / 'index.html'}", err=True)
+
+
+def _apply_preset(kwargs: dict[str, Any]) -> None:
+    """Fill the flags not given from the preset (one table: promptlearn.evaluation.presets)."""
+    from ..evaluation.metrics import get_similarity_metric
+    from ..evaluation.presets import get_preset
+
+    try:
+        preset = get_preset(kwargs["preset"])
+    except InputError as exc:
+        raise InputError(f"--preset: {exc}") from None
+    for key in ("steps", "switch_step", "guidance", "scheduler", "similarity"):
+        if kwargs[key] is None:
+            kwargs[key] = getattr(preset, key)
+    try:
+        metric = get_similarity_metric(kwargs["similarity"])
+    except InputError as exc:
+        raise InputError(f"--similarity: {exc}") from None
+    if kwargs["mse_normaliser"] is None:
+        kwargs["mse_normaliser"] = metric.normaliser
+    kwargs["preset_spec"] = preset
 
 
 def _common(kwargs: dict[str, Any]):
@@ -159,14 +183,15 @@ def _load_rows(kwargs: dict[str, Any], task: Any):
     return rows
 
 
-def _predictor(llm_values: dict[str, Any], task: Any, *, progress: bool):
+def _predictor(llm_values: dict[str, Any], task: Any, *, progress: bool, per_image_temperature: float | None = None):
     from ..evaluation.adapters import PredictorRewriter
     from ..rewriter import Rewriter
 
     llm = build_llm(**llm_values)
     # the one rewrite path (the Rewriter's Predictor: the task's prompt, parser and sampling);
     # a placeholder instruction: each method's own is swapped in
-    return llm, PredictorRewriter(Rewriter(llm, task, "(set per method)"), progress=progress)
+    return llm, PredictorRewriter(Rewriter(llm, task, "(set per method)"), progress=progress,
+                                  per_image_temperature=per_image_temperature)
 
 
 def _run_text(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str):
@@ -209,25 +234,37 @@ def _run_image(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str)
     from ..evaluation.harness import run_image_bench
     from ..evaluation.judges import parse_judge_spec
     from ..evaluation.rows import parse_seeds
-    from ..synthesis.methods import get_method, method_names, parse_methods
+    from ..synthesis.methods import get_method, method_names, parse_methods, prompt_switch_method
     from ..synthesis.switch_step import resolve_switch_step
 
-    methods = parse_methods(kwargs["methods"] or method_names())
+    compare = _parse_compare(kwargs["compare"])
+    taken = [c for c in compare if c in method_names()]
+    if taken:
+        raise InputError(f"--compare name {taken[0]!r} is a built-in method; pick another name")
+    for name, source in compare.items():
+        prompt_switch_method(name, name, f"prompt switch at S with the rewrite of the instruction {source}",
+                             recipe="fit run compared (ORES Tables 4-5)")
+    preset_all = kwargs["preset"] == "paper"  # Tables 1-3 of the paper: every method
+    methods = parse_methods(kwargs["methods"] or [*method_names(defaults_only=not preset_all), *compare])
     seeds = parse_seeds(kwargs["seeds"])
+    preset = kwargs["preset_spec"]
+    per_seed = preset.rewrites == "per-seed"
     if any(get_method(m).switch == "given" for m in methods):
         resolve_switch_step(kwargs["switch_step"], kwargs["steps"])
     if not kwargs["judge"]:
-        raise InputError("the image stage needs --judge vqa:PATH or clip:PATH")
+        raise InputError("the image stage needs --judge vqa:MODEL, clip:MODEL or toy")
     try:
         judge_spec = parse_judge_spec(kwargs["judge"])
     except InputError as exc:
         raise InputError(f"--judge: {exc}") from None
     if not kwargs["model"]:
-        raise InputError("the image stage needs --model (a diffusers Stable Diffusion folder or hub id)")
+        kwargs["model"] = "toy"
+        click.echo("no --model given: using the embedded toy-world model (--model toy)", err=True)
     from ..hub import is_hub_id, resolve_model_source
+    from ..synthesis.components import resolve_model_name
 
     try:
-        folder = resolve_model_source(kwargs["model"], what="diffusion model")
+        folder = resolve_model_source(str(resolve_model_name(kwargs["model"])), what="diffusion model")
     except InputError as exc:
         raise InputError(f"--model: {exc}") from None
     # an absolute folder or the hub id: it names the model in the run's config
@@ -235,27 +272,42 @@ def _run_image(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str)
     task = _common(kwargs)
     rows = _load_rows(kwargs, task)
     needed = sorted({get_method(m).instruction for m in methods if get_method(m).instruction})
-    instructions = _instructions(needed, kwargs, task=task, compare={})
-    from ..evaluation.adapters import SynthesizerGenerator
+    from ..evaluation.adapters import ReferenceRewriter, SynthesizerGenerator
+    from ..evaluation.report import ReportOptions
     from ..synthesis.components import load_components
     from ..synthesis.sampler import Synthesizer
 
-    llm, rewriter = _predictor(llm_values, task, progress=not kwargs["no_progress"]) if needed else (None, None)
+    if kwargs["rewrites"] == "reference":  # each row's first reference rewrite: no LLM, one per row
+        per_seed = False
+        instructions = {name: ReferenceRewriter.REFERENCE_INSTRUCTION for name in needed}
+        llm, rewriter = None, (ReferenceRewriter() if needed else None)
+    else:
+        instructions = _instructions(needed, kwargs, task=task, compare=compare)
+        llm, rewriter = (_predictor(llm_values, task, progress=not kwargs["no_progress"],
+                                    per_image_temperature=preset.rewrite_temperature) if needed else (None, None))
     try:
         device = kwargs["device"] or ("cuda" if _cuda() else "cpu")
         components = load_components(folder, device=device, dtype=kwargs["dtype"], scheduler=kwargs["scheduler"])
         generator = SynthesizerGenerator(Synthesizer(components), model=model_path, steps=kwargs["steps"],
-                                         guidance_scale=kwargs["guidance"], height=kwargs["size"], width=kwargs["size"])
+                                         guidance_scale=kwargs["guidance"], height=kwargs["size"], width=kwargs["size"],
+                                         added_prompt=preset.added_prompt, negative_prompt=preset.negative_prompt)
         judge = judge_spec.load(device=device)
         options = {
             "command": command, "stage": "image", "dataset": str(kwargs["dataset"]), "rows": len(rows), "limit": kwargs["limit"],
             "model": model_path, "judge": str(judge_spec), "steps": kwargs["steps"], "switch_step": kwargs["switch_step"],
             "guidance": kwargs["guidance"], "scheduler": kwargs["scheduler"], "llm": llm.spec if llm is not None else None,
-            "instructions": instructions,
+            "instructions": instructions, "rewrite_source": kwargs["rewrites"],
+            "compare": compare, "preset": preset.name, "similarity": ReportOptions(mse_normaliser=kwargs["mse_normaliser"]).similarity,
+            "rewrites": "per row: each row's first reference rewrite (no LLM)" if kwargs["rewrites"] == "reference"
+            else ("per image: one LLM call per (row, seed), temperature "
+                  f"{preset.rewrite_temperature}, the seed in the request") if per_seed
+            else "per row: one greedy rewrite per (row, instruction), shared by all seeds",
+            "added_prompt": preset.added_prompt, "negative_prompt": preset.negative_prompt,
+            "preset_sources": preset.sources,
         }
         run_image_bench(rows=rows, out=kwargs["out"], generator=generator, judge=judge, methods=methods, seeds=seeds,
                         switch_step=kwargs["switch_step"], rewriter=rewriter, instructions=instructions, options=options,
-                        progress=not kwargs["no_progress"])
+                        progress=not kwargs["no_progress"], rewrites_per_seed=per_seed)
     finally:
         if llm is not None:
             llm.close()

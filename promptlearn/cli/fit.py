@@ -9,15 +9,16 @@ from .options import build_llm, llm_options, max_errors_option, pop_llm_options
 
 @click.command()
 @click.option("--task", "task_name", default="ores", show_default=True, help="Task name, or a .py/.yaml task file.")
-@click.option("--train", default=None, help="Training set: a bundled dataset name or a .jsonl/.csv/.tsv file [default: the task's].")
+@click.option("--train", default=None, help="Training set: a bundled dataset name, a .jsonl/.csv/.tsv file, or the ORES paper's training.txt (Input Caption / Concept / Output Caption blocks) [default: the task's].")
 @click.option("--val", default=None, help="Validation set; every instruction is scored on it (needed by --select best).")
+@click.option("--recipe", default=None, help="Learning recipe: promptlearn (default: k proposals, accept if better, select on validation), paper (the ORES paper's loop, exactly) or single (one proposal per step, always taken); `promptlearn recipes` lists them.")
 @click.option("--templates", type=click.Path(file_okay=False), default=None, help="Folder of templates overriding the built-in ones (optimizer/init.j2, optimizer/update.j2, optimizer/pack.j2, ...).")
-@click.option("--epochs", default=2, show_default=True, type=click.IntRange(min=0), help="Passes over the training set; 0 keeps the LLM's initial instruction.")
-@click.option("--batch-size", default=4, show_default=True, type=click.IntRange(min=1), help="Examples per update step; 1 turns batching off.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the shuffling.")
-@click.option("--select", type=click.Choice(["last", "best"]), default="last", show_default=True, help="Keep the last instruction (the paper) or the best by validation score.")
-@click.option("--no-history", is_flag=True, help="Do not show earlier instructions to the optimizer LLM.")
-@click.option("--history-size", default=3, show_default=True, type=click.IntRange(min=1), help="Earlier instructions shown (the last K).")
+@click.option("--epochs", default=None, type=click.IntRange(min=0), help="Passes over the training set; 0 keeps the LLM's initial instruction [default: the recipe's: promptlearn 2, paper 3].")
+@click.option("--batch-size", default=None, type=click.IntRange(min=1), help="Examples per update step; 1 turns batching off [default: the recipe's: promptlearn 4, paper 6].")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the shuffling (and of every sampled call of a sampling recipe).")
+@click.option("--select", type=click.Choice(["last", "best"]), default=None, help="Keep the last instruction (the paper's rule) or the best by validation score [default: the recipe's: promptlearn best, paper last].")
+@click.option("--no-history", is_flag=True, help="Do not show earlier steps to the optimizer LLM (neither scored instructions nor chat turns).")
+@click.option("--history-size", default=None, type=click.IntRange(min=1), help="Earlier instructions shown by a scored history (the last K) [default: 3].")
 @click.option("--baseline", type=click.Choice(["human", "in-context"]), default=None, help="Instead of learning: the task's human instruction, or all training examples in context.")
 @click.option("--max-steps", type=click.IntRange(min=0), default=None, help="Stop after this many update steps.")
 @click.option("--max-cost", type=click.FloatRange(min=0.0), default=None, help="Stop once this many dollars are spent (priced APIs only).")
@@ -26,19 +27,26 @@ from .options import build_llm, llm_options, max_errors_option, pop_llm_options
 @click.option("--resume", is_flag=True, help="Continue the run in --out (finished LLM calls come from the cache); with nothing there yet, start it.")
 @click.option("--overwrite", is_flag=True, help="Delete the run in --out (its config, history, state and instruction) and start over.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--candidates", default=None, type=click.IntRange(min=1), help="Instructions proposed per step (k), scored on the mini-batch; the best is kept only if it beats the current one [default: the recipe's: promptlearn 3, paper 1].")
+@click.option("--start", default=None, help="Starting instruction: p0 (the LLM's, the paper's), human (the task's human-written one), a file holding one, or an earlier run's folder (its instruction.txt: a warm start) [default: the recipe's: p0].")
+@click.option("--scorer", type=click.Choice(["strict", "graded"]), default=None, help="Scorer that drives learning: the task's strict one or its graded one (partial credit; tasks that declare none use the strict one) [default: the recipe's].")
+@click.option("--max-calls", type=click.IntRange(min=0), default=None, help="Stop once this many LLM calls are made (checked between steps).")
+@click.option("--max-tokens", type=click.IntRange(min=0), default=None, help="Stop once this many prompt + completion tokens are used (checked between steps).")
+@click.option("--estimate", is_flag=True, help="Print the projected calls, tokens (and cost where the model's price is known) and exit without calling the model.")
 @max_errors_option
 @llm_options
 def fit(
     task_name: str,
+    recipe: str | None,
     train: str | None,
     val: str | None,
     templates: str | None,
-    epochs: int,
-    batch_size: int,
+    epochs: int | None,
+    batch_size: int | None,
     seed: int,
-    select: str,
+    select: str | None,
     no_history: bool,
-    history_size: int,
+    history_size: int | None,
     baseline: str | None,
     max_steps: int | None,
     max_cost: float | None,
@@ -47,6 +55,12 @@ def fit(
     resume: bool,
     overwrite: bool,
     quiet: bool,
+    candidates: int | None,
+    start: str | None,
+    scorer: str | None,
+    max_calls: int | None,
+    max_tokens: int | None,
+    estimate: bool,
     max_errors: int,
     **kwargs,
 ) -> None:
@@ -55,7 +69,8 @@ def fit(
     from ..error_budget import ErrorBudget, TooManyErrorsError
     from ..errors import InputError
     from ..optimizer import InstructionLearner, check_fit_data, stop_conditions
-    from ..optimizer.learner import BASELINE_TEMPLATE_VARIABLES, TEMPLATE_VARIABLES
+    from ..optimizer.learner import BASELINE_TEMPLATE_VARIABLES, template_variables
+    from ..optimizer.recipes import get_recipe
     from ..runs import RunFolder
     from ..tasks.registry import get_task
 
@@ -70,29 +85,33 @@ def fit(
         status = RunFolder(out, argument="out").check(resume=resume, overwrite=overwrite)
         if resume and status.state != "run":
             click.echo(f"note: nothing to resume in {status.path} (no run has taken a step there); starting a new run", err=True)
-    if select == "best" and val is None:
-        raise InputError("--select best needs --val (the validation set to select by)")
     task = get_task(task_name)
+    chosen = get_recipe(recipe)
+    if select == "best" and val is None and not chosen.holdout > 0:
+        raise InputError("--select best needs --val (the validation set to select by)")
+    chosen.check_task(task.name)
     prompts = task.prompt_library(templates)
     task.check_templates(prompts)
-    prompts.check_all(BASELINE_TEMPLATE_VARIABLES if baseline == "in-context" else TEMPLATE_VARIABLES if baseline is None else {})
+    prompts.check_all(BASELINE_TEMPLATE_VARIABLES if baseline == "in-context" else template_variables(chosen) if baseline is None else {})
     source = train if train is not None else task.default_trainset
     if source is None:
         raise InputError(f"task {task.name!r} has no bundled training set; give --train")
     trainset = load_examples(source, task)
     valset = load_examples(val, task) if val is not None else None
-    check_fit_data(task, trainset, valset, baseline=baseline, epochs=epochs, select=select)  # type: ignore[arg-type]
+    check_fit_data(task, trainset, valset, baseline=baseline, epochs=chosen.epochs if epochs is None else epochs, select=select or chosen.select, holdout=chosen.holdout)  # type: ignore[arg-type]
 
-    # 2. the LLM and the learner
-    errors = ErrorBudget(max_errors, unit="step")
-    llm = build_llm(**pop_llm_options(kwargs))
-    try:
-        learner = InstructionLearner(
+    # 2. the LLM and the learner (an estimate loads no model and makes no call)
+    errors = ErrorBudget(max_errors, unit="step or answer")
+    llm_options_given = pop_llm_options(kwargs)
+
+    def make_learner(llm):
+        return InstructionLearner(
             llm,
             task,
+            recipe=chosen,
             epochs=epochs,
             batch_size=batch_size,
-            history=not no_history,
+            history=False if no_history else None,
             history_size=history_size,
             select=select,  # type: ignore[arg-type]
             seed=seed,
@@ -101,10 +120,23 @@ def fit(
             run_dir=out,
             resume=resume,
             overwrite=overwrite,
-            stop=stop_conditions(max_steps=max_steps, max_cost=max_cost, patience=patience, stop_file=None),
+            stop=stop_conditions(max_steps=max_steps, max_cost=max_cost, patience=patience, stop_file=None, max_calls=max_calls, max_tokens=max_tokens),
             progress=not quiet,
+            candidates=candidates,
+            start=start,
+            scorer=scorer,
             errors=errors,
         )
+
+    from ..optimizer.estimate import NoCallLLM, estimate_fit
+
+    if estimate:
+        click.echo(estimate_fit(make_learner(NoCallLLM(llm_options_given["llm_spec"])), trainset, valset).summary())
+        return
+    make_learner(NoCallLLM(llm_options_given["llm_spec"]))  # its checks (e.g. --start) before the model loads
+    llm = build_llm(**llm_options_given)
+    try:
+        learner = make_learner(llm)
         # 3. learn
         result = learner.fit(trainset, valset=valset)
     finally:

@@ -15,7 +15,7 @@ from .options import build_llm, llm_options, pop_llm_options
 
 
 @click.command()
-@click.option("--model", required=True, help="Diffusers Stable Diffusion (1.x, 2.x, XL) folder or hub id.")
+@click.option("--model", default=None, help="Diffusers Stable Diffusion (1.x, 2.x, XL) folder, hub id, or toy [default: toy, the embedded toy-world model; said on stderr].")
 @click.option("--query", required=True, help="The user's query.")
 @click.option("--concept", "concepts", multiple=True, help="A concept the image must not show (repeatable).")
 @click.option("--method", default=None, help="A method of `promptlearn methods` [default: original].")
@@ -38,6 +38,11 @@ from .options import build_llm, llm_options, pop_llm_options
 @click.option("--sld-preset", type=click.Choice(["weak", "medium", "strong", "max"]), default="medium", show_default=True)
 @click.option("--feedback-liked", multiple=True, type=click.Path(dir_okay=False), help="FABRIC: a liked image (repeatable).")
 @click.option("--feedback-disliked", multiple=True, type=click.Path(dir_okay=False), help="FABRIC: a disliked image (repeatable).")
+@click.option("--feedback-weight", default=0.8, show_default=True, type=float, help="FABRIC: the largest weight of the feedback images' attention (w_max).")
+@click.option("--feedback-min-weight", default=0.05, show_default=True, type=float, help="FABRIC: the weight outside the feedback window (w_min).")
+@click.option("--feedback-neg-scale", default=0.5, show_default=True, type=float, help="FABRIC: the disliked images' weight relative to the liked ones.")
+@click.option("--feedback-rounds", default=1, show_default=True, type=click.IntRange(min=1), help="FABRIC: rounds of --num-images images; after each round the --filter judges them: images it passes are liked, flagged ones disliked, for the next round (needs --filter when > 1; one method).")
+@click.option("--feedback-window", default="0.33:0.66", show_default=True, help="FABRIC: the steps that get the full weight, as START:END fractions of the run, 'all' (0:1) or 'first-half' (0:0.5).")
 @click.option("--filter", "filter_spec", default=None, help="Output filter, e.g. 'safety-checker' or 'clip:MODEL' (a folder or a hub id).")
 @click.option("--scheduler", default=None, help="Replace the checkpoint's scheduler: ddim, pndm, euler, euler-ancestral, dpm++, lms, heun.")
 @click.option("--height", default=None, type=int, help="Image height in pixels [default: the model's].")
@@ -53,6 +58,9 @@ def generate(**kwargs) -> None:
 
     llm_settings = pop_llm_options(kwargs)
     o = kwargs
+    if o["model"] is None:
+        o["model"] = "toy"
+        click.echo("no --model given: using the embedded toy-world model (--model toy)", err=True)
     # 1. check every input before any model loads
     if o["method"] and o["compare"]:
         raise InputError("give --method or --compare, not both")
@@ -86,6 +94,9 @@ def generate(**kwargs) -> None:
     components = load_components(o["model"], device=o["device"], dtype=o["dtype"], scheduler=o["scheduler"])
     _report_long_rewrites(components, specs, rewrites)
     synthesizer = Synthesizer(components, progress=o["progress"])
+    if o["feedback_rounds"] > 1:
+        _feedback_rounds(synthesizer, specs[0], o, rewrites, output_filter)
+        return
     seeds = list(range(o["seed"], o["seed"] + o["num_images"]))
     results = {spec.name: _run_method(synthesizer, spec, o, rewrites, fabric, seeds) for spec in specs}
     tiles, captions = [], []
@@ -120,6 +131,12 @@ def _check_cheap_inputs(o: dict, specs: list) -> None:
 
     check_output_file(o["out"], "--out")  # before sampling, not when the image is written
     _check_guidance(o)
+    parse_feedback_window(o["feedback_window"])
+    if o["feedback_rounds"] > 1:
+        if o["filter_spec"] is None:
+            raise InputError("--feedback-rounds > 1 needs --filter: it judges each round (passed: liked, flagged: disliked)")
+        if len(specs) > 1:
+            raise InputError("--feedback-rounds > 1 runs one method: give --method, not --compare")
     if o["scheduler"] is not None:
         scheduler_class_name(o["scheduler"])
     parse_device(o["device"])
@@ -144,11 +161,19 @@ def _instruction_sources(o: dict, specs: list) -> dict[str, str]:
                 raise InputError(f"method {users} rewrites with the initial instruction: give --initial-instruction SOURCE, "
                                  "or --instruction FIT_RUN_FOLDER, with --llm SPEC")
             sources[role] = source
+        elif role in _named_sources():  # human, in-context: the resolver's named sources
+            sources[role] = role
         else:  # a method registered with another instruction source
             raise InputError(f"method {users} rewrites with the {role!r} instruction, which generate cannot read")
     if sources and not any(c.strip() for c in o["concepts"]):
         raise InputError("rewriting with an instruction needs the concept (--concept)")
     return sources
+
+
+def _named_sources() -> list[str]:
+    from ..instructions import instruction_sources
+
+    return [name for name, _ in instruction_sources() if not name.endswith(":ARG")]
 
 
 def _resolve_instructions(o: dict, sources: dict[str, str]):
@@ -162,7 +187,7 @@ def _resolve_instructions(o: dict, sources: dict[str, str]):
     for role, source in sources.items():
         flag = "--initial-instruction" if source == o["initial_instruction"] else "--instruction"
         try:
-            instructions[role] = resolve_instruction(source, task=task, role=role).text
+            instructions[role] = resolve_instruction(source, task=task, role=role if role in (LEARNED, INITIAL) else LEARNED).text
         except InputError as exc:
             raise InputError(f"{flag}: {exc}") from None
     return task, instructions
@@ -184,7 +209,26 @@ def _fabric(o: dict):
         return None
     from ..synthesis.interventions.fabric import Fabric
 
-    return Fabric(liked=o["feedback_liked"], disliked=o["feedback_disliked"], seed=o["seed"])
+    return Fabric(liked=o["feedback_liked"], disliked=o["feedback_disliked"], **_fabric_options(o))
+
+
+FEEDBACK_WINDOWS = {"all": (0.0, 1.0), "first-half": (0.0, 0.5)}
+"""Named FABRIC step windows (the FABRIC paper's ablation: feedback at all steps, in the first half)."""
+
+
+def parse_feedback_window(text: str) -> tuple[float, float]:
+    """``all``, ``first-half`` or ``START:END`` (fractions of the run, 0 <= START <= END <= 1)."""
+    value = text.strip()
+    if value in FEEDBACK_WINDOWS:
+        return FEEDBACK_WINDOWS[value]
+    start, sep, end = value.partition(":")
+    try:
+        bounds = (float(start), float(end)) if sep else None
+    except ValueError:
+        bounds = None
+    if bounds is None or not 0.0 <= bounds[0] <= bounds[1] <= 1.0:
+        raise InputError(f"bad --feedback-window {text!r}; use START:END fractions (0 <= START <= END <= 1), 'all' or 'first-half'")
+    return bounds
 
 
 def _output_filter(o: dict):
@@ -254,6 +298,44 @@ def _run_method(synthesizer, spec, o: dict, rewrites: dict[str, str], fabric, se
         o["query"], seeds=seeds, interventions=interventions, num_inference_steps=o["steps"],
         guidance_scale=o["guidance"], negative_prompt=o["negative_prompt"], height=o["height"], width=o["width"],
     )
+
+
+def _fabric_options(o: dict) -> dict:
+    start, end = parse_feedback_window(o["feedback_window"])
+    return {"feedback_weight": o["feedback_weight"], "min_weight": o["feedback_min_weight"], "neg_scale": o["feedback_neg_scale"],
+            "feedback_start_ratio": start, "feedback_end_ratio": end, "seed": o["seed"]}
+
+
+def _feedback_rounds(synthesizer, spec, o: dict, rewrites: dict[str, str], output_filter) -> None:
+    """Several FABRIC rounds (:class:`~promptlearn.synthesis.feedback_loop.FeedbackLoop`): the
+    filter's verdicts are the feedback; the grid has a line per round."""
+    from ..synthesis.feedback_loop import FeedbackLoop
+
+    interventions = spec.interventions(concepts=o["concepts"], rewrite=rewrites.get(spec.instruction) if spec.instruction else None,
+                                       switch_step=o["switch_step"], sld_preset=o["sld_preset"])
+    loop = FeedbackLoop(synthesizer, o["query"], batch_size=o["num_images"], seed=o["seed"], fabric=_fabric_options(o),
+                        interventions=interventions, num_inference_steps=o["steps"], guidance_scale=o["guidance"],
+                        negative_prompt=o["negative_prompt"], height=o["height"], width=o["width"])
+    loop.give_feedback(liked=list(o["feedback_liked"]), disliked=list(o["feedback_disliked"]))
+    verdicts: list[list[bool]] = []
+
+    def judge(result):
+        flags = [d.flagged for d in output_filter.check(result.images)]
+        verdicts.append(flags)
+        return [i for i, f in enumerate(flags) if not f], [i for i, f in enumerate(flags) if f]
+
+    results = loop.run(o["feedback_rounds"], judge)
+    verdicts.append([d.flagged for d in output_filter.check(results[-1].images)])
+    tiles, captions = [], []
+    label = spec.describe(switch_step=o["switch_step"], sld_preset=o["sld_preset"])
+    for number, (result, flags) in enumerate(zip(results, verdicts), start=1):
+        for index, image in enumerate(result.images):
+            tiles.append(image)
+            captions.append(f"{label}, round {number}, seed {o['seed'] + (number - 1) * o['num_images'] + index}"
+                            + (" (flagged)" if flags[index] else ""))
+    click.echo(f"feedback rounds: flagged per round {[sum(f) for f in verdicts]} of {o['num_images']}", err=True)
+    _write(tiles, captions, columns=o["num_images"], out=o["out"])
+    click.echo(str(Path(o["out"])))
 
 
 def _caption(spec, o: dict, seed: int | None) -> str:

@@ -37,10 +37,13 @@ COMMANDS = [
     ("tasks", "tasks"),
     ("methods", "methods"),
     ("fit", "fit"),
+    ("recipes", "recipes"),
+    ("show", "show"),
     ("rewrite", "rewrite"),
     ("generate", "generate"),
     ("tiny_models", "tiny_models"),
     ("bench", "bench"),
+    ("toy_world", "toy_world"),
 ]
 
 

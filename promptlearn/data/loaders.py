@@ -11,6 +11,11 @@ Formats (chosen by the file's suffix):
 * ``.tsv`` / ``.txt`` -- with a header row naming the task's input fields: like CSV, tab-separated.
   Without one: the ORES evaluation format, three columns ``concept``, ``implicit object``,
   ``query`` (the implicit object goes into ``meta``).
+* ``.txt`` whose first line starts with ``Input Caption:`` -- the ORES paper's training format
+  (its ``training.txt``), detected automatically: blocks separated by blank lines, each
+  ``Input Caption: <query>``, ``Concept: <concept>`` and one or more ``Output Caption<N>: <reference>``
+  lines (the paper's file has three). The paper's own reader cuts fixed prefixes off lines 1-5 of
+  each block; this one reads the labels and names the line of a block that does not fit.
 
 Every problem with a row (bad JSON or UTF-8, missing or empty field, wrong column count, duplicate
 id, an example the task rejects) is a :class:`DataFileError` naming the file and line.
@@ -31,6 +36,8 @@ from .bundled import resolve_dataset
 
 _REFERENCE_COLUMN = re.compile(r"^references?(?:[_ ]?\d+)?$")
 ORES_COLUMNS = ("concept", "implicit_object", "query")
+CAPTION_LABEL = "Input Caption:"
+_OUTPUT_LABEL = re.compile(r"^Output Caption\s*\d*\s*:")
 
 
 def load_examples(source: str | Path, task: Task, *, limit: int | None = None) -> list[Example]:
@@ -45,6 +52,8 @@ def load_examples(source: str | Path, task: Task, *, limit: int | None = None) -
         rows = _jsonl_rows(path, text, task)
     elif suffix == ".csv":
         rows = _table_rows(path, text, task, delimiter=",")
+    elif suffix == ".txt" and _first_line(text).startswith(CAPTION_LABEL):
+        rows = _caption_block_rows(path, text, task)
     elif suffix in (".tsv", ".txt"):
         rows = _tsv_rows(path, text, task)
     else:
@@ -185,3 +194,41 @@ def _tsv_rows(path: Path, text: str, task: Task) -> Iterator[tuple[int, Example]
             raise DataFileError(path, line, f"expected 3 tab-separated columns (concept, implicit object, query), found {len(cells)}")
         concept, implicit_object, query = (c.strip() for c in cells)
         yield line, _example(path, line, task, {"concept": concept, "query": query}, [], {"implicit_object": implicit_object}, None)
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+def _caption_block_rows(path: Path, text: str, task: Task) -> Iterator[tuple[int, Example]]:
+    """The ORES paper's training format: blank-line separated blocks of ``Input Caption:``,
+    ``Concept:`` and ``Output Caption<N>:`` lines; each block's line is its first line."""
+    if set(task.input_fields) != {"concept", "query"}:
+        raise DataFileError(path, 1, f"the 'Input Caption:' block format holds ORES data (concept, query); task {task.name!r} needs {', '.join(task.input_fields)}")
+    block: list[tuple[int, str]] = []
+    for line, raw in [*enumerate(text.splitlines(), 1), (None, "")]:
+        if raw.strip():
+            block.append((line, raw.strip()))
+            continue
+        if block:
+            yield block[0][0], _caption_block(path, task, block)
+            block = []
+
+
+def _caption_block(path: Path, task: Task, block: list[tuple[int, str]]) -> Example:
+    def value(index: int, label: str, pattern: re.Pattern[str] | None = None) -> str:
+        if index >= len(block):
+            raise DataFileError(path, block[-1][0], f"block ends before its {label!r} line (each block: 'Input Caption:', 'Concept:', then 'Output Caption1:' ...)")
+        line, content = block[index]
+        match = pattern.match(content) if pattern is not None else (re.match(re.escape(label), content))
+        if match is None:
+            raise DataFileError(path, line, f"expected a line starting with {label!r}, found {content[:40]!r}")
+        text = content[match.end() :].strip()
+        if not text:
+            raise DataFileError(path, line, f"{label!r} is empty")
+        return text
+
+    query = value(0, CAPTION_LABEL)
+    concept = value(1, "Concept:")
+    references = [value(i, "Output Caption1:", _OUTPUT_LABEL) for i in range(2, max(3, len(block)))]
+    return _example(path, block[0][0], task, {"concept": concept, "query": query}, references, {}, None)

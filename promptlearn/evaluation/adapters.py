@@ -22,20 +22,33 @@ class PredictorRewriter:
     :class:`~promptlearn.rewriter.Rewriter` (its Predictor is used: the messages are those of
     ``promptlearn rewrite``) or a Predictor."""
 
-    def __init__(self, rewriter: Any, *, progress: bool = True):
+    def __init__(self, rewriter: Any, *, progress: bool = True, per_image_temperature: float | None = None):
         self.predictor = getattr(rewriter, "predictor", rewriter)
         self.progress = progress
+        self.per_image_temperature = per_image_temperature
 
     def identity(self) -> dict[str, Any]:
-        return {
+        out = {
             "llm": self.predictor.llm.spec,
             "task": self.predictor.task.name,
             "predict_template": self.predictor.task.predict_template,
             "sampling": self.predictor.params.model_dump(mode="json"),
         }
+        if self.per_image_temperature is not None:
+            out["per_image_temperature"] = self.per_image_temperature
+        return out
 
-    def rewrite(self, rows: Sequence[Example], instruction: str) -> list[Rewrite]:
+    def rewrite(self, rows: Sequence[Example], instruction: str, *, seed: int | None = None) -> list[Rewrite]:
+        """One rewrite per row; with ``seed`` (a per-image draw) sampled at
+        ``per_image_temperature`` (default: the predictor's) with the seed in the request, so the
+        draws differ across seeds and a rerun hits the LLM cache."""
         predictor = self.predictor.with_instruction(instruction)
+        if seed is not None:
+            update: dict[str, Any] = {"seed": int(seed)}
+            if self.per_image_temperature is not None:
+                update["temperature"] = float(self.per_image_temperature)
+            predictor = type(predictor)(predictor.llm, predictor.task, instruction, prompts=predictor.prompts,
+                                        params=predictor.params.model_copy(update=update))
         requests = [predictor.request(row) for row in rows]
         label = f"rewrite {len(rows)} queries" if self.progress else False
         answers = predictor.llm.complete_many(requests, progress=label, return_exceptions=True)
@@ -47,6 +60,29 @@ class PredictorRewriter:
             parsed = predictor.finish([row], [answer], score=False)[0]
             text = parsed.output.strip()
             out.append(Rewrite(text or None, error=None if text else "the LLM's answer held no rewrite", raw=answer.text))
+        return out
+
+
+class ReferenceRewriter:
+    """Answers every rewrite with the row's own reference rewrite (its ``index``-th, default the
+    first): the upper bound of what an instruction can give, with no LLM. A row without references
+    fails alone. The instruction is ignored (every instruction gets the same rewrite)."""
+
+    REFERENCE_INSTRUCTION = "(the dataset's reference rewrite)"
+
+    def __init__(self, index: int = 0):
+        self.index = index
+
+    def identity(self) -> dict[str, Any]:
+        return {"kind": "reference", "index": self.index}
+
+    def rewrite(self, rows: Sequence[Example], instruction: str) -> list[Rewrite]:
+        out = []
+        for row in rows:
+            if len(row.references) > self.index:
+                out.append(Rewrite(row.references[self.index]))
+            else:
+                out.append(Rewrite(None, error=f"row {row.id} has no reference rewrite {self.index + 1}"))
         return out
 
 
@@ -66,8 +102,12 @@ class SynthesizerGenerator:
         height: int | None = None,
         width: int | None = None,
         sld_preset: str = "medium",
+        added_prompt: str | None = None,
+        negative_prompt: str | None = None,
     ):
         self.synthesizer = synthesizer
+        self.added_prompt = added_prompt.strip() if added_prompt and added_prompt.strip() else None
+        self.negative_prompt = negative_prompt.strip() if negative_prompt and negative_prompt.strip() else None
         self.model = model
         self.steps = steps
         self.guidance_scale = guidance_scale
@@ -87,7 +127,13 @@ class SynthesizerGenerator:
             "scheduler": type(components.scheduler).__name__,
             "dtype": str(components.dtype).removeprefix("torch."),
             "sld_preset": self.sld_preset,
+            **({"added_prompt": self.added_prompt} if self.added_prompt else {}),
+            **({"negative_prompt": self.negative_prompt} if self.negative_prompt else {}),
         }
+
+    def _with_added(self, text: str | None) -> str | None:
+        """``text, added prompt`` as the official demo conditions both query and rewrite."""
+        return text if text is None or not self.added_prompt else f"{text}, {self.added_prompt}"
 
     def generate(self, request: GenerationRequest) -> Any:
         from ..synthesis.methods import get_method
@@ -97,16 +143,17 @@ class SynthesizerGenerator:
             self._report_long(request.method, request.rewrite)
         interventions = get_method(request.method).interventions(
             concepts=split_concepts(request.concept),
-            rewrite=request.rewrite,
+            rewrite=self._with_added(request.rewrite),
             switch_step=request.switch_step,
             sld_preset=self.sld_preset,
         )
         result = self.synthesizer.generate(
-            request.query,
+            self._with_added(request.query),
             seeds=[request.seed],
             interventions=interventions,
             num_inference_steps=self.steps,
             guidance_scale=self.guidance_scale,
+            negative_prompt=self.negative_prompt,
             height=self.height,
             width=self.width,
         )

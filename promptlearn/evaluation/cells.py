@@ -97,18 +97,20 @@ class Rewrite:
 
 
 class RewriteStore:
-    """Rewrites keyed by (row id, instruction hash): computed once, shared across seeds."""
+    """Rewrites keyed by (row id, instruction hash, seed): computed once; ``seed`` is None for a
+    rewrite shared across seeds, the image seed for one drawn per image."""
 
     def __init__(self, folder: str | Path):
         self.path = Path(folder) / REWRITES_FILE
-        self._items: dict[tuple[str, str], Rewrite] = {}
+        self._items: dict[tuple[str, str, int | None], Rewrite] = {}
         for record in _read_records(self.path):
-            self._items[(str(record["row_id"]), record["instruction_sha"])] = Rewrite(record.get("text"), record.get("error"), record.get("raw"))
+            key = (str(record["row_id"]), record["instruction_sha"], record.get("seed"))
+            self._items[key] = Rewrite(record.get("text"), record.get("error"), record.get("raw"))
 
-    def get(self, row_id: str, instruction: str) -> Rewrite | None:
-        return self._items.get((row_id, text_sha(instruction)))
+    def get(self, row_id: str, instruction: str, seed: int | None = None) -> Rewrite | None:
+        return self._items.get((row_id, text_sha(instruction), seed))
 
-    def add(self, row_id: str, instruction_name: str, instruction: str, rewrite: Rewrite) -> None:
+    def add(self, row_id: str, instruction_name: str, instruction: str, rewrite: Rewrite, seed: int | None = None) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         append_jsonl(
             self.path,
@@ -120,6 +122,7 @@ class RewriteStore:
                 "text": rewrite.text,
                 "error": rewrite.error,
                 "raw": rewrite.raw,
+                **({} if seed is None else {"seed": seed}),
             },
         )
-        self._items[(row_id, text_sha(instruction))] = rewrite
+        self._items[(row_id, text_sha(instruction), seed)] = rewrite

@@ -58,13 +58,17 @@ def run_image_bench(
     instructions: Mapping[str, str] | None = None,
     options: Mapping[str, Any] | None = None,
     progress: bool = True,
+    rewrites_per_seed: bool = False,
 ) -> BenchRun:
     """Run (or resume) the image stage into ``out``.
 
     ``methods`` are names of the method registry (:mod:`promptlearn.synthesis.methods`);
     ``instructions`` maps the instruction sources they rewrite with (``"learned"``,
     ``"initial"``) to instruction texts. ``switch_step`` is S as steps or a fraction of the
-    generator's steps (resolved once, by :func:`resolve_switch_step`). The unconstrained image (method ``original``) of every (row, seed) is made
+    generator's steps (resolved once, by :func:`resolve_switch_step`). With
+    ``rewrites_per_seed`` every (row, instruction, seed) gets its own rewrite (the paper calls the
+    LLM once per image; the rewriter samples with the seed in the request); otherwise one rewrite
+    per (row, instruction) is shared by all seeds. The unconstrained image (method ``original``) of every (row, seed) is made
     even when ``original`` is not among ``methods``: it is the similarity reference."""
     # 1. check inputs
     check_rows(rows)
@@ -87,15 +91,18 @@ def run_image_bench(
             "judge": judge.identity(),
             "rewriter": rewriter.identity() if rewriter is not None else None,
             "switch_step": resolved_switch,
+            **({"rewrites": "per-seed"} if rewrites_per_seed else {}),
         },
         options={**(options or {}), "methods": [m.name for m in chosen], "seeds": list(seeds), "row_ids": [row.id for row in rows]},
     )
     cells = CellStore(folder)
     run = BenchRun(folder)
 
-    # 3. rewrites: once per (row, instruction), shared by every method and seed that uses them
+    # 3. rewrites: once per (row, instruction), shared by every method and seed that uses them,
+    #    or once per (row, instruction, seed) when drawn per image
     needed = sorted({m.instruction for m in chosen if m.instruction is not None})
-    rewrites = _ensure_rewrites(folder, rows, rewriter, {n: instructions[n] for n in needed}, progress)
+    rewrites = _ensure_rewrites(folder, rows, rewriter, {n: instructions[n] for n in needed}, progress,
+                                seeds=list(seeds) if rewrites_per_seed else [None])
 
     # 4. plan the cells still to do
     pending: list[tuple[Example, int, list[MethodSpec]]] = []
@@ -113,7 +120,8 @@ def run_image_bench(
     total = sum(len(todo) for _, _, todo in pending)
     with progress_bar(total, "bench images", enabled=progress, unit="cell") as bar:
         for row, seed, todo in pending:
-            _run_group(folder, cells, run, row, seed, todo, generator, judge, rewrites, instructions, resolved_switch)
+            _run_group(folder, cells, run, row, seed, todo, generator, judge, rewrites, instructions, resolved_switch,
+                       rewrite_seed=seed if rewrites_per_seed else None)
             bar.update(len(todo))
     return run
 
@@ -129,27 +137,32 @@ def _ensure_rewrites(
     rewriter: QueryRewriter | None,
     instructions: Mapping[str, str],
     progress: bool,
-) -> dict[tuple[str, str], Rewrite]:
-    """Rewrite every row with every needed instruction, reusing stored rewrites."""
+    *,
+    seeds: Sequence[int | None] = (None,),
+) -> dict[tuple[str, str, int | None], Rewrite]:
+    """Rewrite every row with every needed instruction (per seed, or once with seed None),
+    reusing stored rewrites."""
     store = RewriteStore(folder)
-    out: dict[tuple[str, str], Rewrite] = {}
+    out: dict[tuple[str, str, int | None], Rewrite] = {}
     for name, instruction in instructions.items():
-        missing = []
-        for row in rows:
-            stored = store.get(row.id, instruction)
-            if stored is not None and stored.error is None:
-                out[(row.id, name)] = stored
-            else:
-                missing.append(row)
-        if not missing:
-            continue
-        assert rewriter is not None  # checked in step 1
-        if progress:
-            logger.info("rewriting %d queries with the %s instruction", len(missing), name)
-        results = rewrite_rows(rewriter, missing, instruction)
-        for row, rewrite in zip(missing, results):
-            store.add(row.id, name, instruction, rewrite)
-            out[(row.id, name)] = rewrite
+        for seed in seeds:
+            missing = []
+            for row in rows:
+                stored = store.get(row.id, instruction, seed)
+                if stored is not None and stored.error is None:
+                    out[(row.id, name, seed)] = stored
+                else:
+                    missing.append(row)
+            if not missing:
+                continue
+            assert rewriter is not None  # checked in step 1
+            if progress:
+                logger.info("rewriting %d queries with the %s instruction%s", len(missing), name,
+                            "" if seed is None else f" (seed {seed})")
+            results = rewrite_rows(rewriter, missing, instruction, seed=seed)
+            for row, rewrite in zip(missing, results):
+                store.add(row.id, name, instruction, rewrite, seed=seed)
+                out[(row.id, name, seed)] = rewrite
     return out
 
 
@@ -175,6 +188,8 @@ def _run_group(
     rewrites: Mapping[tuple[str, str], Rewrite],
     instructions: Mapping[str, str],
     switch_step: int,
+    *,
+    rewrite_seed: int | None = None,
 ) -> None:
     """Make, judge and record the pending cells of one (row, seed)."""
     from PIL import Image
@@ -201,7 +216,7 @@ def _run_group(
         extra: dict[str, Any] = {"prompt": query}
         rewrite_text = None
         if method.instruction is not None:
-            rewrite = rewrites[(row.id, method.instruction)]
+            rewrite = rewrites[(row.id, method.instruction, rewrite_seed)]
             extra.update(instruction=method.instruction, instruction_sha=text_sha(instructions[method.instruction]))
             if rewrite.text is None or not rewrite.text.strip():
                 fail(method, f"rewrite failed: {rewrite.error or 'empty rewrite'}", extra)

@@ -28,6 +28,46 @@ UNIFORM_NOISE_MSE = 1.0 / 6.0
 """E[(X - Y)^2] for independent X, Y ~ U[0, 1]: the default similarity normaliser."""
 
 
+@dataclass(frozen=True)
+class SimilarityMetric:
+    """A named visual-similarity metric: ``1 - clip(MSE / normaliser, 0, 1)``."""
+
+    name: str
+    normaliser: float
+    definition: str
+
+
+SIMILARITY_METRICS: dict[str, SimilarityMetric] = {
+    m.name: m
+    for m in (
+        SimilarityMetric(
+            "eq7", 1.0,
+            "ORES Eq. 7: 1 − ‖I_c − I_u‖² / (W·H·C), pixels in [0, 1] (= 1 − MSE; unrelated noise images score ≈ 0.83)",
+        ),
+        SimilarityMetric(
+            "noise-normalised", UNIFORM_NOISE_MSE,
+            "promptlearn's: 1 − clip(MSE / (1/6), 0, 1), pixels in [0, 1]; 1/6 is the expected MSE of two independent "
+            "uniform-noise images, so unrelated noise scores 0 (6× harsher than Eq. 7)",
+        ),
+    )
+}
+"""The similarity metrics a bench report can use, by name (``--similarity``)."""
+
+
+def get_similarity_metric(name: str) -> SimilarityMetric:
+    from ..errors import InputError
+
+    try:
+        return SIMILARITY_METRICS[name]
+    except KeyError:
+        raise InputError(f"unknown similarity metric {name!r}; known: {', '.join(SIMILARITY_METRICS)}") from None
+
+
+def similarity_eq7(image: Any, reference: Any) -> float:
+    """ORES Eq. 7: ``1 - ||I_c - I_u||^2 / (W*H*C)`` with pixels in [0, 1]."""
+    return 1.0 - mse(image, reference)
+
+
 def to_unit_array(image: Any) -> np.ndarray:
     """An image (PIL image, or a uint8 / [0, 1] float array of shape HxW or HxWxC) as a float64
     HxWx3 array in [0, 1]."""

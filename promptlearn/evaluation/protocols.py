@@ -45,6 +45,7 @@ class QueryRewriter(Protocol):
     def identity(self) -> dict[str, Any]: ...
 
     def rewrite(self, rows: Sequence[Example], instruction: str) -> list[Rewrite]: ...
+    # a rewriter that draws rewrites per image also takes ``seed=`` (see PredictorRewriter)
 
 
 def check_rewrite_methods(
@@ -59,9 +60,10 @@ def check_rewrite_methods(
             raise InputError(f"method {method!r} needs the {instruction} instruction ({{instructions}})", arguments="instructions")
 
 
-def rewrite_rows(rewriter: QueryRewriter, rows: Sequence[Example], instruction: str) -> list[Rewrite]:
-    """``rewriter.rewrite(rows, instruction)``, refusing an answer without one rewrite per row."""
-    rewrites = list(rewriter.rewrite(rows, instruction))
+def rewrite_rows(rewriter: QueryRewriter, rows: Sequence[Example], instruction: str, *, seed: int | None = None) -> list[Rewrite]:
+    """``rewriter.rewrite(rows, instruction)`` (with ``seed=`` for a per-image draw), refusing an
+    answer without one rewrite per row."""
+    rewrites = list(rewriter.rewrite(rows, instruction) if seed is None else rewriter.rewrite(rows, instruction, seed=seed))
     if len(rewrites) != len(rows):
         raise PromptlearnError(f"the rewriter returned {len(rewrites)} rewrites for {len(rows)} rows")
     return rewrites

@@ -9,7 +9,7 @@ from .packing import pack_batch
 from .parsing import parse_instruction, unusable_reason
 from .predictor import Evaluation, Prediction, Predictor, mean_score
 from .records import BaselineRecord, FitRecord, InitRecord, PredictionRecord, StepRecord, read_history, record_from_json
-from .stopping import AnyOf, MaxCost, MaxSteps, NoImprovement, Progress, StopCondition, StopFile, stop_conditions
+from .stopping import AnyOf, MaxCalls, MaxCost, MaxSteps, MaxTokens, NoImprovement, Progress, StopCondition, StopFile, stop_conditions
 
 __all__ = [
     "AnyOf",
@@ -23,8 +23,10 @@ __all__ = [
     "Evaluation",
     "FitResult",
     "InstructionLearner",
+    "MaxCalls",
     "MaxCost",
     "MaxSteps",
+    "MaxTokens",
     "NoImprovement",
     "Optimizer",
     "OptimizerError",

@@ -24,6 +24,7 @@ class OptimizerError(PromptlearnError):
 class FitResult:
     """What a fit produced.
 
+    ``recipe`` names the recipe that produced it (``"promptlearn"`` or ``"paper"``).
     ``method`` is ``"learned"`` (epochs > 0), ``"initial"`` (epochs 0: the LLM's first
     instruction), ``"human"`` or ``"in-context"`` (baselines). ``selected_version`` is the number
     of update steps behind the chosen instruction (0 = the initial one). ``usage`` and
@@ -45,6 +46,9 @@ class FitResult:
     total_seconds: float
     warnings: list[str] = field(default_factory=list)
     run_dir: Path | None = None
+    recipe: str = "promptlearn"
+    scorers: dict[str, str] = field(default_factory=dict)  # {"learning", "reported"}: scorer names
+    notes: list[str] = field(default_factory=list)  # what the fit decided by itself (e.g. a held-out split)
 
     @property
     def selection(self) -> str:
@@ -58,13 +62,16 @@ class FitResult:
     def summary(self) -> str:
         val = "n/a" if self.val_score is None else f"{self.val_score:.3f}"
         lines = [
-            f"method: {self.method}; selected: {self.selection}",
+            f"recipe: {self.recipe}; method: {self.method}; selected: {self.selection}",
             f"steps: {len([s for s in self.steps if isinstance(s, StepRecord)])}"
             + (f" (stopped: {self.stop_reason})" if self.stop_reason else ""),
             f"LLM: {self.usage.summary()}",
             f"wall time: {self.wall_time_s:.1f}s",
-            f"validation score: {val}",
+            f"validation score: {val}" + (f" (scorer: {self.scorers['learning']})" if self.scorers else ""),
         ]
+        if self.scorers:
+            lines.insert(1, f"scorers: learning {self.scorers['learning']}; reported {self.scorers['reported']}")
+        lines.extend(f"note: {note}" for note in self.notes)
         if self.warnings:
             lines.append(f"warnings: {len(self.warnings)} (see history.jsonl)")
         return "\n".join(lines)
@@ -74,6 +81,9 @@ class FitResult:
             "instruction": self.instruction,
             "initial_instruction": self.initial_instruction,
             "method": self.method,
+            "recipe": self.recipe,
+            "scorers": dict(self.scorers),
+            "notes": list(self.notes),
             "select": self.select,
             "selected_version": self.selected_version,
             "val_score": self.val_score,

@@ -1,15 +1,30 @@
 """InstructionLearner: the first stage of TIN (the ORES paper's learnable instruction) as a
 general optimizer for any instruction-learning task.
 
-The algorithm, as in the paper:
+The loop's shape is the paper's; its settings come from a *recipe* (:mod:`.recipes`): ``paper``
+reproduces the paper's loop exactly, ``promptlearn`` (the default) is our own variant. The
+learner reads the recipe and never branches on its name.
 
 1. ``p_0 = LLM(p_init(p_task))``.
-2. For each epoch, shuffle the training set (a seeded ``random.Random``); for each mini-batch:
-   a. predict every example with the current instruction ``p_j`` (one concurrent batch call);
-   b. pack the batch (inputs, output, references, score) into one text block ``r_j``;
-   c. ``p_{j+1} = LLM(p_opt(r_j, p_j, h))``, ``h`` the earlier instructions with their batch
-      scores (empty at first, one more every step, the last ``history_size`` shown).
-3. Keep the last instruction (the paper's rule), or with a validation set the best one.
+2. For each epoch, order the training set (recipe ``order``: a seeded shuffle every epoch, or the
+   file order first and then the previous order shuffled); for each mini-batch:
+   a. predict every example with the current instruction ``p_j``: one concurrent batch call, or
+      (history ``rewrites``) one call after another inside the chat history;
+   b. pack the batch into one text block ``r_j`` (recipe ``pack`` template);
+   c. ``p_{j+1} = LLM(p_opt(r_j, p_j, h))``, ``h`` the history: ``scored`` (the last ``size``
+      earlier instructions with their batch scores, inside p_opt), ``chat`` (earlier calls as
+      chat turns, cut to the first two plus the last two messages once it holds six) or none.
+3. Keep the last instruction, or with a validation set the best one (recipe ``select``).
+
+Beyond the paper's loop (recipe settings the paper recipe leaves at their defaults): step 2c
+proposes ``candidates`` (k) instructions in one concurrent round, each its own sample index;
+with ``accept: improve`` every proposal is scored on the same mini-batch and the best replaces
+``p_j`` only when it scores higher there (a tie keeps ``p_j``); the scored history then holds
+accepted and rejected proposals. ``start`` picks p_0: the LLM's (``p0``), the task's human
+instruction (``human``) or an instruction file. ``holdout`` splits a seeded share of the
+training set off as the validation set when none is given. ``scorer: graded`` learns with the
+task's graded scorer when it declares one. Answers the task's parser cannot use score 0, are
+recorded, and count against the :class:`~promptlearn.error_budget.ErrorBudget` (``--max-errors``).
 
 Unusable answers: an empty answer to p_init (nothing left after removing preamble, fences and
 quotes, or fewer than ``min_instruction_words`` words) raises :class:`OptimizerError`, since
@@ -25,14 +40,14 @@ import logging
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
 from .. import __version__
-from ..errors import InputError
 from ..error_budget import ErrorBudget
-from ..llm import LLM, Completion, LLMError, SamplingParams, Usage
+from ..errors import InputError
+from ..llm import LLM, Completion, LLMError, SamplingParams, Usage, make_request
 from ..llm.errors import is_transient
 from ..progress import progress_bar
 from ..runs import RunFolder
@@ -41,8 +56,10 @@ from ..tasks.base import Example, Task
 from .base import FitResult, OptimizerError, Optimizer
 from .baselines import BASELINES, IN_CONTEXT_TEMPLATE, human_instruction, in_context_instruction
 from .packing import PACK_TEMPLATE, pack_batch
+from .history import append_turn
 from .parsing import parse_instruction, unusable_reason
 from .predictor import DEFAULT_PREDICT_PARAMS, Prediction, Predictor, mean_score, with_defaults
+from .recipes import Recipe, get_recipe
 from .records import BaselineRecord, FitRecord, InitRecord, PredictionRecord, StepFailedRecord, StepRecord, record_from_json
 from .stopping import AnyOf, Progress, StopCondition, StopFile
 
@@ -61,6 +78,14 @@ TEMPLATE_VARIABLES = {
     PACK_TEMPLATE: ["items"],
 }
 BASELINE_TEMPLATE_VARIABLES = {IN_CONTEXT_TEMPLATE: ["task_description", "examples"]}
+
+
+def template_variables(recipe: "Recipe | str | None" = None) -> dict[str, list[str]]:
+    """:data:`TEMPLATE_VARIABLES` under the template names ``recipe`` uses for each role, so a
+    recipe's own meta-prompt templates are the ones checked before any model loads."""
+    chosen = get_recipe(recipe)
+    roles = {INIT_TEMPLATE: "init", UPDATE_TEMPLATE: "update", PACK_TEMPLATE: "pack"}
+    return {chosen.template(roles[name], name) or name: variables for name, variables in TEMPLATE_VARIABLES.items()}
 # An instruction fits in ~100 words; a small model that loops is cut there instead of at 512.
 DEFAULT_META_PARAMS = SamplingParams(temperature=0.0, max_tokens=160)
 Select = Literal["last", "best"]
@@ -78,7 +103,10 @@ class _State:
     epoch: int = 0
     batch: int = 0  # next mini-batch of the epoch
     order: list[str] | None = None  # the epoch's shuffled example ids
+    previous_order: list[str] | None = None  # the last finished epoch's order
     history: list[dict[str, Any]] = field(default_factory=list)  # h: {"version", "instruction", "score"}
+    chat: list[dict[str, Any]] = field(default_factory=list)  # a chat history policy's conversation
+    calls: int = 0  # LLM calls made by a seeded recipe: the next call's sample index
     val_scores: dict[str, float] = field(default_factory=dict)  # version -> validation score
     best: dict[str, Any] | None = None  # {"version", "instruction", "score"} by the selection score
     steps_since_improvement: int = 0
@@ -87,6 +115,7 @@ class _State:
     warnings: list[str] = field(default_factory=list)
     finished: bool = False
     stop_reason: str | None = None
+    errors: list[list[str]] = field(default_factory=list)  # [where, what] counted against --max-errors
     final: dict[str, Any] | None = None
 
     def random(self) -> random.Random:
@@ -111,6 +140,10 @@ class InstructionLearner(Optimizer):
     >>> result = learner.fit(trainset, valset=valset)                             # doctest: +SKIP
     >>> result.instruction                                                        # doctest: +SKIP
 
+    ``recipe`` (``"promptlearn"``, the default, or ``"paper"``; see :mod:`.recipes`) gives the
+    templates and every setting; ``epochs``, ``batch_size``, ``history``, ``history_size``,
+    ``select`` and the sampling parameters given here override the recipe's.
+
     Ablations: ``epochs=0`` (no learning: the LLM's initial instruction), ``batch_size=1`` (no
     batching), ``history=False``, ``baseline="human"`` or ``"in-context"``. ``select="best"``
     needs a validation set; with one, every instruction version is scored on it (|val| calls
@@ -125,11 +158,12 @@ class InstructionLearner(Optimizer):
         llm: LLM,
         task: Task,
         *,
-        epochs: int = 2,
-        batch_size: int = 4,
-        history: bool = True,
-        history_size: int = 3,
-        select: Select = "last",
+        recipe: str | Recipe | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        history: bool | None = None,
+        history_size: int | None = None,
+        select: Select | None = None,
         seed: int = 0,
         baseline: str | None = None,
         prompts: PromptLibrary | str | Path | None = None,
@@ -141,8 +175,32 @@ class InstructionLearner(Optimizer):
         meta_params: SamplingParams | Mapping[str, Any] | None = None,
         min_instruction_words: int = 3,
         progress: bool = False,
-        errors: "ErrorBudget | None" = None,
+        candidates: int | None = None,
+        start: str | None = None,
+        scorer: str | None = None,
+        holdout: float | None = None,
+        errors: ErrorBudget | None = None,
     ):
+        self.recipe = get_recipe(recipe)
+        self.recipe.check_task(task.name)
+        epochs = self.recipe.epochs if epochs is None else epochs
+        batch_size = self.recipe.batch_size if batch_size is None else batch_size
+        history_size = self.recipe.history.size if history_size is None else history_size
+        select = self.recipe.select if select is None else select
+        if history is None:
+            history = self.recipe.history.kind != "none"
+        candidates = self.recipe.candidates if candidates is None else candidates
+        start = self.recipe.start if start is None else start
+        scorer = self.recipe.scorer if scorer is None else scorer
+        holdout = self.recipe.holdout if holdout is None else holdout
+        if not isinstance(candidates, int) or candidates < 1:
+            raise InputError(f"candidates must be an integer >= 1, got {candidates!r}")
+        if not isinstance(start, str) or not start.strip():
+            raise InputError(f"start must be p0, human or an instruction file, got {start!r}")
+        if scorer not in ("strict", "graded"):
+            raise InputError(f"scorer must be 'strict' or 'graded', got {scorer!r}")
+        if not isinstance(holdout, (int, float)) or not 0.0 <= holdout < 1.0:
+            raise InputError(f"holdout must be a share in [0, 1), got {holdout!r}")
         if not isinstance(epochs, int) or epochs < 0:
             raise InputError(f"epochs must be an integer >= 0, got {epochs!r}")
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -161,11 +219,28 @@ class InstructionLearner(Optimizer):
         if resume and overwrite:
             raise InputError("pass either {resume=True} or {overwrite=True}, not both", arguments=("resume=True", "overwrite=True"))
         self.llm = llm
-        self.task = task
+        self.reported_task = task
+        self.start = start.strip()
+        self.start_instruction = _start_instruction(task, self.start)  # checked up front
+        # the scorer that drives learning: the task's graded one when asked for and declared
+        self.scorer = "graded" if scorer == "graded" and task.graded_scorer is not None else "strict"
+        self.task = replace(task, scorer=task.graded_scorer) if self.scorer == "graded" else task
+        self.candidates = candidates
+        self.accept = self.recipe.accept
+        self.holdout = float(holdout)
+        self.errors = errors
+        self.notes: list[str] = []
         self.epochs = epochs
         self.batch_size = batch_size
         self.history = history
         self.history_size = history_size
+        # the history policy in force: the recipe's, or none with history=False
+        self.history_kind = self.recipe.history.kind if history else "none"
+        self.rewrites_in_chat = self.history_kind == "chat" and self.recipe.history.rewrites
+        self.exact = self.recipe.exact_prompts
+        self.init_template = self.recipe.template("init", INIT_TEMPLATE)
+        self.update_template = self.recipe.template("update", UPDATE_TEMPLATE)
+        self.pack_template = self.recipe.template("pack", PACK_TEMPLATE)
         self.select = select
         self.seed = seed
         self.baseline = baseline
@@ -174,8 +249,8 @@ class InstructionLearner(Optimizer):
         self.resume = resume
         self.overwrite = overwrite
         self.stop = AnyOf(*([stop] if stop is not None else []), StopFile())
-        self.predict_params = with_defaults(DEFAULT_PREDICT_PARAMS, predict_params)
-        self.meta_params = with_defaults(DEFAULT_META_PARAMS, meta_params)
+        self.predict_params = with_defaults(self.recipe.sampling("predict", DEFAULT_PREDICT_PARAMS), predict_params)
+        self.meta_params = with_defaults(self.recipe.sampling("meta", DEFAULT_META_PARAMS), meta_params)
         self.min_instruction_words = min_instruction_words
         self.progress = progress
         # a step whose LLM calls still fail after their retries is recorded and skipped while
@@ -193,8 +268,12 @@ class InstructionLearner(Optimizer):
         return "learned" if self.epochs > 0 else "initial"
 
     def predictor(self, instruction: str) -> Predictor:
-        """The predictor this learner scores an instruction with."""
-        return Predictor(self.llm, self.task, instruction, prompts=self.prompts, params=self.predict_params)
+        """The predictor this learner scores an instruction with (the recipe's rewrite prompt)."""
+        return Predictor(
+            self.llm, self.task, instruction, prompts=self.prompts, params=self.predict_params,
+            template=self.recipe.template("predict"), instruction_in=self.recipe.instruction_in,
+            task_description=self._task_description(), exact=self.exact,
+        )
 
     def compile(self, student: Predictor, *, trainset: Sequence[Example], valset: Sequence[Example] | None = None) -> Predictor:
         if student.task.name != self.task.name:
@@ -205,6 +284,7 @@ class InstructionLearner(Optimizer):
     def fit(self, trainset: Sequence[Example], *, valset: Sequence[Example] | None = None) -> FitResult:
         started, usage_before = time.perf_counter(), self.llm.usage.snapshot()
         train, val = self._check_data(trainset, valset)
+        train, val = self._split_holdout(train, val)
         try:
             state = self._open_run(train, val)
             state.finished, state.stop_reason = False, None
@@ -224,6 +304,27 @@ class InstructionLearner(Optimizer):
             if self.run_dir is not None:
                 self.run_dir.release()  # the run folder is another process's to use again
 
+    def scorers(self) -> dict[str, str]:
+        """The scorer that drives learning and the one results are reported with, by name."""
+        reported = getattr(self.reported_task.scorer, "name", type(self.reported_task.scorer).__name__)
+        learning = getattr(self.task.scorer, "name", type(self.task.scorer).__name__)
+        return {"learning": f"{self.scorer} ({learning})", "reported": f"strict ({reported})"}
+
+    def _split_holdout(self, train: list[Example], val: list[Example] | None) -> tuple[list[Example], list[Example] | None]:
+        """Without a validation set (and with ``holdout`` > 0), a seeded share of the training set
+        becomes it; the split is said in :attr:`notes` (and so in the fit's summary)."""
+        self.notes = []
+        if val is not None or self.holdout <= 0 or self.baseline is not None or self.epochs == 0 or len(train) < 2:
+            return train, val
+        count = min(len(train) - 1, max(1, round(len(train) * self.holdout)))
+        ids = [example.id for example in train]
+        random.Random(f"holdout:{self.seed}").shuffle(ids)
+        held = set(ids[:count])
+        self.notes.append(
+            f"no validation set given: held out {count} of {len(train)} training examples (seeded, holdout {self.holdout:g}) to select the instruction by"
+        )
+        return [e for e in train if e.id not in held], [e for e in train if e.id in held]
+
     def _learn(self, state: _State, train: list[Example], val: list[Example] | None) -> None:
         by_id = {example.id: example for example in train}
         steps_per_epoch = math.ceil(len(train) / self.batch_size)
@@ -235,11 +336,8 @@ class InstructionLearner(Optimizer):
                     state.stop_reason = reason
                     log.info("stopping: %s", reason)
                     break
-                if state.order is None:  # a new epoch: shuffle with the run's own RNG
-                    rng = state.random()
-                    order = [example.id for example in train]
-                    rng.shuffle(order)
-                    state.order, state.rng = order, list(rng.getstate())
+                if state.order is None:  # a new epoch: its order, shuffled with the run's own RNG
+                    state.order = self._epoch_order(state, train)
                 ids = state.order[state.batch * self.batch_size : (state.batch + 1) * self.batch_size]
                 next_ids = state.order[(state.batch + 1) * self.batch_size : (state.batch + 2) * self.batch_size]
                 usage0, t0 = self.llm.usage.snapshot(), time.perf_counter()
@@ -257,11 +355,15 @@ class InstructionLearner(Optimizer):
                     record = self._failed_step(state, ids, error, usage0, t0)
                 state.batch += 1
                 if state.batch >= steps_per_epoch:
-                    state.epoch, state.batch, state.order = state.epoch + 1, 0, None
+                    state.epoch, state.batch, state.previous_order, state.order = state.epoch + 1, 0, state.order, None
                 self._save(state, record, usage0)
                 bar.update(1)
                 if isinstance(record, StepRecord):
                     bar.set_postfix(batch=f"{record.batch_score:.2f}", **({"val": f"{record.val_score:.2f}"} if val and record.val_score is not None else {}))
+                if self.errors is not None and self.errors.exhausted:  # saved: a clean stop
+                    state.stop_reason = self.errors.reason()
+                    log.warning("stopping: %s", state.stop_reason)
+                    break
 
     def _failed_step(self, state: _State, ids: Sequence[str], error: LLMError, usage0: Usage, t0: float) -> StepFailedRecord:
         """The record of a mini-batch skipped because its LLM calls failed after their retries:
@@ -285,30 +387,38 @@ class InstructionLearner(Optimizer):
         # a. predict the mini-batch with p_j (one concurrent batch call; made already in the
         #    previous step's validation round when there was one)
         predictions = self._take_prefetched(before, batch)
-        if predictions is None:
+        if predictions is None and self.rewrites_in_chat:
+            predictions = self._predict_in_chat(state, before, batch)
+        elif predictions is None:
             predictions = self.predictor(before).predict(batch)
         batch_score = mean_score(predictions)
+        unparseable = self._count_unparseable(state, predictions, f"step {state.steps}")
         if val is None:
             self._observe(state, state.steps, before, batch_score)
         # b. pack it into r_j
-        packed = pack_batch(self.prompts, predictions)
+        packed = pack_batch(self.prompts, predictions, template=self.pack_template, strip=not self.exact)
         # c. p_{j+1} = LLM(p_opt(r_j, p_j, h))
-        shown = state.history[-self.history_size :] if self.history else []
+        shown = state.history[-self.history_size :] if self.history_kind == "scored" else []
         prompt = self.prompts.render(
-            UPDATE_TEMPLATE,
+            self.update_template,
+            strip=not self.exact,
             task_description=self._task_description(),
             instruction=before,
             score=batch_score,
             batch=packed,
             history=shown,
         )
-        completion = self.llm.complete(prompt, self.meta_params)
+        if self.candidates > 1 or self.accept == "improve":
+            return self._step_candidates(state, batch, val, before, predictions, batch_score, prompt, len(shown), unparseable, t0, usage0, next_batch)
+        chat_before = len(state.chat)
+        completion = self._call(state, prompt, self.meta_params)
         after, warning = self._parse_update(completion, before, state.steps)
         state.history.append({"version": state.steps, "instruction": before, "score": batch_score})
         state.steps += 1
         state.instruction = after
         # d. score p_{j+1} on the validation set, predicting the next mini-batch in the same round
-        val_score = self._validate(state, after, val, prefetch=next_batch)
+        #    (not when the rewrites depend on the chat history: those are made in the next step)
+        val_score = self._validate(state, after, val, prefetch=() if self.rewrites_in_chat else next_batch)
         return StepRecord(
             step=state.steps - 1,
             epoch=state.epoch,
@@ -317,21 +427,101 @@ class InstructionLearner(Optimizer):
             instruction_before=before,
             instruction_after=after,
             update_answer=completion.text,
-            history_shown=len(shown),
+            history_shown=len(shown) if self.history_kind == "scored" else chat_before,
             predictions=[PredictionRecord.from_json(p.to_json()) for p in predictions],
             batch_score=batch_score,
             val_score=val_score,
             warning=warning,
+            unparseable=unparseable,
             **self._costs(usage0, t0),
         )
+
+    def _step_candidates(
+        self, state: _State, batch: list[Example], val: list[Example] | None, before: str, predictions: list[Prediction],
+        batch_score: float, prompt: str, shown: int, unparseable: int, t0: float, usage0: Usage, next_batch: Sequence[Example],
+    ) -> StepRecord:
+        """Step 2c beyond the paper: k proposals in one concurrent round (sample indices
+        ``calls .. calls+k-1``), each scored on the mini-batch in one more round; the best replaces
+        ``p_j`` only when it scores higher there (``accept: improve``; ``always`` takes the best)."""
+        step = state.steps
+        params = self.meta_params.model_copy(update={"seed": self.seed})
+        requests = [make_request([{"role": "user", "content": prompt}], params.model_copy(update={"sample_index": state.calls + i})) for i in range(self.candidates)]
+        state.calls += self.candidates
+        completions = self.llm.complete_many(requests)
+        proposals: list[str] = []
+        problems: list[str] = []
+        for completion in completions:
+            text, problem = self._parse(completion)
+            if problem is not None:
+                problems.append(problem)
+            elif text not in proposals and text != before:
+                proposals.append(text)
+        predictors = [self.predictor(text) for text in proposals]
+        answers = self.llm.complete_many([p.request(e) for p in predictors for e in batch]) if predictors else []
+        scored: list[tuple[str, float]] = []
+        for i, predictor in enumerate(predictors):
+            found = predictor.finish(batch, answers[i * len(batch) : (i + 1) * len(batch)])
+            unparseable += self._count_unparseable(state, found, f"step {step} proposal {i}")
+            scored.append((predictor.instruction, mean_score(found)))
+        best = max(scored, key=lambda item: item[1]) if scored else None
+        accepted = best is not None and (self.accept == "always" or best[1] > batch_score)
+        after = best[0] if accepted and best is not None else before
+        candidates = [{"instruction": text, "score": score, "accepted": accepted and best is not None and text == best[0]} for text, score in scored]
+        state.history.extend({"version": step, **c} for c in candidates)
+        warning = None
+        if problems and not scored:
+            warning = f"step {step}: kept the previous instruction: no usable proposal ({problems[0]})"
+            log.warning(warning)
+        state.steps += 1
+        state.instruction = after
+        if accepted:
+            val_score = self._validate(state, after, val, prefetch=next_batch)
+        else:  # p_j stays: its validation score stands, no calls
+            val_score = state.val_scores.get(str(step)) if val is not None else None
+            if val_score is not None:
+                state.val_scores[str(state.steps)] = val_score
+                state.steps_since_improvement += 1
+        return StepRecord(
+            step=step,
+            epoch=state.epoch,
+            batch=state.batch,
+            example_ids=[e.id for e in batch],
+            instruction_before=before,
+            instruction_after=after,
+            update_answer="\n---\n".join(c.text for c in completions),
+            history_shown=shown,
+            predictions=[PredictionRecord.from_json(p.to_json()) for p in predictions],
+            batch_score=batch_score,
+            val_score=val_score,
+            warning=warning,
+            candidates=candidates,
+            accepted=accepted,
+            unparseable=unparseable,
+            **self._costs(usage0, t0),
+        )
+
+    def _count_unparseable(self, state: _State, predictions: Sequence[Prediction], where: str) -> int:
+        """Answers the task's parser left nothing of: scored 0 (they are), recorded in the state
+        and counted against the error budget. Returns how many there were."""
+        bad = [p for p in predictions if not p.output.strip()]
+        for p in bad:
+            what = f"unparseable answer {_clip(p.text, 60)!r} (scored 0)"
+            state.errors.append([f"{where} example {p.example.id}", what])
+            if self.errors is not None:
+                self.errors.record(f"{where} example {p.example.id}", what)
+        return len(bad)
 
     # ---- pieces of the loop ----------------------------------------------------------------------
     def _initialize(self, state: _State, val: list[Example] | None) -> None:
         t0, usage0 = time.perf_counter(), self.llm.usage.snapshot()
-        prompt = self.prompts.render(INIT_TEMPLATE, task_description=self._task_description())
-        completion = self.llm.complete(prompt, self.meta_params)
-        instruction = parse_instruction(completion.text, echo_fields=self._echo_fields(), truncated=completion.finish_reason == "length")
-        problem = unusable_reason(instruction, min_words=self.min_instruction_words)
+        if self.start_instruction is not None:  # start: human or a file; no p_init call
+            state.initial_instruction = state.instruction = self.start_instruction
+            val_score = self._validate(state, self.start_instruction, val)
+            self._save(state, InitRecord(instruction=self.start_instruction, answer=f"(start: {self.start})", val_score=val_score, **self._costs(usage0, t0)), usage0)
+            return
+        prompt = self._init_prompt()
+        completion = self._call(state, prompt, self.meta_params)
+        instruction, problem = self._parse(completion)
         if problem is not None:
             raise OptimizerError(
                 f"the LLM gave no usable initial instruction: {problem}; its answer was {_clip(completion.text)!r} "
@@ -341,6 +531,10 @@ class InstructionLearner(Optimizer):
         state.initial_instruction = state.instruction = instruction
         val_score = self._validate(state, instruction, val)
         self._save(state, InitRecord(instruction=instruction, answer=completion.text, val_score=val_score, **self._costs(usage0, t0)), usage0)
+
+    def _init_prompt(self) -> str:
+        """p_init(p_task): the prompt that asks for p_0."""
+        return self.prompts.render(self.init_template, strip=not self.exact, task_description=self._task_description())
 
     def _run_baseline(self, state: _State, train: list[Example], val: list[Example] | None) -> None:
         if state.instruction is not None:
@@ -355,9 +549,53 @@ class InstructionLearner(Optimizer):
         assert self.baseline is not None
         self._save(state, BaselineRecord(method=self.baseline, instruction=instruction, val_score=val_score, **self._costs(usage0, t0)), usage0)
 
-    def _parse_update(self, completion: Completion, previous: str, step: int) -> tuple[str, str | None]:
+    def _parse(self, completion: Completion) -> tuple[str, str | None]:
+        """The instruction in an answer to p_init/p_opt and why it is unusable (``None``: usable).
+        Recipe ``parse: raw`` takes the answer as it is (surrounding whitespace trimmed);
+        ``clean`` removes preambles, fences and quotes and needs ``min_instruction_words``."""
+        if self.recipe.parse == "raw":
+            instruction = completion.text.strip()
+            return instruction, None if instruction else "the answer is empty"
         instruction = parse_instruction(completion.text, echo_fields=self._echo_fields(), truncated=completion.finish_reason == "length")
-        problem = unusable_reason(instruction, min_words=self.min_instruction_words)
+        return instruction, unusable_reason(instruction, min_words=self.min_instruction_words)
+
+    def _call(self, state: _State, prompt: str, params: SamplingParams) -> Completion:
+        """One LLM call of the loop: the chat history's kept messages plus ``prompt``; with a
+        chat policy the prompt and answer then join the history. A seeded recipe's call carries
+        the run's seed and the call's index as sample index, so a rerun asks for the very same
+        samples (and finds them in the cache)."""
+        if self.recipe.seeded:
+            params = params.model_copy(update={"seed": self.seed, "sample_index": state.calls})
+            state.calls += 1
+        messages = [*state.chat, {"role": "user", "content": prompt}]
+        completion = self.llm.complete(messages, params)
+        if self.history_kind == "chat":
+            state.chat = append_turn(state.chat, prompt, completion.text, self.recipe.history)
+        return completion
+
+    def _predict_in_chat(self, state: _State, instruction: str, batch: Sequence[Example]) -> list[Prediction]:
+        """The rewrites of a mini-batch, one after another, each seeing (and extending) the chat
+        history, as the paper's learning loop makes them: slower than one concurrent call."""
+        predictor = self.predictor(instruction)
+        completions = [self._call(state, predictor.user_message(example), predictor.params) for example in batch]
+        return predictor.finish(batch, completions)
+
+    def _epoch_order(self, state: _State, train: list[Example]) -> list[str]:
+        """The example ids of a new epoch. ``shuffle``: the file order shuffled every epoch;
+        ``file-then-shuffle``: the first epoch in file order, each later one the previous order
+        shuffled (the paper shuffles its list in place after every epoch)."""
+        ids = [example.id for example in train]
+        if self.recipe.order == "file-then-shuffle":
+            if state.previous_order is None:
+                return ids
+            ids = list(state.previous_order)
+        rng = state.random()
+        rng.shuffle(ids)
+        state.rng = list(rng.getstate())
+        return ids
+
+    def _parse_update(self, completion: Completion, previous: str, step: int) -> tuple[str, str | None]:
+        instruction, problem = self._parse(completion)
         if problem is None:
             return instruction, None
         warning = f"step {step}: kept the previous instruction: {problem}"
@@ -375,6 +613,7 @@ class InstructionLearner(Optimizer):
         predictions = self.predictor(instruction).predict([*val, *prefetch])
         if prefetch:
             self._prefetched = (instruction, tuple(prefetch), predictions[len(val) :])
+        self._count_unparseable(state, predictions[: len(val)], f"validation of version {state.steps}")
         score = mean_score(predictions[: len(val)])
         state.val_scores[str(state.steps)] = score
         self._observe(state, state.steps, instruction, score)
@@ -402,7 +641,11 @@ class InstructionLearner(Optimizer):
         return (*self.task.input_fields, "output", "reference", "batch", "instruction")
 
     def _task_description(self) -> str:
-        return self.task.render_description(self.prompts)
+        """p_task: the recipe's description template, or the task's."""
+        name = self.recipe.template("description")
+        if name is None:
+            return self.task.render_description(self.prompts)
+        return self.prompts.render(name, task_name=self.task.name, input_fields=list(self.task.input_fields))
 
     def _progress(self, state: _State) -> Progress:
         usage = Usage(**state.usage)
@@ -412,6 +655,8 @@ class InstructionLearner(Optimizer):
             cost_usd=cost,
             steps_since_improvement=state.steps_since_improvement,
             run_dir=self.run_dir.path if self.run_dir else None,
+            calls=usage.calls,
+            tokens=usage.total_tokens,
         )
 
     def _costs(self, usage0: Usage, t0: float) -> dict[str, Any]:
@@ -442,7 +687,7 @@ class InstructionLearner(Optimizer):
 
     # ---- set-up and finish -----------------------------------------------------------------------
     def _check_data(self, trainset: Sequence[Example], valset: Sequence[Example] | None) -> tuple[list[Example], list[Example] | None]:
-        return check_fit_data(self.task, trainset, valset, baseline=self.baseline, epochs=self.epochs, select=self.select)
+        return check_fit_data(self.task, trainset, valset, baseline=self.baseline, epochs=self.epochs, select=self.select, holdout=self.holdout)
 
     def _open_run(self, train: list[Example], val: list[Example] | None) -> _State:
         self._records: list[FitRecord] = []
@@ -454,6 +699,8 @@ class InstructionLearner(Optimizer):
             self.run_dir.keep_records(HISTORY, lambda record: False)
             return _State(seed=self.seed)
         state = _State.from_json(stored)
+        if self.errors is not None:  # the failures counted before the interruption still count
+            self.errors.failures.extend((where, what) for where, what in state.errors)
         kept = (InitRecord, BaselineRecord) if state.instruction is not None else ()
 
         def before_the_state(line: dict[str, Any]) -> bool:
@@ -471,9 +718,9 @@ class InstructionLearner(Optimizer):
 
     def config(self, train: Sequence[Example], val: Sequence[Example] | None) -> dict[str, Any]:
         """Everything that determines this run (``info`` excepted), as stored in ``config.json``."""
-        names = [self.task.description_template, self.task.predict_template]
+        names = [self.recipe.template("description", self.task.description_template), self.recipe.template("predict", self.task.predict_template)]
         if self.baseline is None:
-            names += [INIT_TEMPLATE, UPDATE_TEMPLATE, PACK_TEMPLATE]
+            names += [self.init_template, self.update_template, self.pack_template]
         elif self.baseline == "in-context":
             names.append(IN_CONTEXT_TEMPLATE)
         sources = {name: self.prompts.source(name) for name in names}
@@ -482,6 +729,7 @@ class InstructionLearner(Optimizer):
             "task": self.task.name,
             "llm": self.llm.spec,
             "method": self.method,
+            "recipe": self.recipe.name,
             "hyper": {
                 "epochs": self.epochs,
                 "batch_size": self.batch_size,
@@ -491,7 +739,12 @@ class InstructionLearner(Optimizer):
                 "seed": self.seed,
                 "baseline": self.baseline,
                 "min_instruction_words": self.min_instruction_words,
+                "candidates": self.candidates,
+                "accept": self.accept,
+                "start": self.start,
+                "holdout": self.holdout,
             },
+            "recipe_settings": self.recipe.to_json(),
             "sampling": {
                 "predict": self.predict_params.model_dump(mode="json"),
                 "meta": self.meta_params.model_dump(mode="json"),
@@ -504,6 +757,7 @@ class InstructionLearner(Optimizer):
                 "templates_dir": None if self.prompts.user_dir is None else str(self.prompts.user_dir),
                 "template_sources": sources,
                 "stop": self.stop.describe(),
+                "scorers": self.scorers(),  # which scorer drives learning, which is reported
             },
         }
 
@@ -536,6 +790,9 @@ class InstructionLearner(Optimizer):
             total_seconds=state.seconds,
             warnings=list(state.warnings),
             run_dir=self.run_dir.path if self.run_dir else None,
+            recipe=self.recipe.name,
+            scorers=self.scorers(),
+            notes=list(self.notes),
         )
 
 
@@ -547,6 +804,7 @@ def check_fit_data(
     baseline: str | None = None,
     epochs: int = 2,
     select: Select = "last",
+    holdout: float = 0.0,
 ) -> tuple[list[Example], list[Example] | None]:
     """The checks :meth:`InstructionLearner.fit` makes of its data, callable before an LLM is
     loaded (the CLI does): not empty when needed, unique ids, every example valid for ``task``."""
@@ -557,7 +815,7 @@ def check_fit_data(
     val = None if valset is None else list(valset)
     if val is not None and not val:
         raise InputError("the validation set is empty")
-    if select == "best" and val is None:
+    if select == "best" and val is None and baseline is None and epochs > 0 and not holdout > 0:
         raise InputError("{select='best'} needs a validation set ({valset})", arguments=("select='best'", "valset"))
     for name, examples in (("training", train), ("validation", val or [])):
         seen: set[str] = set()
@@ -569,6 +827,27 @@ def check_fit_data(
             seen.add(example.id)
             task.check_example(example)
     return train, val
+
+
+def _start_instruction(task: Task, start: str) -> str | None:
+    """The instruction a ``start`` other than ``p0`` names: the task's human-written one, a
+    file's text, or an earlier run's learned ``instruction.txt`` (checked here, before any call)."""
+    if start == "p0":
+        return None
+    if start == "human":
+        return human_instruction(task)
+    path = Path(start).expanduser()
+    if path.is_dir() and (path / INSTRUCTION).is_file():  # warm start from an earlier run's folder
+        path = path / INSTRUCTION
+    if not path.is_file():
+        raise InputError(f"{{start}} must be p0, human, an instruction file or a finished run's folder; {start!r} is none of them", arguments="start")
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{{start}} {path}: cannot read it ({exc.__class__.__name__})", arguments="start") from None
+    if not text:
+        raise InputError(f"{{start}} {path} is empty", arguments="start")
+    return text
 
 
 def _sha256(text: str) -> str:

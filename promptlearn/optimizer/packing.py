@@ -2,7 +2,7 @@
 
 The format is the template ``optimizer/pack.j2`` (overridable like every template); this module
 only gathers what it shows for each example: its inputs (for ORES the concept AND the query),
-the model's output, the references and the score.
+the model's output (parsed, and ``raw`` as returned), the references and the score.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ def pack_items(predictions: Sequence[Prediction]) -> list[dict[str, Any]]:
             "id": p.example.id,
             "inputs": dict(p.example.inputs),
             "output": p.output,
+            "raw": p.text,  # the answer as the LLM returned it (the paper's pack shows this)
             "references": list(p.example.references),
             "score": 0.0 if p.score is None else float(p.score.value),
         }
@@ -29,6 +30,6 @@ def pack_items(predictions: Sequence[Prediction]) -> list[dict[str, Any]]:
     ]
 
 
-def pack_batch(prompts: PromptLibrary, predictions: Sequence[Prediction], *, template: str = PACK_TEMPLATE) -> str:
-    """r_j: the mini-batch rendered as one text block."""
-    return prompts.render(template, items=pack_items(predictions))
+def pack_batch(prompts: PromptLibrary, predictions: Sequence[Prediction], *, template: str = PACK_TEMPLATE, strip: bool = True) -> str:
+    """r_j: the mini-batch rendered as one text block (``strip=False``: exactly as rendered)."""
+    return prompts.render(template, strip=strip, items=pack_items(predictions))

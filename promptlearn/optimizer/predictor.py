@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from statistics import fmean
-from typing import Any, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 from ..errors import InputError
 from ..llm import LLM, Completion, Request, SamplingParams, make_request, to_params
@@ -63,9 +63,12 @@ class Evaluation:
 class Predictor:
     """Answers a task's examples with one instruction.
 
-    The instruction is the system message; the task's ``predict_template``, rendered with the
-    example's input fields (each template puts them inside delimited fields), is the user
-    message. ``params`` are the sampling parameters of every prediction.
+    By default the instruction is the system message and the task's ``predict_template``,
+    rendered with the example's input fields (each template puts them inside delimited fields),
+    is the user message. A recipe may instead give its own ``template`` with
+    ``instruction_in="prompt"``: then one user message, rendered with the instruction and the
+    ``task_description`` too, exactly as written (``exact=True`` keeps its whitespace).
+    ``params`` are the sampling parameters of every prediction.
     """
 
     def __init__(
@@ -76,27 +79,47 @@ class Predictor:
         *,
         prompts: PromptLibrary | None = None,
         params: SamplingParams | Mapping[str, Any] | None = None,
+        template: str | None = None,
+        instruction_in: Literal["system", "prompt"] = "system",
+        task_description: str | None = None,
+        exact: bool = False,
     ):
         if not isinstance(instruction, str) or not instruction.strip():
             raise InputError("the instruction is empty")
+        if instruction_in not in ("system", "prompt"):
+            raise InputError(f"instruction_in must be 'system' or 'prompt', got {instruction_in!r}")
         self.llm = llm
         self.task = task
         self.instruction = instruction.strip()
         self.prompts = prompts if prompts is not None else task.prompt_library()
         self.params = with_defaults(DEFAULT_PREDICT_PARAMS, params)
+        self.template = template
+        self.instruction_in = instruction_in
+        self.task_description = task_description
+        self.exact = exact
 
     def __repr__(self) -> str:
         return f"Predictor(task={self.task.name!r}, instruction={self.instruction[:40]!r}...)"
 
     def with_instruction(self, instruction: str) -> "Predictor":
         """The same predictor with another instruction."""
-        return Predictor(self.llm, self.task, instruction, prompts=self.prompts, params=self.params)
+        return Predictor(
+            self.llm, self.task, instruction, prompts=self.prompts, params=self.params, template=self.template,
+            instruction_in=self.instruction_in, task_description=self.task_description, exact=self.exact,
+        )
 
     def user_message(self, example: Example) -> str:
         self.task.check_example(example)
-        return self.task.render_predict(self.prompts, example)
+        if self.instruction_in == "system":
+            return self.task.render_predict(self.prompts, example, template=self.template, strip=not self.exact)
+        return self.task.render_predict(
+            self.prompts, example, template=self.template, strip=not self.exact,
+            instruction=self.instruction, task_description=self.task_description or "",
+        )
 
     def messages(self, example: Example) -> list[dict[str, str]]:
+        if self.instruction_in == "prompt":
+            return [{"role": "user", "content": self.user_message(example)}]
         return [
             {"role": "system", "content": self.instruction},
             {"role": "user", "content": self.user_message(example)},

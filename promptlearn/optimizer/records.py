@@ -93,6 +93,11 @@ class StepRecord(FitRecord):
     history_shown: int
     predictions: list[PredictionRecord] = field(default_factory=list)
     batch_score: float
+    # a recipe with candidates/accept: every proposal {"instruction", "score", "accepted"} and
+    # whether the best one replaced the current instruction (None: the paper's always-replace loop)
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    accepted: bool | None = None
+    unparseable: int = 0  # answers the task's parser could not use (scored 0)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,7 +4,7 @@ Each condition looks at a :class:`Progress` snapshot before a step and returns a
 sentence) to stop, or ``None``. ``a | b`` (or :class:`AnyOf`) stops when either does. They are
 checked between steps, so a stopped run is always at a step boundary and can be resumed.
 
->>> stop = MaxSteps(20) | MaxCost(1.5) | NoImprovement(5) | StopFile("runs/demo/STOP")
+>>> stop = MaxSteps(20) | MaxCost(1.5) | MaxCalls(400) | MaxTokens(200_000) | NoImprovement(5) | StopFile("runs/demo/STOP")
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ class Progress:
     cost_usd: float | None
     steps_since_improvement: int
     run_dir: Path | None = None
+    calls: int = 0  # LLM calls made (cache hits included: they are the run's calls)
+    tokens: int = 0  # prompt + completion tokens
 
 
 @runtime_checkable
@@ -75,6 +77,44 @@ class MaxCost(_Composable):
 
     def describe(self) -> str:
         return f"max_cost={self.usd}"
+
+
+@dataclass(frozen=True)
+class MaxCalls(_Composable):
+    """Stop once the run has made ``calls`` LLM calls (resumed sessions included)."""
+
+    calls: int
+
+    def __post_init__(self) -> None:
+        if self.calls < 0:
+            raise InputError(f"max calls must be >= 0, got {self.calls}")
+
+    def __call__(self, progress: Progress) -> str | None:
+        if progress.calls >= self.calls:
+            return f"reached max calls ({progress.calls} >= {self.calls})"
+        return None
+
+    def describe(self) -> str:
+        return f"max_calls={self.calls}"
+
+
+@dataclass(frozen=True)
+class MaxTokens(_Composable):
+    """Stop once the run has used ``tokens`` prompt + completion tokens."""
+
+    tokens: int
+
+    def __post_init__(self) -> None:
+        if self.tokens < 0:
+            raise InputError(f"max tokens must be >= 0, got {self.tokens}")
+
+    def __call__(self, progress: Progress) -> str | None:
+        if progress.tokens >= self.tokens:
+            return f"reached max tokens ({progress.tokens} >= {self.tokens})"
+        return None
+
+    def describe(self) -> str:
+        return f"max_tokens={self.tokens}"
 
 
 @dataclass(frozen=True)
@@ -145,7 +185,13 @@ class AnyOf(_Composable):
 
 
 def stop_conditions(
-    *, max_steps: int | None = None, max_cost: float | None = None, patience: int | None = None, stop_file: str | None = "STOP"
+    *,
+    max_steps: int | None = None,
+    max_cost: float | None = None,
+    patience: int | None = None,
+    stop_file: str | None = "STOP",
+    max_calls: int | None = None,
+    max_tokens: int | None = None,
 ) -> AnyOf:
     """The usual combination, from optional limits (``None`` leaves a limit out)."""
     conditions: list[StopCondition] = []
@@ -153,6 +199,10 @@ def stop_conditions(
         conditions.append(MaxSteps(max_steps))
     if max_cost is not None:
         conditions.append(MaxCost(max_cost))
+    if max_calls is not None:
+        conditions.append(MaxCalls(max_calls))
+    if max_tokens is not None:
+        conditions.append(MaxTokens(max_tokens))
     if patience is not None:
         conditions.append(NoImprovement(patience))
     if stop_file is not None:

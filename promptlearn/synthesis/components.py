@@ -186,6 +186,19 @@ def scheduler_class_name(name: str) -> str:
         raise InputError(f"unknown scheduler {name!r}; use one of {', '.join(SCHEDULERS)}") from None
 
 
+EMBEDDED_MODELS = ("toy",)
+
+
+def resolve_model_name(model: str | os.PathLike[str]) -> str | os.PathLike[str]:
+    """An embedded model's name (``toy``: the toy world's checkpoint shipped in the package) as its
+    folder; any other value unchanged (a folder or a hub id)."""
+    if str(model).strip().casefold() == "toy":
+        from ..toyworld import checkpoint_path
+
+        return str(checkpoint_path())
+    return model
+
+
 def load_components(
     model: str | os.PathLike[str],
     *,
@@ -195,7 +208,8 @@ def load_components(
     load_safety_checker: bool = False,
     local_files_only: bool = False,
 ) -> DiffusionComponents:
-    """Load a diffusers-format Stable Diffusion (1.x, 2.x, XL) checkpoint from a folder or hub id.
+    """Load a diffusers-format Stable Diffusion (1.x, 2.x, XL) checkpoint from a folder, a hub id or an
+    embedded model's name (:data:`EMBEDDED_MODELS`).
 
     ``scheduler`` swaps the checkpoint's scheduler for one of :data:`SCHEDULERS` (the paper uses
     ``"ddim"``), keeping its betas and prediction type. Any problem raises :class:`InputError`
@@ -203,7 +217,7 @@ def load_components(
     """
     torch_dtype = parse_dtype(dtype)
     device = parse_device(device)
-    source = str(model)
+    source = str(resolve_model_name(model))
     index = read_model_index(source, local_files_only=local_files_only)
     class_name = str(index.get("_class_name", ""))
     is_xl = "XL" in class_name or "text_encoder_2" in index

@@ -69,6 +69,7 @@ class MethodSpec:
     switch: SwitchPolicy | None = None
     text_edit: Callable[[str, Sequence[str]], str] | None = None  # (query, concepts) -> text, no LLM
     recipe: str = ""  # where the method comes from (the paper's recipe, or promptlearn's own)
+    default: bool = True  # in `promptlearn bench` without --methods (the paper preset runs every method)
 
     @property
     def needs_rewrite(self) -> bool:
@@ -174,8 +175,9 @@ def list_methods() -> list[MethodSpec]:
     return list(_REGISTRY.values())
 
 
-def method_names() -> list[str]:
-    return list(_REGISTRY)
+def method_names(*, defaults_only: bool = False) -> list[str]:
+    """Every registered method, or with ``defaults_only`` those run when none are named."""
+    return [name for name, spec in _REGISTRY.items() if spec.default or not defaults_only]
 
 
 def parse_methods(text: str | Sequence[str], *, known: Sequence[str] | None = None, what: str = "method") -> list[str]:
@@ -250,6 +252,13 @@ def _prompt_switch(inputs: MethodInputs) -> list:
     return [PromptSwitch(inputs.rewrite, switch_step=inputs.switch_step if inputs.switch_step is not None else DEFAULT_SWITCH_STEP)]
 
 
+def prompt_switch_method(name: str, instruction: str, summary: str, *, recipe: str = "") -> MethodSpec:
+    """A TIN-like method (prompt switch at the given S) rewriting with the named instruction,
+    registered (replacing a method of that name) and returned: ``bench --compare NAME=RUN``."""
+    return register_method(MethodSpec(name, summary, _prompt_switch, instruction=instruction, switch="given",
+                                      recipe=recipe, default=False), replace=True)
+
+
 for _spec in (
     MethodSpec("original", "unconstrained query (the reference image of every benchmark row)", _original,
                text_edit=lambda query, concepts: query, recipe="ORES Table 1"),
@@ -264,6 +273,10 @@ for _spec in (
                instruction=INITIAL, switch="given", recipe="ablation of TIN"),
     MethodSpec("tin-no-intervention", "the learned rewrite for every step (S = 0)", _prompt_switch,
                instruction=LEARNED, switch="zero", recipe="ablation of TIN"),
+    MethodSpec("tin-human", "prompt switch at S with the rewrite of the task's human-designed instruction", _prompt_switch,
+               instruction="human", switch="given", recipe="ORES Table 3 (human-designed instruction)", default=False),
+    MethodSpec("tin-in-context", "prompt switch at S with the rewrite of the in-context baseline (training examples, all references)",
+               _prompt_switch, instruction="in-context", switch="given", recipe="ORES Table 3 (in-context learning)", default=False),
 ):
     register_method(_spec)
 del _spec

@@ -92,6 +92,9 @@ class Task:
     templates: Mapping[str, str] = field(default_factory=dict)
     requires_references: bool = False
     extra_check: Callable[[Example], None] | None = None
+    # a scorer that gives partial credit (a weak model's near misses), beside the strict ``scorer``
+    graded_scorer: Scorer | None = None
+    default_testset: str | None = None  # a bundled held-out test split, never seen while fitting
 
     def check_example(self, example: Example) -> None:
         missing = [f for f in self.input_fields if not str(example.inputs.get(f, "")).strip()]
@@ -122,7 +125,9 @@ class Task:
         """p_task: the short description of the task given to the optimizer LLM."""
         return library.render(self.description_template, task_name=self.name, input_fields=list(self.input_fields))
 
-    def render_predict(self, library: PromptLibrary, example: Example) -> str:
+    def render_predict(self, library: PromptLibrary, example: Example, *, template: str | None = None, strip: bool = True, **context: Any) -> str:
         """The user message asking for one example's output; each input field is a template
-        variable of the same name (to be wrapped in ``| field(...)`` by the template)."""
-        return library.render(self.predict_template, **{name: example.inputs[name] for name in self.input_fields})
+        variable of the same name (to be wrapped in ``| field(...)`` by the template).
+        ``template`` replaces the task's (a recipe's rewrite prompt), ``context`` adds variables
+        (the instruction and task description of a recipe that puts them in the prompt)."""
+        return library.render(template or self.predict_template, strip=strip, **context, **{name: example.inputs[name] for name in self.input_fields})

@@ -162,6 +162,7 @@ def make_ores_task(*, embedder: SentenceEmbedder | None = None, semantic_thresho
         human_instruction=HUMAN_INSTRUCTION,
         default_trainset="ores-train",
         default_valset="ores-val",
+        default_testset="ores-test",
         summary="rewrite an image query so the image shows none of the given concepts, keeping everything else",
         extra_check=check_ores_example,
     )

@@ -27,8 +27,9 @@ _TASK_FILE_SUFFIXES = (".py", ".yaml", ".yml")
 def _builtin_factories() -> dict[str, TaskFactory]:
     from .antonyms import make_antonyms_task
     from .ores import make_ores_task
+    from .plurals import make_plurals_task
 
-    return {"ores": make_ores_task, "antonyms": make_antonyms_task}
+    return {"ores": make_ores_task, "antonyms": make_antonyms_task, "plurals": make_plurals_task}
 
 
 _REGISTRY: dict[str, TaskFactory] = {}

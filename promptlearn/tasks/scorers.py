@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from .base import Example, Score
@@ -47,4 +48,39 @@ class ContainsScorer:
             found = words(prediction)
             matched = next((r for r in example.references if find_sequence(words(r), found) is not None), None)
             scores.append(Score(1.0 if matched is not None else 0.0, {"matched_reference": matched}))
+        return scores
+
+
+_QUOTED = re.compile(r"[\"“”«»*]([^\"“”«»*]{1,60})[\"“”«»*]")
+
+
+class GradedWordScorer:
+    """Partial credit for a weak model's near misses (the *graded* scorer of word tasks):
+
+    * 1.0: the answer is a reference (as :class:`ExactMatchScorer`);
+    * 0.75: a reference is the answer's quoted word(s) or its last word(s)
+      (``The opposite of "hot" is "cold".``);
+    * 0.5: a reference occurs as whole words anywhere in the answer;
+    * 0.0 otherwise.
+
+    ``details`` say which rule matched (``match``: exact, quoted/last, contains or none)."""
+
+    name = "graded_word"
+
+    def score(self, examples: Sequence[Example], predictions: Sequence[str]) -> list[Score]:
+        _check_lengths(examples, predictions)
+        scores = []
+        for example, prediction in zip(examples, predictions):
+            found = words(prediction)
+            refs = [words(r) for r in example.references]
+            quoted = [words(q) for q in _QUOTED.findall(prediction)]
+            if found and any(found == r for r in refs):
+                value, match = 1.0, "exact"
+            elif any(r and (r in quoted or found[-len(r):] == r) for r in refs):
+                value, match = 0.75, "quoted/last"
+            elif any(find_sequence(r, found) is not None for r in refs):
+                value, match = 0.5, "contains"
+            else:
+                value, match = 0.0, "none"
+            scores.append(Score(value, {"match": match}))
         return scores

@@ -55,6 +55,40 @@ def test_feedback_images_and_seeds(sd_dir, tmp_path, capsys):
     assert Image.open(out).width > 2 * 16
 
 
+@pytest.mark.parametrize("window", ["all", "first-half", "0.2:0.9"])
+def test_feedback_weights_and_window_from_the_cli(sd_dir, tmp_path, capsys, window):
+    """FABRIC as in its paper: weights and the step window (all steps, the first half, any)."""
+    liked = tmp_path / "liked.png"
+    Image.new("RGB", (16, 16), "red").save(liked)
+    out = tmp_path / "fb.png"
+    code, _, stderr = _run(capsys, "--model", str(sd_dir), "--feedback-liked", str(liked), "--feedback-weight", "1.0",
+                           "--feedback-min-weight", "0.1", "--feedback-window", window, "--out", str(out))
+    assert code == 0, stderr
+    assert out.is_file()
+
+
+def test_several_feedback_rounds_judged_by_the_filter(sd_dir, tmp_path, capsys):
+    clip = write_tiny_clip(tmp_path / "clip")
+    out = tmp_path / "rounds.png"
+    code, _, stderr = _run(capsys, "--model", str(sd_dir), "--feedback-rounds", "2", "--num-images", "2", "--filter", f"clip:{clip}",
+                           "--feedback-window", "first-half", "--out", str(out))
+    assert code == 0, stderr
+    assert "feedback rounds: flagged per round [" in stderr and Image.open(out).width > 2 * 16
+    code, _, stderr = _run(capsys, "--model", str(sd_dir), "--feedback-rounds", "2", "--out", str(out))
+    assert code != 0 and "--feedback-rounds > 1 needs --filter" in stderr
+
+
+def test_feedback_window_names():
+    from promptlearn.cli.generate import parse_feedback_window
+    from promptlearn.errors import InputError
+
+    assert parse_feedback_window("all") == (0.0, 1.0) and parse_feedback_window("first-half") == (0.0, 0.5)
+    assert parse_feedback_window("0.25:0.75") == (0.25, 0.75)
+    for bad in ("half", "0.8:0.2", "0:2", "x:y"):
+        with pytest.raises(InputError, match="bad --feedback-window"):
+            parse_feedback_window(bad)
+
+
 def test_safety_checker_filter(tmp_path, capsys):
     model = write_tiny_sd(tmp_path / "sd", sample_size=8, with_safety_checker=True)
     out = tmp_path / "f.png"

@@ -142,3 +142,29 @@ def test_feedback_loop_rounds(synth):
         3, lambda result: (judged.append(result.seeds) or [0], [1]))
     assert [r.seeds for r in results] == [[0, 1], [2, 3], [4, 5]]
     assert judged == [[0, 1], [2, 3]]
+
+
+@pytest.mark.parametrize("w_liked, w_disliked", [(0.8, 0.4), (1.0, 1.0), (0.05, 0.0)])
+def test_processor_runs_equal_one_pass_over_all_keys(w_liked, w_disliked):
+    """Rows attend only over the keys they weigh (runs of equal weights, plain rows through the
+    base processor): the same as one masked pass of every row over all keys (log 0 = -inf)."""
+    import torch.nn.functional as F
+    from diffusers.models.attention_processor import Attention, AttnProcessor2_0
+
+    attn = Attention(query_dim=8, heads=2, dim_head=4)
+    gen = torch.Generator().manual_seed(1)
+    for p in attn.parameters():
+        p.data = torch.randn(p.shape, generator=gen) * 0.3
+    # rows: uncond, cond, SLD safety, two liked references, one disliked reference
+    hidden = torch.randn(6, 5, 8, generator=gen)
+    weights = torch.tensor([[1.0, 0.0, w_disliked], [1.0, w_liked, 0.0], [1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    state = _SharedState()
+    state.plan = _StepPlan(liked=slice(3, 5), disliked=slice(5, 6), row_weights=weights)
+    got = FabricAttnProcessor(AttnProcessor2_0(), state)(attn, hidden)
+    refs = torch.cat([hidden[3:5].reshape(1, -1, 8), hidden[5:6].reshape(1, -1, 8)], dim=1).expand(6, -1, -1)
+    q = attn.to_q(hidden).view(6, 5, 2, 4).transpose(1, 2)
+    k = torch.cat([attn.to_k(hidden), attn.to_k(refs)], dim=1).view(6, 20, 2, 4).transpose(1, 2)
+    v = torch.cat([attn.to_v(hidden), attn.to_v(refs)], dim=1).view(6, 20, 2, 4).transpose(1, 2)
+    bias = torch.log(weights).repeat_interleave(torch.tensor([5, 10, 5]), dim=1).view(6, 1, 1, 20)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias).transpose(1, 2).reshape(6, 5, 8)
+    torch.testing.assert_close(got, attn.to_out[0](out), rtol=1e-5, atol=1e-5)

@@ -79,3 +79,13 @@ def test_sld_bad_input():
     with pytest.raises(InputError, match="sld_mom_beta"):
         SafeLatentDiffusion("nudity", SLDConfig(sld_mom_beta=2.0))
     assert SafeLatentDiffusion("nudity", "STRONG").describe() == "sld (strong)"
+
+
+def test_sld_preset_warmup_follows_the_step_count():
+    medium = SafeLatentDiffusion("nudity", "medium")
+    # defined for 50 steps: unchanged there, scaled to the run's length elsewhere (half rounds up)
+    assert [medium.warmup_steps(n) for n in (50, 20, 25, 100, 1)] == [10, 4, 5, 20, 0]
+    assert [SafeLatentDiffusion("nudity", p).warmup_steps(20) for p in ("weak", "strong", "max")] == [6, 3, 0]
+    # the printed number on request, and an explicit config always as given
+    assert SafeLatentDiffusion("nudity", "medium", scale_warmup=False).warmup_steps(20) == 10
+    assert SafeLatentDiffusion("nudity", SLD_PRESETS["medium"]).warmup_steps(20) == 10

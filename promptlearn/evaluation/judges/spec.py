@@ -1,5 +1,6 @@
 """Judge specs: ``vqa:MODEL`` or ``clip:MODEL``, MODEL a local folder or a hub id (resolved by
-:func:`promptlearn.hub.resolve_model_source`, like the diffusion model), checked before any work starts."""
+:func:`promptlearn.hub.resolve_model_source`, like the diffusion model), or ``toy`` (the toy world's exact
+pixel judge, no model), checked before any work starts."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 from ...errors import InputError
 from .base import Judge
 
-JUDGE_KINDS = ("vqa", "clip")
-JUDGE_FORMS = "'vqa:MODEL' (a transformers VQA / image-text-to-text model) or 'clip:MODEL' (a CLIP model), MODEL a folder or a hub id"
+JUDGE_KINDS = ("vqa", "clip", "toy")
+JUDGE_FORMS = ("'vqa:MODEL' (a transformers VQA / image-text-to-text model) or 'clip:MODEL' (a CLIP model), MODEL a "
+               "folder or a hub id, or 'toy' (the exact pixel judge of the toy world, no model)")
 
 
 @dataclass(frozen=True)
@@ -18,13 +20,17 @@ class JudgeSpec:
     """A parsed judge spec; :meth:`load` builds the judge (loading its model)."""
 
     kind: str
-    path: Path  # the local folder (a hub id's snapshot)
+    path: Path | None  # the local folder (a hub id's snapshot); None for the toy judge
     source: str = ""  # as given: an absolute folder or a hub id (names the judge in a run's config)
 
     def __str__(self) -> str:
-        return f"{self.kind}:{self.source or self.path}"
+        return self.kind if self.path is None else f"{self.kind}:{self.source or self.path}"
 
     def load(self, *, device: str | None = None) -> Judge:
+        if self.kind == "toy":
+            from ...toyworld.judge import ToyJudge
+
+            return ToyJudge()
         if self.kind == "vqa":
             from .vqa import VQAJudge
 
@@ -37,9 +43,11 @@ class JudgeSpec:
 def parse_judge_spec(text: str) -> JudgeSpec:
     """Parse and check ``vqa:MODEL`` / ``clip:MODEL``; a bad form or a missing model is one
     :class:`InputError` line."""
+    if (text or "").strip().casefold() == "toy":
+        return JudgeSpec("toy", None)
     kind, sep, rest = (text or "").strip().partition(":")
     kind = kind.strip().casefold()
-    if not sep or kind not in JUDGE_KINDS or not rest.strip():
+    if not sep or kind not in JUDGE_KINDS or kind == "toy" or not rest.strip():
         raise InputError(f"bad judge spec {text!r}; use {JUDGE_FORMS}")
     from ...hub import is_hub_id, resolve_model_source
 

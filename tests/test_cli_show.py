@@ -1,0 +1,37 @@
+"""``promptlearn show RUN``: the starting and learned instruction on held-out examples."""
+
+from __future__ import annotations
+
+from promptlearn.cli.main import main
+from promptlearn.data import load_examples
+from promptlearn.tasks.registry import get_task
+
+ANTONYMS = " ".join(e.references[0] for e in load_examples("antonyms-train", get_task("antonyms")))
+
+
+def test_show_prints_both_instructions_with_held_out_scores_and_examples(capsys, openai_server, tmp_path):
+    def reply(messages, params):
+        last = messages[-1]["content"]
+        system = next((m["content"] for m in messages if m["role"] == "system"), "")
+        if "<batch>" in last:
+            return "Answer with the opposite word only, one word, lowercase."
+        if "<word>" not in last:
+            return "Say something about the word."
+        # the learned instruction's answers hold every training antonym somewhere: graded 0.5, not 0
+        return ANTONYMS if "opposite" in system else 'The word is "hot".'
+
+    openai_server.reply = reply
+    llm = ["--llm", "openai/test", "--api-base", openai_server.url, "--cache-dir", str(tmp_path / "cache")]
+    run = tmp_path / "run"
+    assert main(["fit", "--task", "antonyms", "--epochs", "1", "--max-steps", "1", "--quiet", "--out", str(run), *llm]) == 0
+    capsys.readouterr()
+    assert main(["show", str(run), "--limit", "4", *llm]) == 0
+    out = capsys.readouterr().out
+    assert "starting instruction (held-out score 0.000" in out and "Say something about the word." in out
+    assert "learned instruction (held-out score" in out and "Answer with the opposite word only" in out
+    assert "antonyms-test (4)" in out and out.count(" -> ") == 6
+
+
+def test_show_refuses_a_folder_that_is_no_finished_fit(capsys, tmp_path):
+    assert main(["show", str(tmp_path)]) == 2
+    assert "is not a promptlearn fit run folder" in capsys.readouterr().err
