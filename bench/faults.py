@@ -124,7 +124,7 @@ def served(server: OpenAIServer) -> tuple[int, int]:
 
 class Bench:
     def __init__(self, folder: Path, rows: int, train: int, seed: int):
-        self.folder, self.seed = folder, seed
+        self.folder, self.seed, self.rows = folder, seed, rows
         self.task = folder / "toy_task.py"
         self.task.write_text(TASK_FILE)
         self.train = folder / "train.jsonl"
@@ -190,7 +190,9 @@ class Bench:
                     break  # finished before this kill: rerunning a finished command would start it over
                 command = self.fit_command(server.url, out, cache, resume=(out / "state.json").exists()) if kind == "fit" else self.rewrite_command(server.url, out, cache)
                 # a random point past start-up (imports take a few seconds) within a clean run's time
-                landed += run_killed(command, rng.uniform(0.35, 0.95) * clean_wall)
+                # (a resumed rewrite has only the rows not in its partial file left: scale to them)
+                left = self.rows_left(out) if kind == "rewrite" else 1.0
+                landed += run_killed(command, rng.uniform(0.35, 0.95) * clean_wall * max(0.2, left))
             code, err, exited = 0, "", True
             if self.result(kind, out) is None:  # not finished yet: run it to the end
                 command = self.fit_command(server.url, out, cache, resume=(out / "state.json").exists()) if kind == "fit" else self.rewrite_command(server.url, out, cache)
@@ -203,6 +205,15 @@ class Bench:
         identical = result is not None and result == self.clean[kind][0]
         note = f"{landed} kills landed mid-run (the run finished before the others)" if landed < kills else f"{landed} kills landed mid-run"
         return Row(name, code == 0 and result is not None, identical, faults, ok - self.clean[kind][1], wall, exited, note)
+
+    def rows_left(self, out: Path) -> float:
+        """Share of the rewrite's rows not yet in OUTPUT.partial.jsonl (1.0 before the first run)."""
+        partial = out.with_name(f"{out.name}.partial.jsonl")
+        if not partial.is_file():
+            return 1.0
+        with open(partial, "rb") as handle:
+            done = max(0, sum(1 for _ in handle) - 1)
+        return max(0.0, 1.0 - done / self.rows)
 
     def result(self, kind: str, out: Path) -> str | None:
         path = out / "instruction.txt" if kind == "fit" else out

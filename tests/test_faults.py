@@ -105,7 +105,25 @@ def test_rewrite_stops_at_max_errors_keeps_finished_rows_and_resumes(tmp_path, c
         assert len(server.requests) - sent == 9  # only the rows not done are paid again
     rows = [json.loads(line) for line in output.read_text().splitlines()]
     assert [r["query"] for r in rows] == [f"a dog number {i}" for i in range(40)]  # input order
-    assert all("error" not in r for r in rows) and not partial.exists()
+    assert all("error" not in r for r in rows)
+    assert len(partial.read_text().splitlines()) == 1  # only the header, marked complete
+
+
+def test_rerunning_a_finished_rewrite_pays_nothing_unless_output_changed(tmp_path, capsys, no_retries):
+    with OpenAIServer(reply=ToyReply()) as server:
+        args, output = _rewrite_args(tmp_path, server, 20)
+        assert main(args) == 0
+        first, sent = output.read_text(), len(server.requests)
+        capsys.readouterr()
+        assert main(args) == 0  # the same rewrite again: FILE's rows are reused
+        assert "is already complete for this rewrite: no calls" in capsys.readouterr().err
+        assert len(server.requests) == sent and output.read_text() == first
+        output.write_text(first.replace("dog", "cat", 1))  # FILE edited since: redo every row
+        assert main(args) == 0
+        assert len(server.requests) == 2 * sent and output.read_text() == first
+        output.unlink()  # FILE deleted: redo every row
+        assert main(args) == 0
+        assert len(server.requests) == 3 * sent and output.read_text() == first
 
 
 def test_rewrite_records_failed_rows_and_goes_on(tmp_path, capsys, no_retries):
@@ -156,7 +174,7 @@ def test_fit_stops_cleanly_at_max_errors_and_resumes_to_the_clean_result(tmp_pat
         server.inject(*[None] * 4, Fault.empty_content())  # type: ignore[list-item]  # the first update call
         code = main(args)
         out, err = capsys.readouterr()
-        assert code == 1 and out == "" and "error: stopped: 1 failed step (more than --max-errors 0)" in err, err
+        assert code == 1 and out == "" and "error: stopped: 1 failed step or answer (more than --max-errors 0)" in err, err
         assert "--resume" in err
         assert main([*args, "--resume"]) == 0
         assert capsys.readouterr().out == clean
@@ -169,9 +187,9 @@ def test_fit_skips_a_failed_step_and_goes_on(tmp_path, capsys, no_retries):
         code = main(_fit_args(tmp_path, server, run))
         out, err = capsys.readouterr()
         assert code == 0, err
-        assert "warning: 1 failed step; last: step 1 (epoch 0, batch 1)" in err  # the 5th call: step 1's predictions
+        assert "warning: 1 failed step or answer; last: step 0 (epoch 0, batch 0)" in err  # the 5th call: step 0 since main's recipe changes
     records = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
-    assert [r["kind"] for r in records] == ["init", "step", "step_failed", "step"]
+    assert [r["kind"] for r in records] == ["init", "step_failed", "step"], [r["kind"] for r in records]
 
 
 # ---- keys never printed -------------------------------------------------------------------------

@@ -120,7 +120,9 @@ def rewrite(
             "templates": {name: prompts.source(name) for name in (task.predict_template, *TEMPLATE_VARIABLES)},
         }
         done = partial.load(fingerprint, examples) if partial is not None else {}
-        if done:
+        if done and len(done) == len(examples) and partial.finished:
+            click.echo(f"{output_path} is already complete for this rewrite: no calls (delete it to rewrite again)", err=True)
+        elif done:
             click.echo(f"resuming: {len(done)} of {len(examples)} rows already done in {partial.path}", err=True)
         results: dict[int, object] = dict(done)
         todo = [i for i in range(len(examples)) if i not in done]
@@ -148,7 +150,7 @@ def rewrite(
     if output_path is not None:
         atomic_write_text(output_path, lines)
         if not errors.count:
-            partial.remove()
+            partial.complete(lines)
     elif input_path is not None:
         click.echo(lines, nl=False)
     else:
@@ -185,11 +187,15 @@ class _Partial:
     (instruction, task, LLM, templates, flags); each further line is one finished row
     ``{"index": i, "row": {...}}``. A rerun with the same fingerprint keeps the rows whose
     inputs still match; any other partial file is replaced. Lines are appended and fsynced per
-    chunk; a line torn by a kill is dropped."""
+    chunk; a line torn by a kill is dropped. Once OUTPUT is written with no failed row, the file
+    keeps only its header, marked complete with OUTPUT's SHA-256: a rerun of the same rewrite
+    then takes its rows from OUTPUT (the same input checks) and pays for nothing; an OUTPUT
+    edited since, or another rewrite, starts afresh."""
 
     def __init__(self, output: Path):
         self.path = output.with_name(f"{output.name}.partial.jsonl")
         self._digest: str | None = None
+        self.finished = False  # rows taken from a finished OUTPUT
 
     def load(self, fingerprint: dict, examples: list) -> dict:
         import hashlib
@@ -206,6 +212,9 @@ class _Partial:
                 records = []
             if records and isinstance(records[0], dict) and records[0].get("fingerprint") == self._digest:
                 fields = list(examples[0].inputs) if examples else []
+                if records[0].get("output_sha256"):  # a finished rewrite: its rows are OUTPUT's lines
+                    records = records[:1] + self._finished_rows(records[0]["output_sha256"])
+                    self.finished = len(records) > 1
                 for record in records[1:]:
                     try:
                         index = int(record["index"])
@@ -238,5 +247,28 @@ class _Partial:
             handle.flush()
             os.fsync(handle.fileno())
 
-    def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
+    def _finished_rows(self, sha256: str) -> list:
+        """OUTPUT's rows as partial records, when OUTPUT is still the file this rewrite wrote."""
+        import hashlib
+
+        output = self.path.with_name(self.path.name[: -len(".partial.jsonl")])
+        try:
+            data = output.read_bytes()
+        except OSError:
+            return []
+        if hashlib.sha256(data).hexdigest() != sha256:
+            return []
+        try:
+            return [{"index": i, "row": json.loads(line)} for i, line in enumerate(data.decode("utf-8").splitlines())]
+        except ValueError:
+            return []
+
+    def complete(self, output_text: str) -> None:
+        """OUTPUT is written with every row: keep only the header, marked with OUTPUT's hash."""
+        import hashlib
+
+        from ..files import atomic_write_text
+
+        header = {"kind": "promptlearn.rewrite.partial", "fingerprint": self._digest,
+                  "output_sha256": hashlib.sha256(output_text.encode("utf-8")).hexdigest()}
+        atomic_write_text(self.path, json.dumps(header) + "\n")
