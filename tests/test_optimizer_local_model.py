@@ -20,9 +20,10 @@ def test_one_epoch_on_the_embedded_model_then_again_from_the_cache(tmp_path):
     def fit(run: str):
         llm = load_llm("local", cache_dir=cache)
         try:
-            # short answers keep this test to seconds; the loop is the same as with the defaults
+            # short answers keep this test to seconds; the one-proposal loop (recipe 'single') keeps
+            # the call count fixed: p_init, 2 predictions, p_opt
             learner = InstructionLearner(
-                llm, task, epochs=1, batch_size=2, seed=0, run_dir=tmp_path / run,
+                llm, task, recipe="single", epochs=1, batch_size=2, seed=0, run_dir=tmp_path / run,
                 predict_params={"max_tokens": 24}, meta_params={"max_tokens": 48},
             )
             return learner.fit(train)

@@ -22,7 +22,8 @@ def test_each_method_builds_its_intervention():
     kinds = {m: [type(i) for i in method_interventions(m, concepts=["naked", "nude"], rewrite="a man")] for m in method_names()}
     assert kinds == {"original": [], "blacklist": [Blacklist], "negative": [NegativePrompt],
                      "sld": [SafeLatentDiffusion], "tin": [PromptSwitch], "tin-no-instruction": [PromptSwitch],
-                     "tin-no-intervention": [PromptSwitch]}
+                     "tin-no-intervention": [PromptSwitch], "tin-human": [PromptSwitch],
+                     "tin-in-context": [PromptSwitch]}
     sld = method_interventions("sld", concepts=["naked", "nude"], sld_preset="weak")[0]
     assert sld.concept == "naked, nude" and sld.describe() == "sld (weak)"
     assert method_interventions("tin", concepts=[], rewrite="a man", switch_step=0.25)[0].switch_step == 0.25
