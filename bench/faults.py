@@ -154,6 +154,12 @@ class Bench:
         return cli("rewrite", "--task", str(self.task), "--instruction", str(self.instruction), "--input", str(self.input),
                    "--output", str(out), "--verify", "1", *self.common(url, cache))
 
+    def command(self, kind: str, url: str, out: Path, cache: Path | None) -> list[str]:
+        """The scenario's command: a fit (resumed once its run folder holds a state) or a rewrite."""
+        if kind == "fit":
+            return self.fit_command(url, out, cache, resume=(out / "state.json").exists())
+        return self.rewrite_command(url, out, cache)
+
     # ---- scenarios ---------------------------------------------------------------------------
     def plain(self, kind: str, rate: float) -> Row:
         name = f"{kind} {rate:.0%} faults"
@@ -161,7 +167,7 @@ class Bench:
         server = self.server(rate)
         try:
             out = where / ("run" if kind == "fit" else "out.jsonl")
-            command = self.fit_command(server.url, out, where / "cache") if kind == "fit" else self.rewrite_command(server.url, out, where / "cache")
+            command = self.command(kind, server.url, out, where / "cache")
             started = time.perf_counter()
             code, err, exited = run(command, timeout=1800)
             wall = time.perf_counter() - started
@@ -188,14 +194,14 @@ class Bench:
             for index in range(kills):
                 if self.result(kind, out) is not None:
                     break  # finished before this kill: rerunning a finished command would start it over
-                command = self.fit_command(server.url, out, cache, resume=(out / "state.json").exists()) if kind == "fit" else self.rewrite_command(server.url, out, cache)
+                command = self.command(kind, server.url, out, cache)
                 # a random point past start-up (imports take a few seconds) within a clean run's time
                 # (a resumed rewrite has only the rows not in its partial file left: scale to them)
                 left = self.rows_left(out) if kind == "rewrite" else 1.0
                 landed += run_killed(command, rng.uniform(0.35, 0.95) * clean_wall * max(0.2, left))
             code, err, exited = 0, "", True
             if self.result(kind, out) is None:  # not finished yet: run it to the end
-                command = self.fit_command(server.url, out, cache, resume=(out / "state.json").exists()) if kind == "fit" else self.rewrite_command(server.url, out, cache)
+                command = self.command(kind, server.url, out, cache)
                 code, err, exited = run(command, timeout=1800)
             wall = time.perf_counter() - started
             ok, faults = served(server)
