@@ -163,16 +163,27 @@ class _Worker:
 
     def __init__(self, load: Callable[[], Any]):
         os.environ.setdefault("OMP_NUM_THREADS", "1")
-        self.worker = load()
+        self.worker, self.error = None, None
+        try:
+            self.worker = load()
+        except Exception as exc:  # said by ready(), in one line (Ray's own error is a traceback)
+            self.error = _error_text(exc)
 
-    def ready(self) -> int:
-        return os.getpid()
+    def ready(self) -> str | None:
+        """None once loaded; else why the load failed."""
+        return self.error
 
     def call(self, fn: Callable[[Any], Any]) -> Any:
+        self._check()
         return fn(self.worker)
 
     def run(self, fn: Callable[[Any, Any], Any], item: Any) -> Any:
+        self._check()
         return fn(self.worker, item)
+
+    def _check(self) -> None:
+        if self.error is not None:
+            raise RuntimeError(f"the worker could not load: {self.error}")
 
 
 class RayExecutor:
@@ -248,10 +259,12 @@ class _RayPool:
     def _wait_ready(self, actors: list[Any]) -> None:
         """Wait until the actors have loaded their worker; a load that fails is one clear error."""
         try:
-            self.ray.get([a.ready.remote() for a in actors])
-        except Exception as exc:
+            errors = [e for e in self.ray.get([a.ready.remote() for a in actors]) if e is not None]
+        except Exception as exc:  # an actor that could not start at all
+            errors = [_ray_cause(exc)]
+        if errors:
             self.close()
-            raise PromptlearnError(f"a Ray worker could not load: {_ray_cause(exc)}") from None
+            raise PromptlearnError(f"a Ray worker could not load: {errors[0]}")
 
     def call(self, fn: Callable[[Any], Any]) -> Any:
         return self.ray.get(self.actors[0].call.remote(fn))

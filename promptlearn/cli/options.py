@@ -131,8 +131,11 @@ def pop_executor(kwargs: dict[str, Any]):
 
 def llm_settings(llm_spec: str, api_base: str | None, concurrency: int, llm_batch_size: int, no_cache: bool, cache_dir: str | None, timeout: float):
     """The values of :func:`llm_options` as :class:`~promptlearn.workers.LLMSettings` (what a worker loads)."""
+    from ..llm.cache import default_cache_dir
     from ..workers import LLMSettings
 
+    if cache_dir is None and not no_cache:  # resolved here: every worker uses this process's cache folder
+        cache_dir = str(default_cache_dir())
     return LLMSettings(spec=llm_spec, api_base=api_base, cache=not no_cache, cache_dir=cache_dir, concurrency=concurrency,
                        max_batch_size=llm_batch_size, timeout=timeout)
 

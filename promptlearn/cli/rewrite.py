@@ -60,7 +60,7 @@ def rewrite(
     """
     from ..data import load_examples
     from ..error_budget import ErrorBudget, TooManyErrorsError
-    from ..executors import chunks
+    from ..executors import LocalExecutor, chunks
     from ..llm.usage import Usage
     from ..workers import Loaded, RewriteWorker, rewrite_chunk
     from ..errors import InputError
@@ -138,7 +138,8 @@ def rewrite(
         load = Loaded(rewriter) if executor.name == "local" else RewriteWorker(
             llm_settings(**llm_options_), task_source(task_name), instruction, verify_retries=verify_retries or 0,
             threshold=threshold, min_similarity=min_similarity, templates=templates, max_tokens=max_tokens)
-        with progress_bar(len(examples), "rewrite", enabled=not quiet, unit="row") as bar, executor.start(load) as pool:
+        with progress_bar(len(examples), "rewrite", enabled=not quiet, unit="row") as bar, \
+                (executor.start(load) if units else LocalExecutor().start(load)) as pool:  # nothing to do: no actors
             bar.update(len(done))
             for outcome in pool.map(rewrite_chunk, [[examples[i] for i in indices] for indices in units]):
                 indices = units[outcome.index]
