@@ -37,13 +37,17 @@ IMAGES_DIR = "images"
 
 @dataclass
 class BenchRun:
-    """What a call did: cells made now, failed now, and skipped because they were done."""
+    """What a call did: cells made now, failed now, and skipped because they were done;
+    ``start_seconds``: starting the workers (loading their models), ``cells_seconds``: making,
+    judging and recording the cells (the image stage)."""
 
     folder: Path
     done: int = 0
     failed: int = 0
     skipped: int = 0
     errors: list[str] = field(default_factory=list)
+    start_seconds: float = 0.0
+    cells_seconds: float = 0.0
 
 
 def run_image_bench(
@@ -93,7 +97,9 @@ def run_image_bench(
         load = _Loaded(generator, judge)
     executor = executor or LocalExecutor()
 
+    started = time.perf_counter()
     with executor.start(load) as pool:
+        start_seconds = time.perf_counter() - started
         generator_identity, judge_identity = pool.call(_identities)
         steps = generator_identity.get("steps")
         resolved_switch = resolve_switch_step(switch_step, int(steps) if steps else 10**9)  # without steps: its form only
@@ -112,7 +118,7 @@ def run_image_bench(
             options={**(options or {}), "methods": [m.name for m in chosen], "seeds": list(seeds), "row_ids": [row.id for row in rows]},
         )
         cells = CellStore(folder)
-        run = BenchRun(folder)
+        run = BenchRun(folder, start_seconds=start_seconds)
 
         # 3. rewrites: once per (row, instruction), shared by every method and seed that uses them,
         #    or once per (row, instruction, seed) when drawn per image
@@ -140,11 +146,13 @@ def run_image_bench(
 
         # 5. make and judge them (on the executor's workers), record each group as it finishes
         total = sum(len(unit.methods) for unit in units)
+        started = time.perf_counter()
         with progress_bar(total, "bench images", enabled=progress, unit="cell") as bar:
             for unit, outcome in iter_outcomes(pool, make_image_cells, units):
                 results = outcome.value if outcome.ok else _unit_failed(unit, outcome.error)
                 _record(folder, cells, run, unit, results)
                 bar.update(len(unit.methods))
+        run.cells_seconds = time.perf_counter() - started
     return run
 
 
