@@ -18,7 +18,7 @@ ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'prom
 from promptlearn.cli.main import main  # noqa: E402
 from promptlearn.errors import InputError, PromptlearnError  # noqa: E402
 from promptlearn.evaluation import ScriptedJudge, run_image_bench  # noqa: E402
-from promptlearn.executors import LocalExecutor, RayExecutor, make_executor  # noqa: E402
+from promptlearn.executors import LocalExecutor, RayExecutor  # noqa: E402
 from promptlearn.tasks.base import Example  # noqa: E402
 from promptlearn.testing.openai_server import OpenAIServer  # noqa: E402
 from promptlearn.testing.toy import ToyReply  # noqa: E402
@@ -88,13 +88,6 @@ def test_a_worker_that_cannot_load_is_one_error(local_ray):
 
     with pytest.raises(PromptlearnError, match="a Ray worker could not load: RuntimeError: no such model"):
         ray_executor().start(broken)
-
-
-def test_executor_settings_are_checked():
-    with pytest.raises(InputError, match="workers is a setting of the ray executor"):
-        make_executor("local", workers=2)
-    with pytest.raises(InputError, match="unknown executor 'dask'"):
-        make_executor("dask")
 
 
 # -- rewrite --input ---------------------------------------------------------------------------
