@@ -2,12 +2,15 @@
 
 Part 1, overhead: the same image-stage bench (200 cells: rows x 5 seeds x methods original and
 negative, toy judge) on the tiny random-weight SD checkpoint (``write_tiny_sd``), through
-``run_image_bench`` (the code path of ``promptlearn bench``): the local executor (one process),
-then Ray with 1 and 2 CPU workers (1 torch thread each). Reported per run: the wall, the start
-(loading the models and making one warm-up image: once here, once per actor) and the cells phase (making, judging and
-recording the cells). Overhead at equal parallelism is Ray with 1 worker against local, both on one
-core; Ray with 2 workers shows the speed-up on this machine's 2 cores (shared with whatever else
-runs). Every Ray run's cells are checked to be identical to the local run's (records and PNG bytes).
+``run_image_bench`` (the code path of ``promptlearn bench``): the local executor (one process,
+one torch thread), then Ray with 2 CPU workers (1 torch thread each; ``--one-worker``: with 1 too).
+Per run: the wall, the start (loading the models and making one warm-up image: once here, once per
+actor), the cells phase (making, judging and recording the cells), and the CPU seconds of this
+process and all its descendants (the local Ray's raylet, GCS and actors), measured for the run and
+for the same command rerun (every cell skipped: the start-up alone). The overhead at equal
+parallelism is the CPU per cell of the cells phase, Ray against local: on a shared machine wall
+times say more about the neighbours than about Ray. Every Ray run's cells are checked to be
+identical to the local run's (records and PNG bytes).
 
 Part 2, a simulated fleet: N CPU actors whose generator sleeps a fixed time per image (standing
 in for GPU time; a 8x8 image, the real harness, judge and store), 6 cells per actor, N = 1, 2, 4,
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -31,7 +35,7 @@ from pathlib import Path
 import torch
 
 from promptlearn.evaluation import ScriptedJudge, run_image_bench
-from promptlearn.executors import LocalExecutor, RayExecutor, import_ray
+from promptlearn.executors import LocalExecutor, RayExecutor, start_local_ray, import_ray
 from promptlearn.synthesis.tiny import write_tiny_sd
 from promptlearn.tasks.base import Example
 from promptlearn.workers import ImageWorker
@@ -68,35 +72,64 @@ class Warmed:
         return generator, judge
 
 
-def overhead(work: Path, *, rows_count: int, steps: int) -> dict:
+def tree_cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and every descendant, alive or reaped by one of
+    them (a local Ray's raylet, GCS and actors are descendants): what a run cost in CPU, whatever
+    else the machine runs."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                text = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            fields = text[text.rfind(")") + 2 :].split()
+            stats[int(entry)] = (int(fields[1]), sum(int(x) for x in fields[11:15]))  # ppid; utime stime cutime cstime
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    total, todo = 0, [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        total += stats.get(pid, (0, 0))[1]
+        todo += children.get(pid, [])
+    return total / ticks
+
+
+def overhead(work: Path, *, rows_count: int, steps: int, configs: list[str]) -> dict:
     sd = write_tiny_sd(work / "sd")
     worker = Warmed(ImageWorker(model_folder=str(sd), model="tiny-sd", judge="toy", device="cpu", generator={"steps": steps}))
     args = dict(rows=rows(rows_count), methods=["original", "negative"], seeds=[0, 1, 2, 3, 4], switch_step=2, progress=False, load=worker)
+    executors = {"local": LocalExecutor, "ray, 1 worker": lambda: RayExecutor(workers=1), "ray, 2 workers": lambda: RayExecutor(workers=2)}
     runs = {}
-    # local first and last: the machine's drift shows as the gap between the two
-    for name, executor in [("local", LocalExecutor()), ("ray, 1 worker", RayExecutor(workers=1)), ("ray, 2 workers", RayExecutor(workers=2)),
-                           ("local, again", LocalExecutor())]:
-        started = time.perf_counter()
-        run = run_image_bench(out=work / name.replace(", ", "-").replace(" ", ""), executor=executor, **args)
-        wall = time.perf_counter() - started
+    for name in configs:
+        out = work / name.replace(", ", "-").replace(" ", "")
+        cpu0, started = tree_cpu_seconds(), time.perf_counter()
+        run = run_image_bench(out=out, executor=executors[name](), **args)
+        wall, cpu = time.perf_counter() - started, tree_cpu_seconds() - cpu0
+        # the same command again: every cell skipped, so what it costs is the start-up alone
+        cpu1 = tree_cpu_seconds()
+        again = run_image_bench(out=out, executor=executors[name](), **args)
+        start_cpu = tree_cpu_seconds() - cpu1
+        assert again.done == 0 and again.skipped == run.done
         runs[name] = {"cells": run.done, "failed": run.failed, "wall_s": round(wall, 2), "start_s": round(run.start_seconds, 2),
-                      "cells_s": round(run.cells_seconds, 2), "cells_per_s": round(run.done / run.cells_seconds, 2)}
-        print(f"  {name:16s} {run.done} cells, wall {wall:6.1f} s (start {run.start_seconds:5.1f} s, cells {run.cells_seconds:6.1f} s)",
-              flush=True)
+                      "cells_s": round(run.cells_seconds, 2), "cells_per_s": round(run.done / run.cells_seconds, 2),
+                      "cpu_s": round(cpu, 2), "start_cpu_s": round(start_cpu, 2),
+                      "cells_cpu_s_per_cell": round((cpu - start_cpu) / run.done, 4)}
+        print(f"  {name:16s} {run.done} cells, wall {wall:6.1f} s (start {run.start_seconds:5.1f} s, cells {run.cells_seconds:6.1f} s); "
+              f"CPU {cpu:6.1f} s, of which start-up {start_cpu:5.1f} s; {os.getloadavg()[0]:.1f} load", flush=True)
     local = cells_of(work / "local")
-    for name in ("ray-1worker", "ray-2workers", "local-again"):
-        assert cells_of(work / name) == local, f"{name}: cells differ from the local run"
-    # against the mean of the two local runs
-    base = (runs["local"]["cells_s"] + runs["local, again"]["cells_s"]) / 2
-    base_wall = (runs["local"]["wall_s"] + runs["local, again"]["wall_s"]) / 2
-    return {
-        "runs": runs,
-        "identical_to_local": True,
-        "overhead_1_worker_cells": round(runs["ray, 1 worker"]["cells_s"] / base - 1, 3),
-        "overhead_1_worker_wall": round(runs["ray, 1 worker"]["wall_s"] / base_wall - 1, 3),
-        "speedup_2_workers_cells": round(base / runs["ray, 2 workers"]["cells_s"], 2),
-        "speedup_2_workers_wall": round(base_wall / runs["ray, 2 workers"]["wall_s"], 2),
-    }
+    for name in configs[1:]:
+        assert cells_of(work / name.replace(", ", "-").replace(" ", "")) == local, f"{name}: cells differ from the local run"
+    base = runs["local"]
+    out = {"runs": runs, "identical_to_local": True}
+    for name in configs[1:]:
+        key = name.replace("ray, ", "").replace(" ", "_")
+        out[f"cpu_overhead_{key}"] = round(runs[name]["cells_cpu_s_per_cell"] / base["cells_cpu_s_per_cell"] - 1, 3)
+        out[f"cells_speedup_{key}"] = round(base["cells_s"] / runs[name]["cells_s"], 2)
+        out[f"wall_speedup_{key}"] = round(base["wall_s"] / runs[name]["wall_s"], 2)
+    return out
 
 
 class SleepingPainter:
@@ -152,6 +185,7 @@ def main() -> int:
     parser.add_argument("--delay", type=float, default=0.5, help="part 2: seconds per simulated image")
     parser.add_argument("--per-worker", type=int, default=6, help="part 2: cells per actor")
     parser.add_argument("--max-workers", type=int, default=16, help="part 2: the largest fleet")
+    parser.add_argument("--one-worker", action="store_true", help="part 1: Ray with 1 worker too")
     parser.add_argument("--quick", action="store_true", help="2 rows, 2 steps, fleet up to 4 with 0.1 s: checks that it runs")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
@@ -160,14 +194,14 @@ def main() -> int:
     torch.set_num_threads(1)
     ray = import_ray()
     started = time.perf_counter()
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    start_local_ray(2, logging_level="ERROR", log_to_driver=False)
     init = time.perf_counter() - started
     print(f"local Ray with 2 CPUs started in {init:.1f} s (not counted below)", flush=True)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             print(f"part 1: {args.rows * 10} bench cells on the tiny SD checkpoint ({args.steps} steps, toy judge)", flush=True)
-            part1 = overhead(work, rows_count=args.rows, steps=args.steps)
+            part1 = overhead(work, rows_count=args.rows, steps=args.steps, configs=["local", "ray, 2 workers", *(["ray, 1 worker"] if args.one_worker else [])])
             sizes = [n for n in (1, 2, 4, 8, 16) if n <= args.max_workers]
             print(f"part 2: a simulated fleet, {args.delay} s per cell, {args.per_worker} cells per actor", flush=True)
             part2 = fleet(work, sizes=sizes, delay=args.delay, per_worker=args.per_worker)
@@ -175,14 +209,15 @@ def main() -> int:
         ray.shutdown()
     runs = part1["runs"]
     print()
-    print(f"{'':16s} {'wall s':>8s} {'start s':>8s} {'cells s':>8s} {'cells/s':>8s}")
+    print(f"{'':16s} {'wall s':>8s} {'start s':>8s} {'cells s':>8s} {'cells/s':>8s} {'CPU s':>8s} {'start CPU':>10s} {'CPU s/cell':>11s}")
     for name, run in runs.items():
-        print(f"{name:16s} {run['wall_s']:8.1f} {run['start_s']:8.1f} {run['cells_s']:8.1f} {run['cells_per_s']:8.2f}")
-    print("(against the mean of the two local runs)")
-    print(f"ray 1 worker vs local (equal parallelism): cells phase {part1['overhead_1_worker_cells']:+.1%}, "
-          f"wall {part1['overhead_1_worker_wall']:+.1%} (target <= +15%)")
-    print(f"ray 2 workers vs local: cells phase {part1['speedup_2_workers_cells']:.2f}x, wall {part1['speedup_2_workers_wall']:.2f}x; "
-          "cells identical to local: yes")
+        print(f"{name:16s} {run['wall_s']:8.1f} {run['start_s']:8.1f} {run['cells_s']:8.1f} {run['cells_per_s']:8.2f} "
+              f"{run['cpu_s']:8.1f} {run['start_cpu_s']:10.1f} {run['cells_cpu_s_per_cell']:11.4f}")
+    for name in list(runs)[1:]:
+        key = name.replace("ray, ", "").replace(" ", "_")
+        print(f"{name} vs local: CPU per cell {part1[f'cpu_overhead_{key}']:+.1%} (the overhead at equal parallelism; target <= +15%), "
+              f"cells phase {part1[f'cells_speedup_{key}']:.2f}x, wall {part1[f'wall_speedup_{key}']:.2f}x faster")
+    print("cells identical to local: yes")
     print(f"{'N':>3s} {'cells/s':>8s} {'ideal':>8s} {'x one':>6s} {'of N x':>7s}")
     for n, row in part2.items():
         print(f"{n:3d} {row['cells_per_s']:8.2f} {row['ideal_per_s']:8.2f} {row['speedup']:6.2f} {row['efficiency']:7.0%}")

@@ -36,6 +36,9 @@ EXECUTORS = ("local", "ray")
 DEFAULT_RETRIES = 2
 """Further attempts of a unit that raised or whose worker died, before it is recorded failed."""
 
+LOCAL_AGENT_TIMEOUT_MS = "120000"
+"""How long a local Ray waits for its agents to start (Ray's own default fails on a loaded 2-core machine)."""
+
 RAY_MISSING = "{executor} ray needs Ray, which is not installed: pip install 'promptlearn[ray]'"
 
 
@@ -233,8 +236,7 @@ class RayExecutor:
             if self.address:
                 ray.init(address=self.address, logging_level=logging.WARNING)
             else:
-                cpus = self.local_cpus or max(1, os.cpu_count() or 1)
-                ray.init(num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING)
+                start_local_ray(self.local_cpus or max(1, os.cpu_count() or 1))
             started = True
         try:
             return _RayPool(self, load, started)
@@ -242,6 +244,23 @@ class RayExecutor:
             if started:
                 ray.shutdown()
             raise
+
+
+def start_local_ray(cpus: int, *, attempts: int = 2, **options: Any) -> None:
+    """Start a local Ray with ``cpus`` CPUs (no dashboard), trying again once: on a loaded machine
+    Ray's own start can time out waiting for its agents."""
+    ray = import_ray()
+    os.environ.setdefault("RAY_agent_register_timeout_ms", LOCAL_AGENT_TIMEOUT_MS)
+    options = {"include_dashboard": False, "logging_level": logging.WARNING, **options}
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(num_cpus=cpus, **options)
+            return
+        except Exception as exc:  # Ray raises a bare Exception when its node does not come up
+            ray.shutdown()
+            if attempt == attempts:
+                raise PromptlearnError(f"a local Ray did not start: {_ray_cause(exc)}") from None
+            logger.warning("a local Ray did not start (%s); trying again", _ray_cause(exc))
 
 
 class _RayPool:

@@ -18,7 +18,7 @@ ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'prom
 from promptlearn.cli.main import main  # noqa: E402
 from promptlearn.errors import InputError, PromptlearnError  # noqa: E402
 from promptlearn.evaluation import ScriptedJudge, run_image_bench  # noqa: E402
-from promptlearn.executors import LocalExecutor, RayExecutor  # noqa: E402
+from promptlearn.executors import LocalExecutor, RayExecutor, start_local_ray  # noqa: E402
 from promptlearn.tasks.base import Example  # noqa: E402
 from promptlearn.testing.openai_server import OpenAIServer  # noqa: E402
 from promptlearn.testing.toy import ToyReply  # noqa: E402
@@ -32,7 +32,7 @@ TASK_FILE = "from promptlearn.testing.toy import toy_task\n\nTASK = toy_task()\n
 @pytest.fixture(scope="module")
 def local_ray():
     """One local Ray for the module (2 CPUs); the executors join it and leave it running."""
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    start_local_ray(2, logging_level="ERROR", log_to_driver=False)
     try:
         yield
     finally:
