@@ -214,3 +214,48 @@ def test_a_killed_worker_loses_no_cell(local_ray, tmp_path):
     assert _cells(tmp_path / "ray") == _cells(tmp_path / "local")
     again = _bench(tmp_path / "ray", DyingPainter(), ray_executor())
     assert (again.done, again.skipped) == (0, 4 * 2 * 3)
+
+
+# -- bench: the text stage ---------------------------------------------------------------------
+
+
+class WordTask:
+    """A stand-in for the ORES task: avoided when the rewrite lacks the concept word."""
+
+    name = "word"
+
+    def check_example(self, row):
+        pass
+
+    class scorer:
+        @staticmethod
+        def score(rows, predictions):
+            from promptlearn.tasks.base import Score
+
+            return [Score(0.5 if row.inputs["concept"] not in text else 0.0,
+                          {"avoided": row.inputs["concept"] not in text, "similarity": 0.5}) for row, text in zip(rows, predictions)]
+
+
+class SwapRewriter:
+    def identity(self):
+        return {"llm": "scripted"}
+
+    def rewrite(self, rows, instruction):
+        from promptlearn.evaluation import Rewrite
+
+        return [Rewrite(row.inputs["query"].replace("dog", "cat") if int(row.id[1:]) % 2 else row.inputs["query"]) for row in rows]
+
+
+def test_the_text_stage_on_ray_records_the_same_cells(local_ray, tmp_path):
+    from promptlearn.evaluation import run_text_bench
+
+    args = dict(rows=ROWS * 1, task=WordTask(), methods=["learned", "blacklist"], instructions={"learned": "swap"}, progress=False, chunk_size=2)
+    local = run_text_bench(out=tmp_path / "local", rewriter=SwapRewriter(), **args)
+    on_ray = run_text_bench(out=tmp_path / "ray", rewriter=SwapRewriter(), executor=ray_executor(), **args)
+    assert (on_ray.done, on_ray.failed) == (local.done, local.failed) == (8, 0)
+
+    def records(folder):
+        return sorted((json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines()),
+                      key=lambda r: (r["method"], r["row_id"]))
+
+    assert records(tmp_path / "ray") == records(tmp_path / "local")
