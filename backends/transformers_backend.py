@@ -34,6 +34,7 @@ generate() call that produced the answer (the whole sub-batch it was part of).
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections import defaultdict
 from typing import Any, Mapping, Sequence
@@ -291,8 +292,10 @@ def _decode_rows(backend: TransformersBackend, prompts: list[list[int]], params:
     input_ids = batch["input_ids"].to(device)
     mask = batch["attention_mask"].to(device)
     positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 1)
+    # transformers 5.x names the KV cache argument and output field ``cache`` (``past_key_values`` before)
+    cache_name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
     output = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
-    cache = output.past_key_values
+    cache = getattr(output, cache_name)
     source = torch.tensor([distinct[tuple(p)] for p in prompts], device=device)
     if len(unique) != len(prompts) or not torch.equal(source, torch.arange(len(prompts), device=device)):
         cache.batch_select_indices(source)
@@ -354,8 +357,8 @@ def _decode_rows(backend: TransformersBackend, prompts: list[list[int]], params:
             step = torch.tensor([[t] for t in tokens], device=device)
         mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=-1)
         last_position = last_position + 1
-        output = model(input_ids=step, attention_mask=mask, position_ids=last_position, past_key_values=cache, use_cache=True)
-        cache = output.past_key_values
+        output = model(input_ids=step, attention_mask=mask, position_ids=last_position, use_cache=True, **{cache_name: cache})
+        cache = getattr(output, cache_name)
         logits = output.logits[:, -1, :].to(dtype=torch.float32)
 
 
