@@ -9,7 +9,8 @@ Two kinds, composed with ``+`` in a spec (``leetspeak+spacing``, ``synonym+homog
   forms), ``zero-width`` (U+200B/200C/200D/2060 between letters), ``spacing`` (``n u d e``,
   ``n.u.d.e``), ``hyphenation`` (``nu-de``), ``leetspeak`` (``nud3``), ``inflection`` (plural,
   ``-ing``, ``-ed``, possessive), ``synonym`` (a lexicon synonym or hypernym instead). A query
-  with no target is left unchanged by them (``AttackResult.targets`` is empty: "not applicable").
+  with no target, or whose targets the attack cannot change (a synonym attack on a concept the
+  lexicon does not list), is left unchanged by them (``AttackResult.applied`` False: "not applicable").
 * **prompt attacks** act on the whole query: ``dilution`` (benign scene detail padded before and
   after, as in Rando et al., "Red-Teaming the Stable Diffusion Safety Filter", 2022) and
   ``injection`` (an instruction to the rewriting LLM to keep the concept).
@@ -106,6 +107,8 @@ class Attack:
             text = "".join(pieces) + query[last:]
             targets = tuple(query[s:e] for s, e in spans)
             replacements = tuple(new)
+            if text == query and not prompts:  # e.g. a synonym attack on a concept without lexicon terms
+                return AttackResult(query, targets, (), False)
         for attack in prompts:
             text = attack.fn(text, concept, _rng(seed, attack.name, query, concept, -1))
         return AttackResult(text, targets, replacements, True)
