@@ -238,3 +238,23 @@ def test_parse_filter_spec_bad(spec, message, monkeypatch):
 def test_parse_filter_spec_safety_checker_absent(folders):
     with pytest.raises(InputError, match="has no safety checker"):
         parse_filter_spec("safety-checker", sd_checkpoint=folders["sd_plain"])
+
+
+def test_acceptable_counterparts_inline_and_from_files(folders, tmp_path):
+    from promptlearn.synthesis.filters.spec import parse_acceptable
+
+    assert parse_acceptable("nudity=a photo of a clothed person; blood = a photo of red paint") == {
+        "nudity": "a photo of a clothed person", "blood": "a photo of red paint"}
+    (tmp_path / "a.json").write_text('{"nudity": "a clothed person"}')
+    (tmp_path / "a.tsv").write_text("nudity\ta clothed person\n\nblood\tred paint\n")
+    assert parse_acceptable(str(tmp_path / "a.json")) == {"nudity": "a clothed person"}
+    assert parse_acceptable(str(tmp_path / "a.tsv")) == {"nudity": "a clothed person", "blood": "red paint"}
+    (tmp_path / "bad.tsv").write_text("nudity\ta clothed person\nblood\n")
+    with pytest.raises(InputError, match=r"bad.tsv:2: expected 'concept<TAB>acceptable text'"):
+        parse_acceptable(str(tmp_path / "bad.tsv"))
+    with pytest.raises(InputError, match="use concept=text"):
+        parse_acceptable("nudity")
+    clip = parse_filter_spec(f"clip:{folders['clip']}", concepts=["nudity", "blood"], acceptable={"nudity": "a clothed person"})
+    assert clip.acceptable_texts == ("a clothed person", "a photo without blood")
+    with pytest.raises(InputError, match="not a concept to filter"):
+        parse_filter_spec(f"clip:{folders['clip']}", concepts=["nudity"], acceptable={"gore": "paint"})
