@@ -325,7 +325,7 @@ def _train_vae(out: Path, config: TrainConfig, state: TrainState, models: dict[s
             optimizer.step()
             state.step += 1
             state.losses["vae"].append((state.step, loss.item()))
-            bar.set_postfix(loss=f"{float(loss):.4f}")
+            bar.set_postfix(loss=f"{loss.item():.4f}")
             bar.update()
             state.seconds = time.monotonic() - started
             if state.step % config.checkpoint_every == 0 or state.step == config.vae_steps:
@@ -439,7 +439,7 @@ def _train_unet(out: Path, config: TrainConfig, state: TrainState, models: dict[
                 torch._foreach_lerp_(ema_values, param_values, 1 - decay)
             state.step += 1
             state.losses["unet"].append((state.step, loss.item()))
-            bar.set_postfix(loss=f"{float(loss):.4f}")
+            bar.set_postfix(loss=f"{loss.item():.4f}")
             bar.update()
             state.seconds = time.monotonic() - started
             if state.step % config.checkpoint_every == 0 or state.step == config.unet_steps:
