@@ -520,8 +520,8 @@ def plot_losses(losses: dict[str, list[tuple[int, float]]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
-    for ax, (name, title) in zip(axes, (("vae", "1. VAE: L1 + MSE (+KL)"), ("unet", "2. UNet + text: min-SNR eps MSE"),
-                                        ("decoder", "3. decoder fine-tune: L1 + MSE"))):
+    for ax, (name, title) in zip(axes, (("vae", "1. VAE: weighted L1 + MSE"), ("decoder", "2. decoder: weighted L1 + MSE"),
+                                        ("unet", "3. UNet + text: min-SNR eps MSE"))):
         points = losses.get(name) or []
         if points:
             steps, values = zip(*points)
