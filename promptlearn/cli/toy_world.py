@@ -19,7 +19,7 @@ def toy_world() -> None:
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--vae-steps", default=None, type=click.IntRange(min=1), help="VAE (encoder + decoder) steps [default: 500].")
 @click.option("--decoder-steps", default=None, type=click.IntRange(min=1), help="Decoder steps at most; stops at the first 360/360 round trip [default: 600].")
-@click.option("--unet-steps", default=None, type=click.IntRange(min=1), help="Text encoder + UNet steps [default: 800].")
+@click.option("--unet-steps", default=None, type=click.IntRange(min=1), help="Text encoder + UNet steps [default: 2000].")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="torch CPU threads.")
 @click.option("--no-progress", is_flag=True)
 def train_command(out: Path, seed: int, vae_steps: int | None, decoder_steps: int | None, unet_steps: int | None, threads: int,

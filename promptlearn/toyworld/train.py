@@ -54,7 +54,7 @@ SCHEDULER_CONFIG = {
 class TrainConfig:
     seed: int = 0
     vae_steps: int = 500
-    unet_steps: int = 800
+    unet_steps: int = 2000
     vae_batch_size: int = 16
     batch_size: int = 32
     vae_lr: float = 3e-3
