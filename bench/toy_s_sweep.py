@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
 
     from promptlearn.data import load_examples
-    from promptlearn.evaluation.methods import parse_seeds
+    from promptlearn.evaluation.rows import parse_seeds
     from promptlearn.evaluation.metrics import mean_std, visual_similarity
     from promptlearn.files import atomic_write_json
     from promptlearn.synthesis.components import load_components

@@ -17,12 +17,10 @@ from promptlearn.toyworld import checkpoint_path
 from promptlearn.toyworld.judge import read_image
 
 STEPS = 20
-# The shipped checkpoint (trained 2026-11-30, docs/toy-world.md) is undertrained: its fidelity to captions is
-# far below the targets, so the behaviour checks below are expected failures until a better
-# checkpoint lands (non-strict: they turn into XPASS then, and the marks should go).
-UNDERTRAINED = pytest.mark.xfail(strict=False, reason="shipped toy checkpoint is undertrained (docs/toy-world.md: fidelity)")
-
-
+# The shipped checkpoint draws the asked colour and shape (fidelity 0.77 / 0.71, docs/toy-world.md) but takes
+# the position from the noise seed (position fidelity 0.14, chance 0.2): the done-when image is a blue ball,
+# in the center. Non-strict: it turns into XPASS once a checkpoint follows positions, and the mark should go.
+POSITION_FROM_NOISE = pytest.mark.xfail(strict=False, reason="shipped toy checkpoint takes position from the noise seed (docs/toy-world.md: fidelity)")
 @pytest.fixture(scope="module", autouse=True)
 def one_torch_thread():
     threads = torch.get_num_threads()
@@ -60,7 +58,7 @@ def test_switch_at_t_is_the_query_and_at_zero_the_rewrite(synth):
     assert torch.equal(latents(query, interventions=PromptSwitch(rewrite, switch_step=0)), latents(rewrite))
 
 
-@UNDERTRAINED
+@POSITION_FROM_NOISE
 def test_done_when_generate_tin_gives_a_blue_ball_on_the_left(tmp_path):
     out = tmp_path / "x.png"
     code = main(["generate", "--model", "toy", "--query", "a crimson ball on the left", "--concept", "red", "--method", "tin",
@@ -88,7 +86,6 @@ def test_three_row_bench_with_reference_rewrites_runs_in_under_a_minute(three_ro
     assert (out / "summary.json").is_file() and (out / "report.md").is_file()
 
 
-@UNDERTRAINED
 def test_three_row_bench_tin_avoids_more_than_original(three_row_bench):
     out = three_row_bench
     summary = json.loads((out / "summary.json").read_text())

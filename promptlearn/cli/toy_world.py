@@ -17,17 +17,25 @@ def toy_world() -> None:
 @toy_world.command("train")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder; rerunning into it resumes from its last checkpoint.")
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--vae-steps", default=None, type=click.IntRange(min=1), help="VAE steps [default: 300].")
-@click.option("--unet-steps", default=None, type=click.IntRange(min=1), help="Text encoder + UNet steps [default: 700].")
+@click.option("--vae-steps", default=None, type=click.IntRange(min=1), help="VAE (encoder + decoder) steps [default: 500].")
+@click.option("--decoder-steps", default=None, type=click.IntRange(min=1), help="Decoder steps at most; stops at the first 360/360 round trip [default: 600].")
+@click.option("--unet-steps", default=None, type=click.IntRange(min=1), help="Text encoder + UNet steps [default: 2000].")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="torch CPU threads.")
 @click.option("--no-progress", is_flag=True)
-def train_command(out: Path, seed: int, vae_steps: int | None, unet_steps: int | None, threads: int, no_progress: bool) -> None:
-    """Train the toy checkpoint from scratch on the CPU into OUT (model in OUT/model, loss curve OUT/loss.png)."""
+def train_command(out: Path, seed: int, vae_steps: int | None, decoder_steps: int | None, unet_steps: int | None, threads: int,
+                  no_progress: bool) -> None:
+    """Train the toy checkpoint from scratch on the CPU into OUT (model in OUT/model, loss curve OUT/loss.png).
+
+    Phases: VAE, decoder (then the gate: every scene must survive an encode/decode round trip, toy judge),
+    text encoder + UNet. Install the result with:
+    rm -r promptlearn/toyworld/checkpoint && cp -r OUT/model promptlearn/toyworld/checkpoint"""
     from ..toyworld.train import TrainConfig, train
 
     config = TrainConfig(seed=seed, threads=threads)
     if vae_steps is not None:
         config.vae_steps = vae_steps
+    if decoder_steps is not None:
+        config.decoder_steps = decoder_steps
     if unet_steps is not None:
         config.unet_steps = unet_steps
     model = train(out, config, progress=not no_progress)

@@ -1,0 +1,71 @@
+"""The toy trainer's recipe pieces on tiny inputs: the round-trip gate and the object-weighted loss
+(the full run takes tens of minutes; docs/toy-world.md records it)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from promptlearn.cli.main import main
+from promptlearn.toyworld.train import TrainConfig, object_weights, reconstruction_loss, round_trip, scene_pixels
+
+
+class _IdentityVAE:
+    """encode/decode as the identity (latent = pixels): a perfect autoencoder, optionally spoiled."""
+
+    def __init__(self, spoil=None):
+        self.spoil = spoil
+
+    def eval(self):
+        return self
+
+    def encode(self, x):
+        return SimpleNamespace(latent_dist=SimpleNamespace(mode=lambda: x.clone()))
+
+    def decode(self, z):
+        return SimpleNamespace(sample=self.spoil(z) if self.spoil else z)
+
+
+def test_round_trip_counts_every_scene_intact_for_a_perfect_autoencoder():
+    check = round_trip(_IdentityVAE(), scene_pixels())
+    assert (check["intact"], check["scenes"], check["failures"]) == (360, 360, [])
+
+
+def test_round_trip_names_the_scenes_a_blurry_decoder_spoils():
+    def grey_objects(z):  # every object drawn halfway to the background: colours wash out
+        return (z + z[:, :, :1, :1]) / 2
+
+    check = round_trip(_IdentityVAE(grey_objects), scene_pixels())
+    assert check["intact"] < 360
+    assert check["failures"] and set(check["failures"][0]) == {"scene", "read"}
+
+
+def test_object_weighted_loss_counts_object_pixels_more():
+    pixels = scene_pixels()[:1]
+    weights = object_weights(pixels, 4.0)
+    assert set(weights.unique().tolist()) == {1.0, 5.0}
+    off_object = pixels.clone()
+    off_object[:, :, 0, 0] += 0.5  # a background pixel wrong
+    obj = (weights[0, 0] > 1).nonzero()[0]
+    on_object = pixels.clone()
+    on_object[:, :, obj[0], obj[1]] += 0.5  # an object pixel wrong by as much
+    assert reconstruction_loss(on_object, pixels, weights) > reconstruction_loss(off_object, pixels, weights) > 0
+
+
+@pytest.mark.slow
+def test_train_stops_at_the_round_trip_gate_with_one_line(tmp_path, capsys):
+    torch.set_num_threads(1)
+    code = main(["toy-world", "train", "--out", str(tmp_path / "run"), "--vae-steps", "1", "--decoder-steps", "1",
+                 "--unet-steps", "1", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "round trip keeps" in err and "Traceback" not in err
+    assert not (tmp_path / "run" / "model").exists()
+
+
+def test_default_recipe_is_deterministic_autoencoder_and_coarse_attention():
+    config = TrainConfig()
+    assert config.kl_weight == 0.0 and config.vae_norm_groups <= config.vae_channels[0] // 4
+    assert config.unet_attention_levels < len(config.unet_channels)
