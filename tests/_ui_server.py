@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ class LiveUI:
     url: str
     studio: Any
     llm_server: Any
-    bench: Path
+    bench: Path | None
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +50,9 @@ def bench_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
-def ui_server(bench_run: Path) -> Iterator[LiveUI]:
+@contextmanager
+def live_ui(bench: Path | None) -> Iterator[LiveUI]:
+    """The page on a free port of 127.0.0.1, its LLM a scripted server, one torch thread."""
     pytest.importorskip("gradio", reason="the ui extra is not installed: pip install 'promptlearn[ui]'")
     import torch
 
@@ -63,12 +65,18 @@ def ui_server(bench_run: Path) -> Iterator[LiveUI]:
     with OpenAIServer(reply=reply) as llm_server:
         settings = Settings(concepts=("red",), instruction="human", llm="openai/test", api_base=llm_server.url, model="toy",
                             baselines=("negative",), steps=4, switch_step=1, guidance=7.5)
-        studio = Studio(settings, bench=str(bench_run), cache=False, progress=False)
+        studio = Studio(settings, bench=str(bench) if bench else None, cache=False, progress=False)
         port = free_port()
         demo = launch(studio, port=port, block=False)
         try:
-            yield LiveUI(f"http://127.0.0.1:{port}/", studio, llm_server, bench_run)
+            yield LiveUI(f"http://127.0.0.1:{port}/", studio, llm_server, bench)
         finally:
             demo.close()
             studio.close()
             torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def ui_server(bench_run: Path) -> Iterator[LiveUI]:
+    with live_ui(bench_run) as live:
+        yield live

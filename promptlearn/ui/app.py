@@ -4,9 +4,9 @@ Every event goes through :func:`promptlearn.ui.studio.run_action`: a failure sho
 the tab's status box and the server keeps serving. Every event has an ``api_name``, so
 ``gradio_client`` can drive the page as the tests do."""
 
-from __future__ import annotations
-
-from typing import Any
+# no ``from __future__ import annotations``: gradio reads the handlers' ``gr.Request`` annotations
+# as objects to pass the request (the browser session) in
+from typing import Any, Optional
 
 from . import require_gradio
 from .studio import FEEDBACK_SLOTS, INSTRUCTION_ROLES, MAX_IMAGES, SLD_PRESETS, Studio, parse_concepts, parse_switch_step, run_action
@@ -22,6 +22,14 @@ def _display(image: Any) -> Any:
         return image
     factor = max(1, DISPLAY_SIZE // max(image.size))
     return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
+
+
+def _explain(result: Any, studio: Studio) -> str:
+    """The rewrites with their verification, then each column's method and the prompt it used
+    (the gallery cuts long captions)."""
+    rewrites = [r.describe(studio.settings.verify) for r in result.rewrites]
+    columns = [f"- {c.rsplit(', seed ', 1)[0]}" for c in result.captions[: result.columns]]
+    return "\n\n".join(rewrites + ["**columns** (method: the prompt it really used)\n" + "\n".join(columns)])
 
 
 def _session(request: Any) -> str:
@@ -60,7 +68,7 @@ def build_app(studio: Studio):
                 def action():
                     result = studio.generate(text, seed=first_seed, num_images=int(n))
                     items = [(_display(im), c) for im, c in result.gallery()]
-                    return (result.message, "\n\n".join(r.describe(studio.settings.verify) for r in result.rewrites),
+                    return (result.message, _explain(result, studio),
                             gr.Gallery(value=items, columns=result.columns), items, int(n))
                 return run_action(action, lambda message: (message, gr.skip(), gr.skip(), gr.skip(), gr.skip()))
 
@@ -68,7 +76,7 @@ def build_app(studio: Studio):
                 def action():
                     result = studio.generate(text, seed=first_seed, num_images=int(n), offset=int(done or 0))
                     new = list(items or []) + [(_display(im), c) for im, c in result.gallery()]
-                    return (result.message, "\n\n".join(r.describe(studio.settings.verify) for r in result.rewrites),
+                    return (result.message, _explain(result, studio),
                             gr.Gallery(value=new, columns=result.columns), new, int(done or 0) + int(n))
                 return run_action(action, lambda message: (message, gr.skip(), gr.skip(), gr.skip(), gr.skip()))
 
@@ -219,7 +227,7 @@ def _float(value: Any, name: str) -> float:
         raise InputError(f"{name} must be a number, got {value!r}") from None
 
 
-def launch(studio: Studio, *, host: str = "127.0.0.1", port: int | None = None, share: bool = False, block: bool = True):
+def launch(studio: Studio, *, host: str = "127.0.0.1", port: Optional[int] = None, share: bool = False, block: bool = True):
     """Serve the page on ``host:port`` (127.0.0.1 unless asked); returns the Blocks (and, with
     ``block=False``, returns at once with the server running in the background)."""
     demo = build_app(studio)

@@ -1,0 +1,48 @@
+"""The page in a real browser: headless Chromium (from the OS packages; `make test` installs it
+when it can) loads `promptlearn ui` on the toy model, a query is typed, Generate pressed, and the
+gallery fills with images; a screenshot is saved (``PROMPTLEARN_UI_SCREENSHOT=PATH`` keeps it, as
+docs/ui.png was made). Skips, saying why, only where no Chromium is installed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from _chromium import Chromium, find_chromium
+from _ui_server import QUERY, REWRITE, live_ui
+
+pytest.importorskip("gradio", reason="the ui extra is not installed: pip install 'promptlearn[ui]'")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated"),
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip("no Chromium on PATH (apt-get install chromium; `make test` tries it) and PROMPTLEARN_CHROMIUM is not set")
+    chromium = Chromium(executable, tmp_path_factory.mktemp("chromium-profile"), width=1280, height=1100)
+    yield chromium
+    chromium.close()
+
+
+def test_type_a_query_press_generate_and_see_the_gallery(browser, tmp_path):
+    with live_ui(None) as live:
+        browser.goto(live.url)
+        browser.wait_for("document.querySelector('#query textarea, #query input') !== null", timeout=90, what="the query box")
+        browser.type("#query textarea, #query input", QUERY)
+        browser.click("#generate")
+        count = browser.wait_for(
+            "(() => { const images = [...document.querySelectorAll('#gallery img')];"
+            " return images.length >= 3 && images.every(i => i.complete && i.naturalWidth > 0) ? images.length : 0; })()",
+            timeout=180, what="the gallery's images")
+        assert count >= 3
+        status = browser.wait_for("document.querySelector('#status').innerText", what="the status line")
+        assert "3 images: original, tin, negative" in status
+        assert REWRITE in browser.evaluate("document.querySelector('#rewrite').innerText")
+        shot = browser.screenshot(Path(os.environ.get("PROMPTLEARN_UI_SCREENSHOT") or tmp_path / "ui.png"))
+        assert shot.stat().st_size > 10_000
