@@ -20,7 +20,7 @@ pytestmark = [  # gradio's own queue code, not ours
 
 ADMIN_DEFAULTS = dict(concepts_text="red", source="human", role_value="learned", llm_spec="openai/test", model_value="toy",
                       judge_value="", chosen=["negative"], s_text="1", steps_value=4, guidance_value=7.5, seed_value=0,
-                      sld_value="medium", verify_value=True)
+                      sld_value="medium", verify_value=True, filter_value="")
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def _apply(client, ui_server, **changes):  # noqa: F811
     return client.predict(values["concepts_text"], values["source"], values["role_value"], values["llm_spec"], values["base"],
                           values["model_value"], values["judge_value"], values["chosen"], values["s_text"], values["steps_value"],
                           values["guidance_value"], values["seed_value"], values["sld_value"], values["verify_value"],
-                          api_name="/apply_settings")
+                          values["filter_value"], api_name="/apply_settings")
 
 
 def _captions(gallery):
@@ -71,6 +71,26 @@ def test_admin_chooses_baselines_and_a_judge(client, ui_server):  # noqa: F811
         assert captions[1].startswith("tin (S=1)") and captions[2].startswith("blacklist: 'a crimson ball on the left'")
         assert captions[4].startswith("sld (S=1, medium)") is False and captions[4].startswith("sld (medium): ")
         assert all(" | judge: " in c for c in captions)
+    finally:
+        assert _apply(client, ui_server).startswith("settings applied")
+
+
+def test_a_filter_blacks_out_what_it_flags(client, ui_server):  # noqa: F811
+    from promptlearn.synthesis.filters.base import FilterDecision
+
+    class FlagSecond:  # stands in for a CLIP filter or the safety checker (no weights offline)
+        name = "fake"
+
+        def check(self, images):
+            return [FilterDecision("fake", flagged=index == 1) for index in range(len(images))]
+
+    ui_server.studio._filters[("clip:fake", ("red",), "toy")] = FlagSecond()
+    try:
+        assert _apply(client, ui_server, filter_value="clip:fake").endswith("filter clip:fake")
+        status, _, gallery = client.predict(QUERY, 0, 1, api_name="/generate")
+        assert status.endswith("; the filter blacked out 1 of 3")
+        assert [c.rsplit(" | ", 1)[1] for c in _captions(gallery)] == ["filter: passed", "filter: flagged (blacked out)", "filter: passed"]
+        assert _apply(client, ui_server, filter_value="nsfw").startswith("error: unknown filter 'nsfw'")
     finally:
         assert _apply(client, ui_server).startswith("settings applied")
 

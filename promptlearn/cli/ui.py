@@ -14,13 +14,14 @@ from ..errors import InputError
 @click.option("--instruction", default="human", show_default=True, help="The instruction: a file, a fit run folder, human or in-context.")
 @click.option("--concept", "concepts", multiple=True, help="A concept the images must not show (repeatable; also set in the page).")
 @click.option("--judge", default="", help="Judge each image: toy, clip:MODEL or vqa:MODEL [default: none].")
+@click.option("--filter", "filter_spec", default="", help="Black out images a filter flags: safety-checker[:MODEL] or clip:MODEL [default: none].")
 @click.option("--steps", default=20, show_default=True, type=click.IntRange(min=1), help="Sampler steps (also set in the page).")
 @click.option("--bench", "bench_dir", default=None, type=click.Path(file_okay=False), help="A promptlearn bench run folder for the human-evaluation page.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on; 0.0.0.0 serves every network you are on.")
 @click.option("--port", default=7860, show_default=True, type=click.IntRange(1, 65535), help="Port to serve on.")
 @click.option("--share", is_flag=True, help="Also serve through a public gradio.live link (needs internet).")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the LLM disk cache.")
-def ui(model: str, llm_spec: str, api_base: str | None, instruction: str, concepts: tuple[str, ...], judge: str, steps: int,
+def ui(model: str, llm_spec: str, api_base: str | None, instruction: str, concepts: tuple[str, ...], judge: str, filter_spec: str, steps: int,
        bench_dir: str | None, host: str, port: int, share: bool, no_cache: bool) -> None:
     """Serve the web UI: administrator and user panels, FABRIC feedback rounds, human evaluation."""
     from ..ui import require_gradio
@@ -29,7 +30,7 @@ def ui(model: str, llm_spec: str, api_base: str | None, instruction: str, concep
     from ..ui.studio import Settings, Studio, check_settings
 
     settings = Settings(concepts=tuple(concepts), instruction=instruction, llm=llm_spec, api_base=api_base, model=model,
-                        judge=judge, steps=steps)
+                        judge=judge, filter=filter_spec, steps=steps)
     settings = check_settings(settings, need_concepts=False)  # without --concept, the page asks for them
     if bench_dir is not None:
         from ..evaluation.human import bench_records

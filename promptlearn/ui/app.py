@@ -64,7 +64,7 @@ def build_app(studio: Studio):
             shown = gr.State([])  # the gallery's (image, caption) pairs
             offset = gr.State(0)
 
-            def do_generate(text, first_seed, n):
+            def do_generate(text, first_seed, n, progress=gr.Progress(track_tqdm=True)):
                 def action():
                     result = studio.generate(text, seed=first_seed, num_images=int(n))
                     items = [(_display(im), c) for im, c in result.gallery()]
@@ -72,7 +72,7 @@ def build_app(studio: Studio):
                             gr.Gallery(value=items, columns=result.columns), items, int(n))
                 return run_action(action, lambda message: (message, gr.skip(), gr.skip(), gr.skip(), gr.skip()))
 
-            def do_more(text, first_seed, n, items, done):
+            def do_more(text, first_seed, n, items, done, progress=gr.Progress(track_tqdm=True)):
                 def action():
                     result = studio.generate(text, seed=first_seed, num_images=int(n), offset=int(done or 0))
                     new = list(items or []) + [(_display(im), c) for im, c in result.gallery()]
@@ -106,7 +106,7 @@ def build_app(studio: Studio):
                             likes.append(gr.Button("👍 like", size="sm", elem_id=f"fb_like_{index}"))
                             dislikes.append(gr.Button("👎 dislike", size="sm", elem_id=f"fb_dislike_{index}"))
 
-            def do_round(text, method, n, request: gr.Request):
+            def do_round(text, method, n, request: gr.Request, progress=gr.Progress(track_tqdm=True)):
                 def action():
                     result = studio.feedback_round(_session(request), text, method=method, batch=int(n))
                     images = [_display(im) for im in result.images] + [None] * (FEEDBACK_SLOTS - len(result.images))
@@ -143,6 +143,8 @@ def build_app(studio: Studio):
                 api_base = gr.Textbox(label="API base", value=s.api_base or "", elem_id="api_base")
                 model = gr.Textbox(label="Model", value=s.model, elem_id="model", info="toy or a Stable Diffusion folder")
                 judge = gr.Textbox(label="Judge", value=s.judge, elem_id="judge", info="empty (none), toy, clip:MODEL or vqa:MODEL")
+                output_filter = gr.Textbox(label="Filter", value=s.filter, elem_id="filter",
+                                           info="empty (none), safety-checker[:MODEL] or clip:MODEL; flagged images are blacked out")
             baselines = gr.CheckboxGroup(baseline_choices, value=list(s.baselines), label="Baselines shown beside original and TIN")
             with gr.Row():
                 switch_step = gr.Textbox(label="S", value=str(s.switch_step), elem_id="switch_step",
@@ -156,18 +158,19 @@ def build_app(studio: Studio):
             admin_status = gr.Markdown(elem_id="admin_status")
 
             def do_apply(concepts_text, source, role_value, llm_spec, base, model_value, judge_value, chosen, s_text,
-                         steps_value, guidance_value, seed_value, sld_value, verify_value):
+                         steps_value, guidance_value, seed_value, sld_value, verify_value, filter_value=""):
                 def action():
                     return studio.apply(
                         concepts=parse_concepts(concepts_text), instruction=source.strip(), instruction_role=role_value,
                         llm=llm_spec.strip(), api_base=base.strip() or None, model=model_value.strip(), judge=judge_value.strip(),
+                        filter=(filter_value or "").strip(),
                         baselines=tuple(chosen or ()), switch_step=parse_switch_step(s_text), steps=_int(steps_value, "steps"),
                         guidance=_float(guidance_value, "guidance"), seed=_int(seed_value, "seed"), sld_preset=sld_value,
                         verify=bool(verify_value))
                 return run_action(action, lambda message: message)
 
             apply.click(do_apply, [concepts, instruction, role, llm, api_base, model, judge, baselines, switch_step, steps,
-                                   guidance, admin_seed, sld, verify], admin_status, api_name="apply_settings")
+                                   guidance, admin_seed, sld, verify, output_filter], admin_status, api_name="apply_settings")
 
         # ---- human evaluation --------------------------------------------------------------------
         with gr.Tab("Human evaluation", id="rate"):

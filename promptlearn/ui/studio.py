@@ -79,6 +79,7 @@ class Settings:
     verify: bool = True
     verify_retries: int = 2
     judge: str = ""  # '' (none), toy, clip:MODEL, vqa:MODEL
+    filter: str = ""  # '' (none), safety-checker[:MODEL], clip:MODEL: flagged images are blacked out
     height: int | None = None
     width: int | None = None
 
@@ -135,10 +136,16 @@ def check_settings(settings: Settings, *, need_concepts: bool = True) -> Setting
         from ..evaluation.judges import parse_judge_spec
 
         parse_judge_spec(settings.judge)
+    kind = settings.filter.strip().partition(":")[0].strip().lower()
+    if kind and kind not in ("clip", "safety-checker"):
+        from ..synthesis.filters.spec import FILTER_SPEC_FORMS
+
+        raise InputError(f"unknown filter {settings.filter.strip()!r}; expected {FILTER_SPEC_FORMS}")
     from ..llm.spec import check_spec
 
     check_spec(settings.llm, api_base=settings.api_base or None)
-    cleaned = replace(settings, concepts=concepts, baselines=baselines, model=str(settings.model).strip(), judge=settings.judge.strip())
+    cleaned = replace(settings, concepts=concepts, baselines=baselines, model=str(settings.model).strip(), judge=settings.judge.strip(),
+                      filter=settings.filter.strip())
     for name in cleaned.methods if concepts else ():
         get_method(name).check(concepts=concepts, guidance=cleaned.guidance, switch_step=cleaned.switch_step,
                                num_steps=cleaned.steps, check_rewrite=False)
@@ -210,6 +217,7 @@ class Studio:
         self._components: dict[str, Any] = {}
         self._llms: dict[tuple[str, str | None], Any] = {}
         self._judges: dict[str, Any] = {}
+        self._filters: dict[tuple, Any] = {}
         self._rewrites: dict[tuple, RewriteView] = {}
         self._feedback: dict[str, FeedbackState] = {}
 
@@ -223,7 +231,7 @@ class Studio:
                 f"{f' ({new.instruction_role})' if Path(new.instruction).expanduser().is_dir() else ''}; llm {new.llm}; "
                 f"model {new.model}; methods {', '.join(new.methods)}; S={new.switch_step}, {new.steps} steps, "
                 f"guidance {new.guidance}, SLD {new.sld_preset}, verification {'on' if new.verify else 'off'}"
-                f"{f', judge {new.judge}' if new.judge else ''}")
+                f"{f', judge {new.judge}' if new.judge else ''}{f', filter {new.filter}' if new.filter else ''}")
 
     def close(self) -> None:
         for llm in self._llms.values():
@@ -260,6 +268,17 @@ class Studio:
 
                 self._judges[spec] = parse_judge_spec(spec).load(device=self.device)
             return self._judges[spec]
+
+    def output_filter(self, settings: Settings):
+        key = (settings.filter, settings.concepts, settings.model)
+        with self._lock:
+            if key not in self._filters:
+                from ..synthesis.components import resolve_model_name
+                from ..synthesis.filters import parse_filter_spec
+
+                self._filters[key] = parse_filter_spec(settings.filter, concepts=settings.concepts,
+                                                       sd_checkpoint=str(resolve_model_name(settings.model)), device=self.device)
+            return self._filters[key]
 
     # ---- rewriting ----------------------------------------------------------------------------
     def instruction(self, settings: Settings, role: str):
@@ -330,9 +349,11 @@ class Studio:
         verdicts = self.verdicts(settings, images)
         if verdicts is not None:
             captions = [f"{c} | {v}" for c, v in zip(captions, verdicts)]
+        images, captions, filtered = self.apply_filter(settings, images, captions)
         flagged = sum(1 for v in verdicts or [] if v.startswith("judge: shows"))
         message = (f"{len(images)} images: {', '.join(s.name for s in specs)} × seeds {', '.join(map(str, seeds))}"
-                   + (f"; the judge finds the concept in {flagged} of {len(images)}" if verdicts is not None else ""))
+                   + (f"; the judge finds the concept in {flagged} of {len(images)}" if verdicts is not None else "")
+                   + (f"; the filter blacked out {filtered} of {len(images)}" if filtered is not None else ""))
         return Generation(images, captions, len(specs), list(rewrites.values()), seeds, message)
 
     def verdicts(self, settings: Settings, images: list[Any]) -> list[str] | None:
@@ -346,6 +367,23 @@ class Studio:
                 if answer.present:
                     shown[index].append(concept)
         return [f"judge: shows {', '.join(s)}" if s else "judge: avoided" for s in shown]
+
+    def apply_filter(self, settings: Settings, images: list[Any], captions: list[str]) -> tuple[list[Any], list[str], int | None]:
+        """Black out the images the administrator's filter flags (as diffusers' safety checker
+        does) and say so in their captions; the count is None without a filter."""
+        if not settings.filter:
+            return images, captions, None
+        from PIL import Image
+
+        decisions = self.output_filter(settings).check(images)
+        images, captions = list(images), list(captions)
+        for index, decision in enumerate(decisions):
+            if decision.flagged:
+                images[index] = Image.new("RGB", images[index].size, "black")
+                captions[index] += " | filter: flagged (blacked out)"
+            else:
+                captions[index] += " | filter: passed"
+        return images, captions, sum(1 for d in decisions if d.flagged)
 
     # ---- FABRIC feedback rounds ---------------------------------------------------------------
     def feedback_state(self, session: str) -> FeedbackState:
