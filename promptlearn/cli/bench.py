@@ -113,6 +113,7 @@ def _parse_compare(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--dtype", default=None, help="Diffusion model dtype (float32, float16, bfloat16).")
 @click.option("--failure-score", default=0.0, show_default=True, type=click.FloatRange(0.0, 1.0), help="Score of a cell whose concept was not avoided (paper appendix 0, main text 0.5).")
 @click.option("--mse-normaliser", default=None, type=click.FloatRange(min=0.0, min_open=True), help="A custom similarity = 1 - clip(MSE / this, 0, 1), pixels in [0, 1] [default: --similarity's: eq7 1, noise-normalised 1/6].")
+@click.option("--negative-weight", default=None, type=click.FloatRange(min=0), help="Image stage, method negative: the concepts get their own guidance branch with this weight (alpha) [default: they replace the unconditional branch, diffusers' negative prompt]; the ORES paper's alpha is not known to promptlearn, see docs/fidelity.md.")
 @click.option("--rewrites", "rewrites", type=click.Choice(["llm", "reference"]), default="llm", show_default=True, help="Image stage: where the tin methods' rewrites come from: the LLM with the instruction, or each row's first reference rewrite (no LLM).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @llm_options
@@ -290,7 +291,8 @@ def _run_image(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str)
         components = load_components(folder, device=device, dtype=kwargs["dtype"], scheduler=kwargs["scheduler"])
         generator = SynthesizerGenerator(Synthesizer(components), model=model_path, steps=kwargs["steps"],
                                          guidance_scale=kwargs["guidance"], height=kwargs["size"], width=kwargs["size"],
-                                         added_prompt=preset.added_prompt, negative_prompt=preset.negative_prompt)
+                                         added_prompt=preset.added_prompt, negative_prompt=preset.negative_prompt,
+                                         negative_weight=kwargs["negative_weight"])
         judge = judge_spec.load(device=device)
         options = {
             "command": command, "stage": "image", "dataset": str(kwargs["dataset"]), "rows": len(rows), "limit": kwargs["limit"],
@@ -303,6 +305,7 @@ def _run_image(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str)
                   f"{preset.rewrite_temperature}, the seed in the request") if per_seed
             else "per row: one greedy rewrite per (row, instruction), shared by all seeds",
             "added_prompt": preset.added_prompt, "negative_prompt": preset.negative_prompt,
+            **({"negative_weight": kwargs["negative_weight"]} if kwargs["negative_weight"] is not None else {}),
             "preset_sources": preset.sources,
         }
         run_image_bench(rows=rows, out=kwargs["out"], generator=generator, judge=judge, methods=methods, seeds=seeds,

@@ -36,6 +36,9 @@ from .options import build_llm, llm_options, pop_llm_options
 @click.option("--num-images", default=1, show_default=True, type=click.IntRange(min=1), help="Images per method (seeds seed, seed+1, ...).")
 @click.option("--negative-prompt", default=None, help="A negative prompt added to every method.")
 @click.option("--sld-preset", type=click.Choice(["weak", "medium", "strong", "max"]), default="medium", show_default=True)
+@click.option("--negative-weight", type=click.FloatRange(min=0), default=None,
+              help="negative: give the concepts their own guidance branch with this weight (alpha): "
+                   "uncond + s(cond - uncond) - alpha(neg - uncond) [default: the concepts replace the unconditional branch].")
 @click.option("--feedback-liked", multiple=True, type=click.Path(dir_okay=False), help="FABRIC: a liked image (repeatable).")
 @click.option("--feedback-disliked", multiple=True, type=click.Path(dir_okay=False), help="FABRIC: a disliked image (repeatable).")
 @click.option("--feedback-weight", default=0.8, show_default=True, type=float, help="FABRIC: the largest weight of the feedback images' attention (w_max).")
@@ -289,9 +292,14 @@ def _report_long_rewrites(components, specs: list, rewrites: dict[str, str]) -> 
                        f"{prompt_window(components)}, the rest is cut", err=True)
 
 
+def _method_settings(o: dict) -> dict:
+    """The method settings a method's interventions and caption are made with."""
+    return {"switch_step": o["switch_step"], "sld_preset": o["sld_preset"], "negative_weight": o["negative_weight"]}
+
+
 def _run_method(synthesizer, spec, o: dict, rewrites: dict[str, str], fabric, seeds: list[int]):
     interventions = spec.interventions(concepts=o["concepts"], rewrite=rewrites.get(spec.instruction) if spec.instruction else None,
-                                       switch_step=o["switch_step"], sld_preset=o["sld_preset"])
+                                       **_method_settings(o))
     if fabric is not None:
         interventions.append(fabric)
     return synthesizer.generate(
@@ -312,7 +320,7 @@ def _feedback_rounds(synthesizer, spec, o: dict, rewrites: dict[str, str], outpu
     from ..synthesis.feedback_loop import FeedbackLoop
 
     interventions = spec.interventions(concepts=o["concepts"], rewrite=rewrites.get(spec.instruction) if spec.instruction else None,
-                                       switch_step=o["switch_step"], sld_preset=o["sld_preset"])
+                                       **_method_settings(o))
     loop = FeedbackLoop(synthesizer, o["query"], batch_size=o["num_images"], seed=o["seed"], fabric=_fabric_options(o),
                         interventions=interventions, num_inference_steps=o["steps"], guidance_scale=o["guidance"],
                         negative_prompt=o["negative_prompt"], height=o["height"], width=o["width"])
@@ -327,7 +335,7 @@ def _feedback_rounds(synthesizer, spec, o: dict, rewrites: dict[str, str], outpu
     results = loop.run(o["feedback_rounds"], judge)
     verdicts.append([d.flagged for d in output_filter.check(results[-1].images)])
     tiles, captions = [], []
-    label = spec.describe(switch_step=o["switch_step"], sld_preset=o["sld_preset"])
+    label = spec.describe(**_method_settings(o))
     for number, (result, flags) in enumerate(zip(results, verdicts), start=1):
         for index, image in enumerate(result.images):
             tiles.append(image)
@@ -339,7 +347,7 @@ def _feedback_rounds(synthesizer, spec, o: dict, rewrites: dict[str, str], outpu
 
 
 def _caption(spec, o: dict, seed: int | None) -> str:
-    label = spec.describe(switch_step=o["switch_step"], sld_preset=o["sld_preset"])
+    label = spec.describe(**_method_settings(o))
     if o["feedback_liked"] or o["feedback_disliked"]:
         label += f" + fabric (+{len(o['feedback_liked'])}/-{len(o['feedback_disliked'])})"
     return label if seed is None else f"{label}, seed {seed}"

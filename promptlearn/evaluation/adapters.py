@@ -104,6 +104,7 @@ class SynthesizerGenerator:
         sld_preset: str = "medium",
         added_prompt: str | None = None,
         negative_prompt: str | None = None,
+        negative_weight: float | None = None,
     ):
         self.synthesizer = synthesizer
         self.added_prompt = added_prompt.strip() if added_prompt and added_prompt.strip() else None
@@ -114,6 +115,7 @@ class SynthesizerGenerator:
         self.height = height
         self.width = width
         self.sld_preset = sld_preset
+        self.negative_weight = negative_weight
         self._reported: set[tuple[str, str]] = set()
 
     def identity(self) -> dict[str, Any]:
@@ -129,6 +131,7 @@ class SynthesizerGenerator:
             "sld_preset": self.sld_preset,
             **({"added_prompt": self.added_prompt} if self.added_prompt else {}),
             **({"negative_prompt": self.negative_prompt} if self.negative_prompt else {}),
+            **({"negative_weight": self.negative_weight} if self.negative_weight is not None else {}),
         }
 
     def _with_added(self, text: str | None) -> str | None:
@@ -146,6 +149,7 @@ class SynthesizerGenerator:
             rewrite=self._with_added(request.rewrite),
             switch_step=request.switch_step,
             sld_preset=self.sld_preset,
+            negative_weight=self.negative_weight,
         )
         result = self.synthesizer.generate(
             self._with_added(request.query),

@@ -47,13 +47,15 @@ SwitchPolicy = Literal["given", "zero"]
 @dataclass(frozen=True)
 class MethodInputs:
     """What an intervention factory gets: cleaned concepts, the rewrite (for rewriting methods),
-    the switch step S (already set by the method's policy; an int or a fraction of the steps)
-    and the SLD preset."""
+    the switch step S (already set by the method's policy; an int or a fraction of the steps),
+    the SLD preset and the negative prompt's own weight (None: the concepts replace the
+    unconditional branch, diffusers' form)."""
 
     concepts: tuple[str, ...]
     rewrite: str | None = None
     switch_step: int | float | None = None
     sld_preset: str = "medium"
+    negative_weight: float | None = None
 
 
 @dataclass(frozen=True)
@@ -83,13 +85,17 @@ class MethodSpec:
             return 0
         return given
 
-    def describe(self, *, switch_step: int | float | None = None, sld_preset: str | None = None) -> str:
-        """The caption under an image of this method, e.g. ``tin (S=2)`` or ``sld (medium)``."""
+    def describe(self, *, switch_step: int | float | None = None, sld_preset: str | None = None,
+                 negative_weight: float | None = None) -> str:
+        """The caption under an image of this method, e.g. ``tin (S=2)``, ``sld (medium)`` or
+        ``negative (alpha=7.5)``."""
         details = []
         if self.switch is not None:
             details.append(f"S={self.switch_step_for(switch_step)}")
         if self.name == "sld" and sld_preset:
             details.append(sld_preset)
+        if self.name == "negative" and negative_weight is not None:
+            details.append(f"alpha={negative_weight:g}")
         return f"{self.name} ({', '.join(details)})" if details else self.name
 
     def needs(self) -> str:
@@ -133,11 +139,13 @@ class MethodSpec:
         rewrite: str | None = None,
         switch_step: int | float | None = None,
         sld_preset: str = "medium",
+        negative_weight: float | None = None,
     ) -> "list[Intervention]":
         """The interventions that make this method, after :meth:`check`."""
         self.check(concepts=concepts, rewrite=rewrite)
         given = switch_step if switch_step is not None else DEFAULT_SWITCH_STEP
-        inputs = MethodInputs(tuple(_clean(concepts)), rewrite.strip() if rewrite else None, self.switch_step_for(given), sld_preset)
+        inputs = MethodInputs(tuple(_clean(concepts)), rewrite.strip() if rewrite else None, self.switch_step_for(given), sld_preset,
+                              negative_weight)
         return list(self.build(inputs))
 
 
@@ -205,9 +213,11 @@ def method_interventions(
     rewrite: str | None = None,
     switch_step: int | float | None = None,
     sld_preset: str = "medium",
+    negative_weight: float | None = None,
 ) -> "list[Intervention]":
     """The interventions that make ``method`` (see :class:`MethodSpec`)."""
-    return get_method(method).interventions(concepts=concepts, rewrite=rewrite, switch_step=switch_step, sld_preset=sld_preset)
+    return get_method(method).interventions(concepts=concepts, rewrite=rewrite, switch_step=switch_step, sld_preset=sld_preset,
+                                            negative_weight=negative_weight)
 
 
 def _clean(concepts: Sequence[str] | str) -> list[str]:
@@ -236,7 +246,7 @@ def _blacklist_text(query: str, concepts: Sequence[str]) -> str:
 def _negative(inputs: MethodInputs) -> list:
     from .interventions.negative_prompt import NegativePrompt
 
-    return [NegativePrompt(list(inputs.concepts))]
+    return [NegativePrompt(list(inputs.concepts), weight=inputs.negative_weight)]
 
 
 def _sld(inputs: MethodInputs) -> list:
