@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
-from _chromium import Chromium, find_chromium
+from _chromium import BrowserError, Chromium, find_chromium
 from _ui_server import QUERY, REWRITE, live_ui
 
 pytest.importorskip("gradio", reason="the ui extra is not installed: pip install 'promptlearn[ui]'")
@@ -35,11 +35,27 @@ def test_type_a_query_press_generate_and_see_the_gallery(browser, tmp_path):
         browser.goto(live.url)
         browser.wait_for("document.querySelector('#query textarea, #query input') !== null", timeout=90, what="the query box")
         browser.type("#query textarea, #query input", QUERY)
-        browser.click("#generate")
-        count = browser.wait_for(
-            "(() => { const images = [...document.querySelectorAll('#gallery img')];"
-            " return images.length >= 3 && images.every(i => i.complete && i.naturalWidth > 0) ? images.length : 0; })()",
-            timeout=180, what="the gallery's images")
+        # a click that lands before the page's scripts listen does nothing: press again until the page
+        # shows it is working (gradio's "processing" timer) or has answered
+        started = "document.body.innerText.includes('processing') || document.querySelector('#status').innerText.trim() !== ''"
+        for _ in range(6):
+            browser.click("#generate")
+            try:
+                browser.wait_for(started, timeout=10, what="the page to take the click")
+                break
+            except BrowserError:
+                continue
+        try:
+            count = browser.wait_for(
+                "(() => { const images = [...document.querySelectorAll('#gallery img')];"
+                " return images.length >= 3 && images.every(i => i.complete && i.naturalWidth > 0) ? images.length : 0; })()",
+                timeout=240, what="the gallery's images")
+        except BrowserError as exc:
+            browser.screenshot(tmp_path / "timeout.png")
+            state = browser.evaluate("JSON.stringify({query: document.querySelector('#query textarea, #query input').value, "
+                                     "status: document.querySelector('#status').innerText, "
+                                     "images: document.querySelectorAll('#gallery img').length})")
+            raise AssertionError(f"{exc}; page: {state}; screenshot {tmp_path / 'timeout.png'}") from None
         assert count >= 3
         status = browser.wait_for("document.querySelector('#status').innerText", what="the status line")
         assert "3 images: original, tin, negative" in status
