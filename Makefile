@@ -32,7 +32,7 @@ demo: install
 	$(BIN)/promptlearn fit --task ores --llm local --epochs 1 --batch-size 4 --candidates 2 --max-calls 90 --val ores-val --seed 0 --out runs/demo --resume
 	$(BIN)/promptlearn show runs/demo --llm local
 
-# The headless-browser test (tests/test_ui_browser.py) drives Chromium from the OS packages: installed here
+# The headless-browser test (tests/ui/test_ui_browser.py) drives Chromium from the OS packages: installed here
 # when missing, best effort (root with apt-get, 5 minutes at most); without it that test skips, saying why.
 browser:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \

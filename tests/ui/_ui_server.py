@@ -1,7 +1,8 @@
 """A live `promptlearn ui` page for the UI tests: the toy model, a scripted LLM server, a small
 toy bench run for the human-evaluation page; served on 127.0.0.1 at a free port.
 
-Import the fixtures into a test module: ``from _ui_server import bench_run, ui_server  # noqa: F401``.
+The fixtures (``bench_run``, ``ui_server``: one live page for the whole session, shared by
+test_ui.py and test_ui_browser.py, so the models load once) are in this folder's conftest.py.
 """
 
 from __future__ import annotations
@@ -38,18 +39,6 @@ class LiveUI:
     bench: Path | None
 
 
-@pytest.fixture(scope="module")
-def bench_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-row, 1-seed toy bench run (reference rewrites: no LLM) of original, tin and negative."""
-    from promptlearn.cli.main import main
-
-    out = tmp_path_factory.mktemp("ui-bench") / "bench"
-    code = main(["bench", "--model", "toy", "--judge", "toy", "--dataset", "toy", "--limit", "2", "--seeds", "0",
-                 "--rewrites", "reference", "--steps", "4", "--methods", "original,tin,negative", "--out", str(out), "--no-progress"])
-    assert code == 0
-    return out
-
-
 @contextmanager
 def live_ui(bench: Path | None) -> Iterator[LiveUI]:
     """The page on a free port of 127.0.0.1, its LLM a scripted server, one torch thread."""
@@ -74,9 +63,3 @@ def live_ui(bench: Path | None) -> Iterator[LiveUI]:
             demo.close()
             studio.close()
             torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def ui_server(bench_run: Path) -> Iterator[LiveUI]:
-    with live_ui(bench_run) as live:
-        yield live

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from _ui_server import QUERY, REWRITE, bench_run, ui_server  # noqa: F401
+from _ui_server import QUERY, REWRITE
 
 pytest.importorskip("gradio", reason="the ui extra is not installed: pip install 'promptlearn[ui]'")
 pytestmark = [  # gradio's own queue code, not ours
@@ -24,13 +24,13 @@ ADMIN_DEFAULTS = dict(concepts_text="red", source="human", role_value="learned",
 
 
 @pytest.fixture(scope="module")
-def client(ui_server):  # noqa: F811
+def client(ui_server):
     from gradio_client import Client
 
     return Client(ui_server.url, verbose=False)
 
 
-def _apply(client, ui_server, **changes):  # noqa: F811
+def _apply(client, ui_server, **changes):
     values = {**ADMIN_DEFAULTS, "base": ui_server.llm_server.url, **changes}
     return client.predict(values["concepts_text"], values["source"], values["role_value"], values["llm_spec"], values["base"],
                           values["model_value"], values["judge_value"], values["chosen"], values["s_text"], values["steps_value"],
@@ -61,7 +61,7 @@ def test_more_images_appends_the_next_seeds(client):
     assert [c.rsplit(", seed ", 1)[1] for c in _captions(gallery)] == ["5"] * 3 + ["6"] * 3
 
 
-def test_admin_chooses_baselines_and_a_judge(client, ui_server):  # noqa: F811
+def test_admin_chooses_baselines_and_a_judge(client, ui_server):
     try:
         message = _apply(client, ui_server, chosen=["blacklist", "negative", "sld"], judge_value="toy", concepts_text="red\nsquare")
         assert message.startswith("settings applied: concepts red, square;") and "methods original, tin, blacklist, negative, sld" in message
@@ -75,7 +75,7 @@ def test_admin_chooses_baselines_and_a_judge(client, ui_server):  # noqa: F811
         assert _apply(client, ui_server).startswith("settings applied")
 
 
-def test_a_filter_blacks_out_what_it_flags(client, ui_server):  # noqa: F811
+def test_a_filter_blacks_out_what_it_flags(client, ui_server):
     from promptlearn.synthesis.filters.base import FilterDecision
 
     class FlagSecond:  # stands in for a CLIP filter or the safety checker (no weights offline)
@@ -109,7 +109,7 @@ def test_feedback_rounds_like_dislike_and_reset(client):
     assert client.predict(QUERY, "tin", 2, api_name="/feedback_round")[0].startswith("round 1: 2 images with +0/-0")
 
 
-def test_bad_input_is_one_line_in_the_page_and_the_server_keeps_serving(client, ui_server):  # noqa: F811
+def test_bad_input_is_one_line_in_the_page_and_the_server_keeps_serving(client, ui_server):
     from promptlearn.testing.openai_server import Fault
 
     assert client.predict("  ", 0, 1, api_name="/generate")[0] == "error: type a query first ('Query')"
@@ -126,7 +126,7 @@ def test_bad_input_is_one_line_in_the_page_and_the_server_keeps_serving(client, 
     assert client.predict(QUERY, 0, 1, api_name="/generate")[0] == "3 images: original, tin, negative × seeds 0"
 
 
-def test_a_rating_is_written_read_back_resumed_and_folded_into_the_bench_report(client, ui_server, capsys):  # noqa: F811
+def test_a_rating_is_written_read_back_resumed_and_folded_into_the_bench_report(client, ui_server, capsys):
     from gradio_client import Client
 
     from promptlearn.cli.main import main
