@@ -96,13 +96,15 @@ def local_model_path() -> Path:
     return target
 
 
-def load_local_backend(*, device: str | None = None, max_batch_size: int = 8) -> TransformersBackend:
+def load_local_backend(*, device: str | None = None, max_batch_size: int = 8, engine: str = "rows") -> TransformersBackend:
     """The embedded SmolLM2-135M-Instruct as a :class:`TransformersBackend`.
 
     Its cache identity names the GGUF's content hash, not the converted folder, so cached answers
-    stay valid when the folder is rebuilt or lives in another cache dir."""
+    stay valid when the folder is rebuilt or lives in another cache dir. ``engine`` picks the
+    decode loop (``rows``, promptlearn's, or ``hf``, transformers' generate(); see
+    :mod:`promptlearn.backends.transformers_backend`)."""
     path = local_model_path()  # named after the GGUF's hash: smollm2-135m-instruct-<sha256[:12]>
-    return TransformersBackend(str(path), device=device, max_batch_size=max_batch_size, model_id=path.name)
+    return TransformersBackend(str(path), device=device, max_batch_size=max_batch_size, model_id=path.name, engine=engine)
 
 
 def _convert(source: Path, digest: str, folder: Path) -> None:

@@ -12,12 +12,29 @@ How a batch is served:
    batched with) and the caller's global RNG state is left as it was;
 4. answers are cut at the first end-of-sequence token or stop string.
 
+That is the ``hf`` engine (``generate()`` as transformers ships it). The default ``rows`` engine
+serves the same requests with promptlearn's own decode loop (:func:`_decode_rows`), which on a
+CPU is about twice as fast for the optimizer's calls (docs/benchmarks.md, bench/local_llm_speed.py):
+
+1. every distinct prompt is pre-filled once (the k proposals of a step share one prompt) and its
+   KV cache copied to the rows that asked for it;
+2. greedy and sampled requests decode in one batch, whatever their max_tokens and stop strings;
+   a sampled row draws from its own ``torch.Generator`` seeded with ``params.effective_seed``,
+   through the same temperature and top-p warpers as ``generate()``, so its answer still depends
+   on its own request only (and equals the ``hf`` engine's answer for it when the logits agree);
+3. a row leaves the batch as soon as it is finished (end-of-sequence, stop string, max_tokens),
+   so a long answer no longer keeps finished rows computing.
+
+Both engines give the same answers up to float rounding of batched matrix products (measured on
+the demo's calls: docs/benchmarks.md); the ``hf`` engine stays for comparison and as a fallback.
+
 A local model costs nothing, so ``cost_usd`` is 0.0; ``latency_s`` is the wall time of the
 generate() call that produced the answer (the whole sub-batch it was part of).
 """
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections import defaultdict
 from typing import Any, Mapping, Sequence
@@ -29,6 +46,7 @@ from ..llm.types import Completion, Request, SamplingParams
 from .model_files import ModelSource, resolve_model_source, weights_fingerprint
 
 _DTYPES = ("auto", "float32", "float16", "bfloat16")
+ENGINES = ("rows", "hf")
 
 
 class TransformersBackend:
@@ -40,7 +58,8 @@ class TransformersBackend:
     float16, bfloat16; the default is float32 on cpu and the checkpoint's own dtype on a GPU.
     ``model_id`` is a stable name for :meth:`identity` that already pins the exact weights (the
     embedded model passes its GGUF content hash); without it the identity holds the path and a
-    fingerprint of the model files.
+    fingerprint of the model files. ``engine`` is ``rows`` (promptlearn's decode loop, the
+    default) or ``hf`` (transformers' ``generate()``); see the module docstring.
     """
 
     name = "transformers"
@@ -53,9 +72,13 @@ class TransformersBackend:
         max_batch_size: int = 8,
         dtype: str | None = None,
         model_id: str | None = None,
+        engine: str = "rows",
     ):
         import torch
 
+        if engine not in ENGINES:
+            raise InvalidRequestError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}", backend=self.name)
+        self.engine = engine
         if int(max_batch_size) < 1:
             raise InvalidRequestError(f"max_batch_size must be >= 1, got {max_batch_size}", backend=self.name)
         self.max_batch_size = int(max_batch_size)
@@ -87,6 +110,12 @@ class TransformersBackend:
     # ---- BatchBackend ---------------------------------------------------------------------
     def complete_batch(self, requests: Sequence[Request]) -> list[Completion]:
         prompts = [self._encode(index, request) for index, request in enumerate(requests)]
+        if self.engine == "rows":
+            results_rows: list[Completion] = []
+            for start in range(0, len(requests), self.max_batch_size):
+                chunk = range(start, min(len(requests), start + self.max_batch_size))
+                results_rows += self._generate_rows([prompts[i] for i in chunk], [requests[i].params for i in chunk])
+            return results_rows
         results: list[Completion | None] = [None] * len(requests)
         greedy_groups: dict[tuple, list[int]] = defaultdict(list)
         sampled: list[int] = []
@@ -176,6 +205,23 @@ class TransformersBackend:
             for prompt, (text, reason, count) in zip(prompts, finished)
         ]
 
+    def _generate_rows(self, prompts: list[list[int]], params: list[SamplingParams]) -> list[Completion]:
+        """The ``rows`` engine: one decode loop over requests with their own parameters."""
+        started = time.perf_counter()
+        with self._torch.inference_mode():
+            generated = _decode_rows(self, prompts, params)
+        latency = time.perf_counter() - started
+        out = []
+        for prompt, tokens, row_params in zip(prompts, generated, params):
+            text, reason, count = self._finish(tokens, row_params)
+            out.append(
+                Completion(
+                    text=text, finish_reason=reason, prompt_tokens=len(prompt), completion_tokens=count,
+                    cost_usd=0.0, latency_s=latency,
+                )
+            )
+        return out
+
     def _generation_config(self, params: SamplingParams):
         """Exactly the request's sampling settings; the checkpoint's own defaults (a
         repetition penalty, a default temperature) would silently change answers."""
@@ -221,6 +267,99 @@ class TransformersBackend:
 
     def _decode(self, tokens: list[int]) -> str:
         return self.tokenizer.decode(tokens, skip_special_tokens=True)
+
+
+def _decode_rows(backend: TransformersBackend, prompts: list[list[int]], params: list[SamplingParams]) -> list[list[int]]:
+    """Generated token ids per row (eos included where one ended the row).
+
+    1. distinct prompts are left-padded and pre-filled once; the cache is copied to their rows;
+    2. each step: a greedy row takes the argmax, a sampled row applies the temperature and top-p
+       warpers of ``generate()`` and draws with its own generator;
+    3. a row is finished by an eos token, a stop string in its decoded text or max_tokens, and
+       finished rows are dropped from the batch (cache, mask and positions).
+    """
+    import torch
+    from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
+
+    model, tokenizer = backend.model, backend.tokenizer
+    device = backend.device
+    # 1. pre-fill every distinct prompt once, left-padded as generate() does
+    distinct: dict[tuple[int, ...], int] = {}
+    for prompt in prompts:
+        distinct.setdefault(tuple(prompt), len(distinct))
+    unique = [list(p) for p in distinct]
+    batch = tokenizer.pad({"input_ids": unique}, padding=True, return_tensors="pt")
+    input_ids = batch["input_ids"].to(device)
+    mask = batch["attention_mask"].to(device)
+    positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 1)
+    # transformers 5.x names the KV cache argument and output field ``cache`` (``past_key_values`` before)
+    cache_name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    output = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+    cache = getattr(output, cache_name)
+    source = torch.tensor([distinct[tuple(p)] for p in prompts], device=device)
+    if len(unique) != len(prompts) or not torch.equal(source, torch.arange(len(prompts), device=device)):
+        cache.batch_select_indices(source)
+    logits = output.logits[:, -1, :].to(dtype=torch.float32)[source]
+    mask = mask[source]
+    last_position = positions[source, -1:]
+
+    warpers: list[Any] = []
+    generators: list[Any] = []
+    for row in params:
+        if row.greedy:
+            warpers.append(None)
+            generators.append(None)
+            continue
+        chain = LogitsProcessorList([TemperatureLogitsWarper(row.temperature)])
+        if row.top_p < 1.0:
+            chain.append(TopPLogitsWarper(row.top_p))
+        warpers.append(chain)
+        generator = torch.Generator(device=device)
+        if row.effective_seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(row.effective_seed)
+        generators.append(generator)
+
+    eos = set(backend._eos_ids)
+    generated: list[list[int]] = [[] for _ in prompts]
+    alive = list(range(len(prompts)))  # original row index of each batch row
+    # 2.-3. decode until every row is finished
+    while True:
+        chosen = torch.argmax(logits, dim=-1)
+        tokens = chosen.tolist()
+        for b, row in enumerate(alive):
+            if warpers[row] is not None:
+                prefix = torch.tensor([prompts[row] + generated[row]], device=device)
+                scores = warpers[row](prefix, logits[b : b + 1].clone())
+                probs = torch.nn.functional.softmax(scores, dim=-1)
+                tokens[b] = int(torch.multinomial(probs, num_samples=1, generator=generators[row])[0, 0])
+        keep = []
+        for b, row in enumerate(alive):
+            token = tokens[b]
+            generated[row].append(token)
+            row_params = params[row]
+            finished = token in eos or len(generated[row]) >= row_params.max_tokens
+            if not finished and row_params.stop:
+                finished = _first_stop(backend._decode(generated[row]), row_params.stop) is not None
+            if not finished:
+                keep.append(b)
+        if not keep:
+            return generated
+        if len(keep) != len(alive):
+            index = torch.tensor(keep, device=device)
+            cache.batch_select_indices(index)
+            mask = mask[index]
+            last_position = last_position[index]
+            alive = [alive[b] for b in keep]
+            step = torch.tensor([[tokens[b]] for b in keep], device=device)
+        else:
+            step = torch.tensor([[t] for t in tokens], device=device)
+        mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=-1)
+        last_position = last_position + 1
+        output = model(input_ids=step, attention_mask=mask, position_ids=last_position, use_cache=True, **{cache_name: cache})
+        cache = getattr(output, cache_name)
+        logits = output.logits[:, -1, :].to(dtype=torch.float32)
 
 
 def _first_stop(text: str, stop: tuple[str, ...]) -> int | None:

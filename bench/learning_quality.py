@@ -58,10 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val-limit", type=int, default=0, help="use only the first N validation examples (0: all)")
     parser.add_argument("--test-limit", type=int, default=0, help="score only the first N test examples (0: all)")
     parser.add_argument("--predict-max-tokens", type=int, default=None, help="cap of every answer's length [default: the project's, 64]")
+    parser.add_argument("--meta-max-tokens", type=int, default=None, help="cap of every proposal's length [default: the project's, 160]")
     parser.add_argument("--out", default="docs/results/learning_quality")
     parser.add_argument("--cache-dir", default=None)
     parser.add_argument("--api-base", default=None, help="an OpenAI-compatible server (with --llm openai/<name>)")
+    parser.add_argument("--report-only", action="store_true", help="rebuild table.md and the plot from --out's results.json (also a partial one)")
     args = parser.parse_args(argv)
+    if args.report_only:
+        return report_only(Path(args.out), args)
 
     from promptlearn.data import load_examples
     from promptlearn.llm import load_llm
@@ -72,12 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     command = "python bench/learning_quality.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     predict_params = {"max_tokens": args.predict_max_tokens} if args.predict_max_tokens else None
+    meta_params = {"max_tokens": args.meta_max_tokens} if args.meta_max_tokens else None
     started = time.perf_counter()
     llm = load_llm(args.llm, cache_dir=args.cache_dir, api_base=args.api_base)
     rows: list[dict[str, Any]] = []
     curves: dict[str, dict[str, list[list[float | None]]]] = {}
     try:
-        for task_name in args.tasks.split(","):
+        for seed, task_name in [(int(s), t) for s in args.seeds.split(",") for t in args.tasks.split(",")]:
             task = get_task(task_name)
             train = load_examples(task.default_trainset, task)
             val = load_examples(task.default_valset, task)[: args.val_limit or None]
@@ -107,38 +112,37 @@ def main(argv: list[str] | None = None) -> int:
                     curve.append(cache[instruction])
                 return curve
 
-            for seed in [int(s) for s in args.seeds.split(",")]:
-                print(f"[{time.perf_counter() - started:6.0f}s] {task_name} seed {seed}", flush=True)
-                arms: dict[str, dict[str, Any]] = {}
+            print(f"[{time.perf_counter() - started:6.0f}s] {task_name} seed {seed}", flush=True)
+            arms: dict[str, dict[str, Any]] = {}
+            t0, u0 = time.perf_counter(), llm.usage.snapshot()
+            p0 = InstructionLearner(llm, task, recipe="promptlearn", epochs=0, seed=seed, predict_params=predict_params, meta_params=meta_params).fit(train).instruction
+            arms["p0"] = {"instruction": p0, "calls": llm.usage.since(u0).calls, "seconds": time.perf_counter() - t0}
+            arms["human"] = {"instruction": task.human_instruction, "calls": 0, "seconds": 0.0}
+            for arm, recipe, kwargs in (
+                ("paper-loop", "paper" if task_name == "ores" else "single", {}),
+                ("promptlearn", "promptlearn", {"candidates": args.candidates, "start": "p0"}),
+            ):
                 t0, u0 = time.perf_counter(), llm.usage.snapshot()
-                p0 = InstructionLearner(llm, task, recipe="promptlearn", epochs=0, seed=seed, predict_params=predict_params).fit(train).instruction
-                arms["p0"] = {"instruction": p0, "calls": llm.usage.since(u0).calls, "seconds": time.perf_counter() - t0}
-                arms["human"] = {"instruction": task.human_instruction, "calls": 0, "seconds": 0.0}
-                for arm, recipe, kwargs in (
-                    ("paper-loop", "paper" if task_name == "ores" else "single", {}),
-                    ("promptlearn", "promptlearn", {"candidates": args.candidates, "start": "p0"}),
-                ):
-                    t0, u0 = time.perf_counter(), llm.usage.snapshot()
-                    learner = InstructionLearner(llm, task, recipe=recipe, epochs=50, batch_size=args.batch_size if recipe != "paper" else None,
-                                                 seed=seed, stop=MaxCalls(args.calls), predict_params=predict_params, **kwargs)
-                    print(f"  [{time.perf_counter() - started:6.0f}s] {arm} ({recipe}) fitting, budget {args.calls} calls", flush=True)
-                    result = learner.fit(train, valset=val if arm == "promptlearn" else None)
-                    steps = [s for s in result.steps if getattr(s, "kind", "") == "step"]
-                    arms[arm] = {
-                        "instruction": result.instruction, "recipe": recipe, "calls": llm.usage.since(u0).calls,
-                        "seconds": time.perf_counter() - t0, "steps": len(steps), "stop": result.stop_reason,
-                        "accepted": sum(1 for s in steps if s.accepted) if arm == "promptlearn" else None,
-                        "scorers": result.scorers, "notes": result.notes,
-                    }
-                    arms[arm]["val_curve"] = val_curve(result)
-                    curves.setdefault(task_name, {}).setdefault(arm, []).append(arms[arm]["val_curve"])
-                for arm in ARMS:
-                    arms[arm].update(score(arms[arm]["instruction"]))
-                    row = {"task": task_name, "seed": seed, "arm": arm, **arms[arm]}
-                    rows.append(row)
-                    partial = {"command": command, "partial": True, "llm": args.llm, "rows": rows}
-                    (out / "results.json").write_text(json.dumps(partial, indent=2, ensure_ascii=False) + "\n")  # what is done so far
-                    print(f"  {arm:<12} test strict {row['test_strict']:.3f} graded {row['test_graded'] if row['test_graded'] is not None else 'n/a'} calls {row['calls']} {row['seconds']:.0f}s :: {row['instruction'][:90]!r}", flush=True)
+                learner = InstructionLearner(llm, task, recipe=recipe, epochs=50, batch_size=args.batch_size if recipe != "paper" else None,
+                                             seed=seed, stop=MaxCalls(args.calls), predict_params=predict_params, meta_params=meta_params, **kwargs)
+                print(f"  [{time.perf_counter() - started:6.0f}s] {arm} ({recipe}) fitting, budget {args.calls} calls", flush=True)
+                result = learner.fit(train, valset=val if arm == "promptlearn" else None)
+                steps = [s for s in result.steps if getattr(s, "kind", "") == "step"]
+                arms[arm] = {
+                    "instruction": result.instruction, "recipe": recipe, "calls": llm.usage.since(u0).calls, "cache_hits": llm.usage.since(u0).cache_hits,
+                    "seconds": time.perf_counter() - t0, "steps": len(steps), "stop": result.stop_reason,
+                    "accepted": sum(1 for s in steps if s.accepted) if arm == "promptlearn" else None,
+                    "scorers": result.scorers, "notes": result.notes,
+                }
+                arms[arm]["val_curve"] = val_curve(result)
+                curves.setdefault(task_name, {}).setdefault(arm, []).append(arms[arm]["val_curve"])
+            for arm in ARMS:
+                arms[arm].update(score(arms[arm]["instruction"]))
+                row = {"task": task_name, "seed": seed, "arm": arm, **arms[arm]}
+                rows.append(row)
+                partial = {"command": command, "partial": True, "wall_time_s": time.perf_counter() - started, "llm": args.llm, "rows": rows}
+                (out / "results.json").write_text(json.dumps(partial, indent=2, ensure_ascii=False) + "\n")  # what is done so far
+                print(f"  {arm:<12} test strict {row['test_strict']:.3f} graded {row['test_graded'] if row['test_graded'] is not None else 'n/a'} calls {row['calls']} {row['seconds']:.0f}s :: {row['instruction'][:90]!r}", flush=True)
     finally:
         llm.close()
     wall = time.perf_counter() - started
@@ -146,6 +150,25 @@ def main(argv: list[str] | None = None) -> int:
     (out / "table.md").write_text(table(rows, command, wall, args))
     plot(curves, out / "val_per_step.png")
     print((out / "table.md").read_text())
+    return 0
+
+
+def report_only(out: Path, args: argparse.Namespace) -> int:
+    """table.md and val_per_step.png from a results.json, also one a stopped run left (partial)."""
+    results = json.loads((out / "results.json").read_text())
+    rows = results["rows"]
+    curves: dict[str, dict[str, list[list[float | None]]]] = {}
+    for row in rows:
+        if row.get("val_curve"):
+            curves.setdefault(row["task"], {}).setdefault(row["arm"], []).append(row["val_curve"])
+    args.llm = results.get("llm", args.llm)
+    args.seeds = ",".join(str(s) for s in dict.fromkeys(r["seed"] for r in rows))
+    text = table(rows, results["command"], results.get("wall_time_s", 0.0), args)
+    if results.get("partial"):
+        text = text.replace("\n\n", "\n\n**Partial**: the run was stopped before its last seed; the table holds the seeds it finished.\n\n", 1)
+    (out / "table.md").write_text(text)
+    plot(curves, out / "val_per_step.png")
+    print(text)
     return 0
 
 
@@ -164,21 +187,25 @@ def table(rows: list[dict[str, Any]], command: str, wall: float, args: argparse.
         "Test score: the task's strict scorer (reported) and its graded scorer (learning signal; n/a where the task has none), "
         "mean ± std over seeds, on the task's test split (never seen while fitting). Calls and wall time: mean per fit.",
         "",
-        "| task | arm | recipe | test strict | test graded | calls | wall s |",
-        "|---|---|---|---|---|---|---|",
+        "| task | arm | recipe | seeds | test strict | test graded | calls | wall s |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for task in dict.fromkeys(r["task"] for r in rows):
         for arm in ARMS:
             sel = [r for r in rows if r["task"] == task and r["arm"] == arm]
+            if not sel:
+                continue
             graded = [r["test_graded"] for r in sel if r["test_graded"] is not None]
             lines.append(
-                f"| {task} | {arm} | {sel[0].get('recipe', '-')} | {_mean_std([r['test_strict'] for r in sel])} | {_mean_std(graded)} | "
+                f"| {task} | {arm} | {sel[0].get('recipe', '-')} | {len(sel)} | {_mean_std([r['test_strict'] for r in sel])} | {_mean_std(graded)} | "
                 f"{statistics.fmean(r['calls'] for r in sel):.0f} | {statistics.fmean(r['seconds'] for r in sel):.0f} |"
             )
     lines += ["", "## Instructions and example answers (first seed)", ""]
     for task in dict.fromkeys(r["task"] for r in rows):
         for arm in ARMS:
-            r = next(r for r in rows if r["task"] == task and r["arm"] == arm)
+            r = next((r for r in rows if r["task"] == task and r["arm"] == arm), None)
+            if r is None:
+                continue
             lines.append(f"- **{task} / {arm}**: `{r['instruction'][:300]}`")
             for e in r["examples"]:
                 lines.append(f"  - {e['input']} -> `{e['answer']}` (strict {e['score']})")

@@ -34,5 +34,5 @@ def test_learning_quality_bench_writes_table_plot_and_results(tmp_path, openai_s
     for arm in ("paper-loop", "promptlearn"):
         assert "max calls" in arms[arm]["stop"] and arms[arm]["val_curve"]
     table = (out / "table.md").read_text()
-    assert "| plurals | promptlearn | promptlearn |" in table and "bench/learning_quality.py" in table
+    assert "| plurals | promptlearn | promptlearn | 1 |" in table and "bench/learning_quality.py" in table
     assert (out / "val_per_step.png").stat().st_size > 1000

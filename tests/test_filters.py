@@ -176,6 +176,27 @@ def test_safety_checker_reports_flags_without_touching_images(folders):
     assert np.array_equal(images, before)
 
 
+def test_safety_checker_scores_explain_its_flags(folders):
+    checker = SafetyChecker.from_checkpoint(folders["sd_safe"])
+    images = _images(2, 64)
+    scores = checker.scores(images)
+    assert [s.flagged for s in scores] == [d.flagged for d in checker.check(images)] == [False, False]
+    assert len(scores[0].concept_scores) == 17 and len(scores[0].special_scores) == 3 and scores[0].adjustment == 0.0
+    weights = checker.checker.special_care_embeds_weights
+    try:
+        weights.data.fill_(-2.0)  # every special-care concept fires: the adjustment applies to the later scores
+        [first, _] = checker.scores(images)
+        assert first.special_care == (0, 1, 2) and first.adjustment == pytest.approx(0.01)
+        plain = checker.scores(images, special_care_adjustment=0.0)[0]
+        assert first.concept_scores[0] - plain.concept_scores[0] == pytest.approx(0.01, abs=1e-6)
+        checker.checker.concept_embeds_weights.data[3] = -2.0  # one concept fires
+        [flagged, _] = checker.scores(images)
+        assert flagged.bad_concepts == (3,) and flagged.flagged and checker.check(images)[0].flagged
+    finally:
+        weights.data.fill_(1.0)
+        checker.checker.concept_embeds_weights.data.fill_(1.0)
+
+
 def test_safety_checker_absent_or_bad_path(folders, tmp_path):
     assert SafetyChecker.from_checkpoint(folders["sd_plain"]) is None
     with pytest.raises(InputError, match="has no safety checker"):
@@ -217,3 +238,23 @@ def test_parse_filter_spec_bad(spec, message, monkeypatch):
 def test_parse_filter_spec_safety_checker_absent(folders):
     with pytest.raises(InputError, match="has no safety checker"):
         parse_filter_spec("safety-checker", sd_checkpoint=folders["sd_plain"])
+
+
+def test_acceptable_counterparts_inline_and_from_files(folders, tmp_path):
+    from promptlearn.synthesis.filters.spec import parse_acceptable
+
+    assert parse_acceptable("nudity=a photo of a clothed person; blood = a photo of red paint") == {
+        "nudity": "a photo of a clothed person", "blood": "a photo of red paint"}
+    (tmp_path / "a.json").write_text('{"nudity": "a clothed person"}')
+    (tmp_path / "a.tsv").write_text("nudity\ta clothed person\n\nblood\tred paint\n")
+    assert parse_acceptable(str(tmp_path / "a.json")) == {"nudity": "a clothed person"}
+    assert parse_acceptable(str(tmp_path / "a.tsv")) == {"nudity": "a clothed person", "blood": "red paint"}
+    (tmp_path / "bad.tsv").write_text("nudity\ta clothed person\nblood\n")
+    with pytest.raises(InputError, match=r"bad.tsv:2: expected 'concept<TAB>acceptable text'"):
+        parse_acceptable(str(tmp_path / "bad.tsv"))
+    with pytest.raises(InputError, match="use concept=text"):
+        parse_acceptable("nudity")
+    clip = parse_filter_spec(f"clip:{folders['clip']}", concepts=["nudity", "blood"], acceptable={"nudity": "a clothed person"})
+    assert clip.acceptable_texts == ("a clothed person", "a photo without blood")
+    with pytest.raises(InputError, match="not a concept to filter"):
+        parse_filter_spec(f"clip:{folders['clip']}", concepts=["nudity"], acceptable={"gore": "paint"})

@@ -63,7 +63,14 @@ def test_irrelevant_concept_unchanged_query_scores_about_one_and_wild_rewrites_l
     assert wild.value < 0.3
 
 
-def test_semantic_check_catches_synonyms_but_not_substitutions(scorer):
+def test_the_lexicon_catches_its_synonyms_at_text_level(scorer):
+    swapped = score(scorer, "dog", "a dog in the park", "a canine in the park")
+    assert swapped.value == 0.0 and swapped.details["match"] == "text" and swapped.details["matched_phrase"] == "canine"
+    assert score(scorer, "nudity", "a nude statue", "a n u d 3 statue").details["match"] == "text"
+
+
+def test_semantic_check_catches_synonyms_but_not_substitutions():
+    scorer = OresScorer(embedder=default_embedder(), lexicon=None)  # the embedding check alone
     swapped = score(scorer, "dog", "a dog in the park", "a canine in the park")
     assert swapped.value == 0.0 and swapped.details["match"] == "semantic" and swapped.details["matched_phrase"] == "canine"
     puppy = score(scorer, "dog", "a dog in the park", "a puppy in the park")
@@ -75,7 +82,7 @@ def test_semantic_check_catches_synonyms_but_not_substitutions(scorer):
 
 
 def test_semantic_check_can_be_turned_off():
-    scorer = OresScorer(embedder=default_embedder(), semantic_threshold=None)
+    scorer = OresScorer(embedder=default_embedder(), semantic_threshold=None, lexicon=None)
     result = score(scorer, "dog", "a dog in the park", "a canine in the park")
     assert result.details["avoided"] is True and "semantic_similarity" not in result.details
     assert result.value > 0.5

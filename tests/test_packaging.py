@@ -60,8 +60,8 @@ import importlib, importlib.abc, pkgutil, sys
 from pathlib import Path
 
 class NoExtras(importlib.abc.MetaPathFinder):
-    # the dev, vllm and ui extras (pytest, pytest-timeout, vllm, gradio) are not installed for a user
-    blocked = ("pytest", "_pytest", "pytest_timeout", "vllm", "gradio", "gradio_client")
+    # the dev, vllm, ray and ui extras (pytest, pytest-timeout, vllm, ray, gradio) are not installed for a user
+    blocked = ("pytest", "_pytest", "pytest_timeout", "vllm", "ray", "gradio", "gradio_client")
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in self.blocked:
             raise ModuleNotFoundError(f"No module named {name!r} (an extra, not installed)", name=name)
@@ -82,7 +82,7 @@ print(len(names))
 def test_an_install_without_extras_imports_every_shipped_module(tmp_path):
     """``pip install --no-deps`` of a copy of the source into a fresh venv whose dependencies come
     from this environment (a .pth file; offline), then import every module of the installed
-    package with the extras (pytest, vllm) made unimportable."""
+    package with the extras (pytest, vllm, ray) made unimportable."""
     import shutil
     import site
     import subprocess

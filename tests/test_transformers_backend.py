@@ -264,3 +264,27 @@ def test_bad_settings_are_refused_before_loading(tmp_path):
         TransformersBackend(str(tmp_path), dtype="float8", device="cpu")
     with pytest.raises(InvalidRequestError, match="max_batch_size"):
         TransformersBackend(str(tmp_path), max_batch_size=0)
+    with pytest.raises(InvalidRequestError, match="engine must be one of rows, hf"):
+        TransformersBackend(str(tmp_path), engine="onnx")
+
+
+# ---- the rows engine (default) against transformers' generate() ---------------------------------
+def test_rows_engine_gives_the_answers_of_generate(backend):
+    """Greedy and sampled requests, shared prompts (the k proposals of a step), stop strings,
+    rows that finish early: one call of the rows engine answers as generate() does."""
+    requests = [make_request(p, max_tokens=16) for p in PROMPTS]
+    requests += [make_request(PROMPTS[2], max_tokens=12, temperature=0.7, seed=0, sample_index=i) for i in range(3)]
+    requests += [make_request("Count from 1 to 10, one number per line.", max_tokens=24, stop=["5"])]
+    requests += [make_request(PROMPTS[1], max_tokens=3), make_request(PROMPTS[1], max_tokens=12, temperature=0.9, top_p=0.8, seed=4)]
+    assert backend.engine == "rows"
+    rows = backend.complete_batch(requests)
+    backend.engine = "hf"
+    try:
+        generate = backend.complete_batch(requests)
+    finally:
+        backend.engine = "rows"
+    assert [c.text for c in rows] == [c.text for c in generate]
+    assert [(c.finish_reason, c.completion_tokens, c.prompt_tokens) for c in rows] == [
+        (c.finish_reason, c.completion_tokens, c.prompt_tokens) for c in generate
+    ]
+    assert len({c.text for c in rows[4:7]}) == 3  # the k samples of one prompt differ

@@ -12,7 +12,7 @@ import click
 
 from ..errors import InputError
 from .arguments import SwitchStepType
-from .options import build_llm, llm_options, pop_llm_options
+from .options import build_llm, executor_options, llm_options, llm_settings, pop_executor, pop_llm_options, task_source
 
 
 
@@ -117,12 +117,14 @@ def _parse_compare(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--rewrites", "rewrites", type=click.Choice(["llm", "reference"]), default="llm", show_default=True, help="Image stage: where the tin methods' rewrites come from: the LLM with the instruction, or each row's first reference rewrite (no LLM).")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @llm_options
+@executor_options
 @click.pass_context
 def bench(ctx: click.Context, **kwargs: Any) -> None:
     """Run the ORES benchmark into --out: results.jsonl, summary.json, report.md, index.html."""
     started = time.perf_counter()
     llm_values = pop_llm_options(kwargs)
     command = _command_line(ctx)
+    kwargs["executor"] = pop_executor(kwargs)
     _apply_preset(kwargs)
     if kwargs["stage"] == "text":
         folder, fit_run, options = _run_text(kwargs, llm_values, command)
@@ -197,6 +199,7 @@ def _predictor(llm_values: dict[str, Any], task: Any, *, progress: bool, per_ima
 
 def _run_text(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str):
     from ..evaluation.text_stage import run_text_bench, text_methods
+    from ..workers import TextWorker
     from ..synthesis.methods import parse_methods
 
     task = _common(kwargs)
@@ -221,10 +224,14 @@ def _run_text(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str):
         "command": command, "stage": "text", "dataset": str(kwargs["dataset"]), "rows": len(rows), "limit": kwargs["limit"],
         "task": task.name, "llm": llm.spec if llm is not None else None,
         "instructions": {name: text for name, text in instructions.items() if name != "in-context"},
+        **kwargs["executor"].describe(),
     }
+    executor = kwargs["executor"]
+    # the local executor uses the task and rewriter built here; a Ray actor builds its own
+    load = None if executor.name == "local" else TextWorker(task_source(kwargs["task_name"]), llm_settings(**llm_values) if needs_llm else None)
     try:
         run_text_bench(rows=rows, out=kwargs["out"], task=task, methods=methods, instructions=instructions,
-                       rewriter=rewriter, options=options, progress=not kwargs["no_progress"])
+                       rewriter=rewriter, options=options, progress=not kwargs["no_progress"], executor=executor, load=load)
     finally:
         if llm is not None:
             llm.close()
@@ -273,10 +280,9 @@ def _run_image(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str)
     task = _common(kwargs)
     rows = _load_rows(kwargs, task)
     needed = sorted({get_method(m).instruction for m in methods if get_method(m).instruction})
-    from ..evaluation.adapters import ReferenceRewriter, SynthesizerGenerator
+    from ..evaluation.adapters import ReferenceRewriter
     from ..evaluation.report import ReportOptions
-    from ..synthesis.components import load_components
-    from ..synthesis.sampler import Synthesizer
+    from ..workers import ImageWorker
 
     if kwargs["rewrites"] == "reference":  # each row's first reference rewrite: no LLM, one per row
         per_seed = False
@@ -287,13 +293,12 @@ def _run_image(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str)
         llm, rewriter = (_predictor(llm_values, task, progress=not kwargs["no_progress"],
                                     per_image_temperature=preset.rewrite_temperature) if needed else (None, None))
     try:
-        device = kwargs["device"] or ("cuda" if _cuda() else "cpu")
-        components = load_components(folder, device=device, dtype=kwargs["dtype"], scheduler=kwargs["scheduler"])
-        generator = SynthesizerGenerator(Synthesizer(components), model=model_path, steps=kwargs["steps"],
-                                         guidance_scale=kwargs["guidance"], height=kwargs["size"], width=kwargs["size"],
-                                         added_prompt=preset.added_prompt, negative_prompt=preset.negative_prompt,
-                                         negative_weight=kwargs["negative_weight"])
-        judge = judge_spec.load(device=device)
+        # what each worker loads once: here (--executor local) or in every Ray actor
+        worker = ImageWorker(model_folder=str(folder), model=str(model_path), judge=judge_spec, device=kwargs["device"],
+                             dtype=kwargs["dtype"], scheduler=kwargs["scheduler"],
+                             generator=dict(steps=kwargs["steps"], guidance_scale=kwargs["guidance"], height=kwargs["size"],
+                                            width=kwargs["size"], added_prompt=preset.added_prompt,
+                                            negative_prompt=preset.negative_prompt, negative_weight=kwargs["negative_weight"]))
         options = {
             "command": command, "stage": "image", "dataset": str(kwargs["dataset"]), "rows": len(rows), "limit": kwargs["limit"],
             "model": model_path, "judge": str(judge_spec), "steps": kwargs["steps"], "switch_step": kwargs["switch_step"],
@@ -307,17 +312,12 @@ def _run_image(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str)
             "added_prompt": preset.added_prompt, "negative_prompt": preset.negative_prompt,
             **({"negative_weight": kwargs["negative_weight"]} if kwargs["negative_weight"] is not None else {}),
             "preset_sources": preset.sources,
+            **kwargs["executor"].describe(),
         }
-        run_image_bench(rows=rows, out=kwargs["out"], generator=generator, judge=judge, methods=methods, seeds=seeds,
+        run_image_bench(rows=rows, out=kwargs["out"], load=worker, executor=kwargs["executor"], methods=methods, seeds=seeds,
                         switch_step=kwargs["switch_step"], rewriter=rewriter, instructions=instructions, options=options,
                         progress=not kwargs["no_progress"], rewrites_per_seed=per_seed)
     finally:
         if llm is not None:
             llm.close()
     return Path(kwargs["out"]).expanduser(), kwargs["fit_run"], options
-
-
-def _cuda() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available())

@@ -33,6 +33,7 @@ from .options import build_llm, llm_options, max_errors_option, pop_llm_options
 @click.option("--max-calls", type=click.IntRange(min=0), default=None, help="Stop once this many LLM calls are made (checked between steps).")
 @click.option("--max-tokens", type=click.IntRange(min=0), default=None, help="Stop once this many prompt + completion tokens are used (checked between steps).")
 @click.option("--estimate", is_flag=True, help="Print the projected calls, tokens (and cost where the model's price is known) and exit without calling the model.")
+@click.option("--track", default=None, metavar="mlflow", help="Log the config, per-step scores, instructions and result to a local MLflow store (optional extra: pip install 'promptlearn[mlflow]').")
 @max_errors_option
 @llm_options
 def fit(
@@ -62,6 +63,7 @@ def fit(
     max_tokens: int | None,
     estimate: bool,
     max_errors: int,
+    track: str | None = None,
     **kwargs,
 ) -> None:
     """Learn an instruction for TASK's examples and print it (summary on stderr)."""
@@ -73,12 +75,14 @@ def fit(
     from ..optimizer.recipes import get_recipe
     from ..runs import RunFolder
     from ..tasks.registry import get_task
+    from ..tracking import check_tracker, log_fit
 
     if quiet:
         from ..progress import silence_library_progress
 
         silence_library_progress()
     # 1. check every input before the model loads
+    check_tracker(track)
     if (resume or overwrite) and out is None:
         raise InputError(f"--{'resume' if resume else 'overwrite'} needs --out (the run directory)")
     if out is not None:
@@ -144,6 +148,8 @@ def fit(
 
     # 4. report: the summary on stderr, the instruction on stdout
     click.echo(result.summary(), err=True)
+    if track is not None:
+        click.echo(f"tracked: {track} run {log_fit(result, learner.config(trainset, valset))}", err=True)
     if result.run_dir is not None:
         click.echo(f"run directory: {result.run_dir} (instruction.txt, history.jsonl)", err=True)
     if errors.exhausted:  # stopped early, saved; one line, exit != 0, no instruction on stdout

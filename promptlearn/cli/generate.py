@@ -47,6 +47,7 @@ from .options import build_llm, llm_options, pop_llm_options
 @click.option("--feedback-rounds", default=1, show_default=True, type=click.IntRange(min=1), help="FABRIC: rounds of --num-images images; after each round the --filter judges them: images it passes are liked, flagged ones disliked, for the next round (needs --filter when > 1; one method).")
 @click.option("--feedback-window", default="0.33:0.66", show_default=True, help="FABRIC: the steps that get the full weight, as START:END fractions of the run, 'all' (0:1) or 'first-half' (0:0.5).")
 @click.option("--filter", "filter_spec", default=None, help="Output filter, e.g. 'safety-checker' or 'clip:MODEL' (a folder or a hub id).")
+@click.option("--acceptable", default=None, help="With --filter clip:MODEL: each concept's acceptable counterpart, 'nudity=a photo of a clothed person;...' or a .json/.tsv file [default: 'a photo without {concept}'].")
 @click.option("--scheduler", default=None, help="Replace the checkpoint's scheduler: ddim, pndm, euler, euler-ancestral, dpm++, lms, heun.")
 @click.option("--height", default=None, type=int, help="Image height in pixels [default: the model's].")
 @click.option("--width", default=None, type=int, help="Image width in pixels [default: the model's].")
@@ -239,8 +240,14 @@ def _output_filter(o: dict):
         return None
     from ..synthesis.filters import parse_filter_spec
 
+    from ..synthesis.filters.spec import parse_acceptable
+
     try:
-        return parse_filter_spec(o["filter_spec"], concepts=o["concepts"], sd_checkpoint=o["model"], device=o["device"])
+        acceptable = parse_acceptable(o["acceptable"]) if o["acceptable"] is not None else None
+    except InputError as exc:
+        raise InputError(f"--acceptable: {exc}") from None
+    try:
+        return parse_filter_spec(o["filter_spec"], concepts=o["concepts"], sd_checkpoint=o["model"], device=o["device"], acceptable=acceptable)
     except InputError as exc:
         raise InputError(f"--filter: {exc}") from None
 

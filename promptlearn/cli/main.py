@@ -44,6 +44,7 @@ COMMANDS = [
     ("tiny_models", "tiny_models"),
     ("bench", "bench"),
     ("toy_world", "toy_world"),
+    ("redteam", "redteam"),
     ("ui", "ui"),
 ]
 

@@ -84,17 +84,7 @@ def max_errors_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def build_llm(llm_spec: str, api_base: str | None, concurrency: int, llm_batch_size: int, no_cache: bool, cache_dir: str | None, timeout: float):
     """Turn the values of :func:`llm_options` into an :class:`~promptlearn.llm.LLM`."""
-    from ..llm import load_llm
-
-    return load_llm(
-        llm_spec,
-        api_base=api_base,
-        cache=not no_cache,
-        cache_dir=cache_dir,
-        concurrency=concurrency,
-        max_batch_size=llm_batch_size,
-        timeout=timeout,
-    )
+    return llm_settings(llm_spec, api_base, concurrency, llm_batch_size, no_cache, cache_dir, timeout).load()
 
 
 def check_llm(llm_spec: str, api_base: str | None, concurrency: int, llm_batch_size: int, no_cache: bool, cache_dir: str | None, timeout: float) -> None:
@@ -111,3 +101,49 @@ LLM_OPTION_NAMES = ("llm_spec", "api_base", "concurrency", "llm_batch_size", "no
 def pop_llm_options(kwargs: dict[str, Any]) -> dict[str, Any]:
     """Remove the :func:`llm_options` values from a command's kwargs and return them."""
     return {name: kwargs.pop(name) for name in LLM_OPTION_NAMES}
+
+
+def executor_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add --executor, --workers, --gpus-per-worker and --ray-address to a command."""
+
+    @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                  help="Where the work runs: here (local) or on Ray actors (ray; pip install 'promptlearn[ray]'). Same cells, same results, same resumable store.")
+    @click.option("--workers", default=None, type=click.IntRange(min=1), help="--executor ray: Ray actors, each loading the models once [default: 2].")
+    @click.option("--gpus-per-worker", default=None, type=click.FloatRange(min=0), help="--executor ray: GPUs per actor (a fraction shares a GPU) [default: 0].")
+    @click.option("--ray-address", default=None, help="--executor ray: a running Ray cluster (e.g. ray://head:10001) [default: $RAY_ADDRESS, else a local Ray on this machine].")
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+EXECUTOR_OPTION_NAMES = ("executor", "workers", "gpus_per_worker", "ray_address")
+
+
+def pop_executor(kwargs: dict[str, Any]):
+    """Remove the :func:`executor_options` values from a command's kwargs; the executor they name."""
+    from ..executors import make_executor
+
+    values = {name: kwargs.pop(name) for name in EXECUTOR_OPTION_NAMES}
+    return make_executor(values["executor"], workers=values["workers"], gpus_per_worker=values["gpus_per_worker"],
+                         address=values["ray_address"])
+
+
+def llm_settings(llm_spec: str, api_base: str | None, concurrency: int, llm_batch_size: int, no_cache: bool, cache_dir: str | None, timeout: float):
+    """The values of :func:`llm_options` as :class:`~promptlearn.workers.LLMSettings` (what a worker loads)."""
+    from ..llm.cache import default_cache_dir
+    from ..workers import LLMSettings
+
+    if cache_dir is None and not no_cache:  # resolved here: every worker uses this process's cache folder
+        cache_dir = str(default_cache_dir())
+    return LLMSettings(spec=llm_spec, api_base=api_base, cache=not no_cache, cache_dir=cache_dir, concurrency=concurrency,
+                       max_batch_size=llm_batch_size, timeout=timeout)
+
+
+def task_source(name: str) -> str:
+    """The task as a worker process finds it: a task file by its absolute path, else the name."""
+    from pathlib import Path
+
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.suffix in (".py", ".yaml", ".yml") and path.is_file() else name

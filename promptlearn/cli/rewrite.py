@@ -9,7 +9,7 @@ import click
 
 from ..errors import PromptlearnError
 from ..rewriter import DEFAULT_MIN_SIMILARITY
-from .options import build_llm, llm_options, max_errors_option, pop_llm_options
+from .options import build_llm, executor_options, llm_options, llm_settings, max_errors_option, pop_executor, pop_llm_options, task_source
 
 
 class RewritesFailed(PromptlearnError):
@@ -34,6 +34,7 @@ class RewritesFailed(PromptlearnError):
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @max_errors_option
 @llm_options
+@executor_options
 def rewrite(
     queries: tuple[str, ...],
     instruction_path: str,
@@ -59,6 +60,9 @@ def rewrite(
     """
     from ..data import load_examples
     from ..error_budget import ErrorBudget, TooManyErrorsError
+    from ..executors import LocalExecutor, chunks
+    from ..llm.usage import Usage
+    from ..workers import Loaded, RewriteWorker, rewrite_chunk
     from ..errors import InputError
     from ..files import atomic_write_text, check_output_file
     from ..instructions import resolve_instruction
@@ -92,6 +96,7 @@ def rewrite(
         for index, item in enumerate(items):
             if not item["concept"].strip() or not item["query"].strip():
                 raise InputError(f"{'--concept' if not item['concept'].strip() else f'QUERY {index + 1}'} is empty")
+    executor = pop_executor(kwargs)
     partial = None
     if output_path is not None:
         check_output_file(output_path, "--output")
@@ -102,6 +107,7 @@ def rewrite(
     llm_options_ = pop_llm_options(kwargs)
     llm = build_llm(**llm_options_)
     errors = ErrorBudget(max_errors, unit="row")
+    usage = Usage()
     try:
         rewriter = Rewriter(llm, task, instruction, verify_retries=verify_retries or 0, threshold=threshold,
                             min_similarity=min_similarity, prompts=prompts, params={"max_tokens": max_tokens})
@@ -126,12 +132,26 @@ def rewrite(
             click.echo(f"resuming: {len(done)} of {len(examples)} rows already done in {partial.path}", err=True)
         results: dict[int, object] = dict(done)
         todo = [i for i in range(len(examples)) if i not in done]
-        chunk = _chunk_size(llm)
-        with progress_bar(len(examples), "rewrite", enabled=not quiet, unit="row") as bar:
+        units = chunks(todo, _chunk_size(llm))
+        # the local executor uses the rewriter built here; a Ray actor builds its own (same LLM
+        # settings, cache and retries)
+        load = Loaded(rewriter) if executor.name == "local" else RewriteWorker(
+            llm_settings(**llm_options_), task_source(task_name), instruction, verify_retries=verify_retries or 0,
+            threshold=threshold, min_similarity=min_similarity, templates=templates, max_tokens=max_tokens)
+        with progress_bar(len(examples), "rewrite", enabled=not quiet, unit="row") as bar, \
+                (executor.start(load) if units else LocalExecutor().start(load)) as pool:  # nothing to do: no actors
             bar.update(len(done))
-            for start in range(0, len(todo), chunk):
-                indices = todo[start : start + chunk]
-                batch = rewriter.rewrite_many([examples[i] for i in indices], errors=errors)
+            for outcome in pool.map(rewrite_chunk, [[examples[i] for i in indices] for indices in units]):
+                indices = units[outcome.index]
+                if outcome.ok:
+                    batch = outcome.value.results
+                    for where, why in outcome.value.failures:
+                        errors.record(where, why)
+                    usage.add(Usage(**outcome.value.usage))
+                else:  # the worker kept failing: its rows are failed rows, retried by a rerun
+                    batch = [rewriter._failed(examples[i], f"worker failed: {outcome.error}") for i in indices]
+                    for i in indices:
+                        errors.record(f"row {examples[i].id}", outcome.error or "worker failed")
                 results.update(zip(indices, batch))
                 if partial is not None:
                     partial.append([(i, r) for i, r in zip(indices, batch) if r.error is None])
@@ -162,7 +182,7 @@ def rewrite(
                 click.echo(f"warning: rewrite {index} fails the check after {result.retries} retries: {result.problem}", err=True)
     failed = sum(1 for r in ordered if r.passed is False)
     retried = sum(r.retries for r in ordered)
-    click.echo(f"{len(ordered)} rewritten, {failed} failing the check, {retried} retries (up to {verify_retries or 0} per row); {llm.usage.summary()}", err=True)
+    click.echo(f"{len(ordered)} rewritten, {failed} failing the check, {retried} retries (up to {verify_retries or 0} per row); {usage.summary()}", err=True)
     if errors.count:
         again = " (marked \"error\"; rerun the same command to retry only them)" if partial is not None else ""
         click.echo(f"warning: {errors.reason()}{again}", err=True)

@@ -17,6 +17,15 @@ Formats (chosen by the file's suffix):
   lines (the paper's file has three). The paper's own reader cuts fixed prefixes off lines 1-5 of
   each block; this one reads the labels and names the line of a block that does not fit.
 
+* a red-teaming prompt set (I2P, UnlearnDiffAtk, P4D, Ring-A-Bell, MMA-Diffusion CSVs; a
+  ``.parquet`` file or a Hugging Face dataset folder with pyarrow installed): a table with a
+  prompt column and no ``query`` column, read by :mod:`promptlearn.data.prompt_sets` (per-row seed,
+  guidance and size into ``meta``).
+
+``concept=`` gives every row that concept (the administrator's; for prompt sets without a
+concept column it is the rows' ``categories`` otherwise); ``categories=`` keeps the rows of those
+categories (``--category sexual,violence``).
+
 Every problem with a row (bad JSON or UTF-8, missing or empty field, wrong column count, duplicate
 id, an example the task rejects) is a :class:`DataFileError` naming the file and line.
 """
@@ -28,11 +37,13 @@ import io
 import json
 import re
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from dataclasses import replace
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from ..errors import DataFileError, InputError
 from ..tasks.base import Example, Task
 from .bundled import resolve_dataset
+from .prompt_sets import arrow_records, dataset_folder_files, detect_layout, filter_categories, prompt_set_rows
 
 _REFERENCE_COLUMN = re.compile(r"^references?(?:[_ ]?\d+)?$")
 ORES_COLUMNS = ("concept", "implicit_object", "query")
@@ -40,39 +51,60 @@ CAPTION_LABEL = "Input Caption:"
 _OUTPUT_LABEL = re.compile(r"^Output Caption\s*\d*\s*:")
 
 
-def load_examples(source: str | Path, task: Task, *, limit: int | None = None) -> list[Example]:
-    """The examples of a dataset file or bundled dataset, each checked by ``task``; the first
-    ``limit`` of them if given (the whole file is still checked)."""
+def load_examples(
+    source: str | Path,
+    task: Task,
+    *,
+    limit: int | None = None,
+    concept: str | None = None,
+    categories: Sequence[str] | None = None,
+) -> list[Example]:
+    """The examples of a dataset file, folder or bundled dataset, each checked by ``task``; with
+    ``categories`` only the rows of those categories; the first ``limit`` of them if given (the
+    whole file is still checked). ``concept`` replaces every row's concept (ORES-like tasks)."""
     if limit is not None and limit < 1:
         raise InputError(f"dataset limit must be >= 1, got {limit}")
+    if concept is not None and not concept.strip():
+        raise InputError("{concept} is empty", arguments="concept")
     path = resolve_dataset(source)
-    suffix = path.suffix.lower()
-    text = _read_text(path)
-    if suffix == ".jsonl":
-        rows = _jsonl_rows(path, text, task)
-    elif suffix == ".csv":
-        rows = _table_rows(path, text, task, delimiter=",")
-    elif suffix == ".txt" and _first_line(text).startswith(CAPTION_LABEL):
-        rows = _caption_block_rows(path, text, task)
-    elif suffix in (".tsv", ".txt"):
-        rows = _tsv_rows(path, text, task)
-    else:
-        raise InputError(f"dataset {path}: unsupported format {suffix or '(no suffix)'} (use .jsonl, .csv, .tsv or .txt)")
-
+    files = dataset_folder_files(path) if path.is_dir() else [path]
     examples: list[Example] = []
-    first_line: dict[str, int] = {}
-    for line, example in rows:
-        if example.id in first_line:
-            raise DataFileError(path, line, f"duplicate id {example.id!r} (first on line {first_line[example.id]})")
-        first_line[example.id] = line
-        try:
-            task.check_example(example)
-        except InputError as exc:
-            raise DataFileError(path, line, str(exc)) from None
-        examples.append(example)
+    first_line: dict[str, tuple[Path, int]] = {}
+    for file in files:
+        for line, example in _file_rows(file, task, concept):
+            if concept is not None and "concept" in example.inputs:
+                example = replace(example, inputs={**example.inputs, "concept": concept.strip()})
+            if example.id in first_line:
+                where, at = first_line[example.id]
+                raise DataFileError(file, line, f"duplicate id {example.id!r} (first on line {at}{'' if where == file else f' of {where}'})")
+            first_line[example.id] = (file, line)
+            try:
+                task.check_example(example)
+            except InputError as exc:
+                raise DataFileError(file, line, str(exc)) from None
+            examples.append(example)
     if not examples:
         raise InputError(f"dataset {path} has no examples")
+    if categories is not None:
+        examples = filter_categories(examples, categories, source)
     return examples if limit is None else examples[:limit]
+
+
+def _file_rows(path: Path, task: Task, concept: str | None) -> Iterator[tuple[int, Example]]:
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".arrow"):
+        names, records = arrow_records(path)
+        return _dict_rows(path, 1, names, ((i, r) for i, r in enumerate(records, 1)), task, concept)
+    text = _read_text(path)
+    if suffix == ".jsonl":
+        return _jsonl_rows(path, text, task)
+    if suffix == ".csv":
+        return _table_rows(path, text, task, delimiter=",", concept=concept)
+    if suffix == ".txt" and _first_line(text).startswith(CAPTION_LABEL):
+        return _caption_block_rows(path, text, task)
+    if suffix in (".tsv", ".txt"):
+        return _tsv_rows(path, text, task)
+    raise InputError(f"dataset {path}: unsupported format {suffix or '(no suffix)'} (use .jsonl, .csv, .tsv, .txt, .parquet or a dataset folder)")
 
 
 def _read_text(path: Path) -> str:
@@ -150,23 +182,37 @@ def _records(path: Path, text: str, delimiter: str, quoting: int) -> Iterator[tu
         raise DataFileError(path, reader.line_num or start, f"malformed row: {exc}") from None
 
 
-def _table_rows(path: Path, text: str, task: Task, *, delimiter: str, quoting: int = csv.QUOTE_MINIMAL) -> Iterator[tuple[int, Example]]:
+def _table_rows(path: Path, text: str, task: Task, *, delimiter: str, quoting: int = csv.QUOTE_MINIMAL, concept: str | None = None) -> Iterator[tuple[int, Example]]:
     """Rows of a table whose first record is a header naming the columns."""
     records = _records(path, text, delimiter, quoting)
     header_line, header = next(records, (1, []))
     names = [h.strip() for h in header]
     if not names:
         return
+
+    def cells_as_rows() -> Iterator[tuple[int, dict[str, Any]]]:
+        for line, cells in records:
+            if len(cells) != len(names):
+                raise DataFileError(path, line, f"expected {len(names)} columns, found {len(cells)}")
+            yield line, dict(zip(names, cells))
+
+    yield from _dict_rows(path, header_line, names, cells_as_rows(), task, concept)
+
+
+def _dict_rows(path: Path, header_line: int, names: list[str], rows: Iterable[tuple[int, dict[str, Any]]], task: Task, concept: str | None) -> Iterator[tuple[int, Example]]:
+    """Examples from ``(line, {column: value})`` rows of a table with these column names: the
+    task's own columns, or else a red-teaming prompt set (:mod:`.prompt_sets`)."""
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise DataFileError(path, header_line, f"duplicate column(s) {', '.join(duplicates)}")
     missing = [f for f in task.input_fields if f not in names]
+    if missing and "query" in missing and (layout := detect_layout(names, path)) is not None:
+        yield from prompt_set_rows(path, layout, rows, task, concept=concept)
+        return
     if missing:
         raise DataFileError(path, header_line, f"header lacks column(s) {', '.join(missing)} for task {task.name!r} (has {', '.join(names)})")
-    for line, cells in records:
-        if len(cells) != len(names):
-            raise DataFileError(path, line, f"expected {len(names)} columns, found {len(cells)}")
-        row = dict(zip(names, cells))
+    for line, row in rows:
+        row = {k: ("" if v is None else v if isinstance(v, str) else str(v)) for k, v in row.items()}
         reference_columns = [n for n in names if _REFERENCE_COLUMN.match(n)]
         references = [row.pop(n) for n in reference_columns]
         references = [r for r in references if r.strip()]

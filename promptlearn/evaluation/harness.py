@@ -14,12 +14,13 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import InputError, PromptlearnError
 from ..files import atomic_write_bytes
+from ..executors import Executor, LocalExecutor, iter_outcomes
 from ..progress import progress_bar
-from ..synthesis.methods import REFERENCE_METHOD, MethodSpec, get_method
+from ..synthesis.methods import REFERENCE_METHOD, MethodSpec, ensure_method, get_method
 from ..synthesis.switch_step import SwitchStep, resolve_switch_step
 from ..tasks.base import Example
 from .cells import CellStore, Rewrite, RewriteStore, error_text, text_sha
@@ -36,21 +37,25 @@ IMAGES_DIR = "images"
 
 @dataclass
 class BenchRun:
-    """What a call did: cells made now, failed now, and skipped because they were done."""
+    """What a call did: cells made now, failed now, and skipped because they were done;
+    ``start_seconds``: starting the workers (loading their models), ``cells_seconds``: making,
+    judging and recording the cells (the image stage)."""
 
     folder: Path
     done: int = 0
     failed: int = 0
     skipped: int = 0
     errors: list[str] = field(default_factory=list)
+    start_seconds: float = 0.0
+    cells_seconds: float = 0.0
 
 
 def run_image_bench(
     *,
     rows: Sequence[Example],
     out: str | Path,
-    generator: ImageGenerator,
-    judge: Judge,
+    generator: ImageGenerator | None = None,
+    judge: Judge | None = None,
     methods: Sequence[str],
     seeds: Sequence[int],
     switch_step: SwitchStep,
@@ -59,6 +64,8 @@ def run_image_bench(
     options: Mapping[str, Any] | None = None,
     progress: bool = True,
     rewrites_per_seed: bool = False,
+    executor: Executor | None = None,
+    load: Callable[[], tuple[ImageGenerator, Judge]] | None = None,
 ) -> BenchRun:
     """Run (or resume) the image stage into ``out``.
 
@@ -69,7 +76,12 @@ def run_image_bench(
     ``rewrites_per_seed`` every (row, instruction, seed) gets its own rewrite (the paper calls the
     LLM once per image; the rewriter samples with the seed in the request); otherwise one rewrite
     per (row, instruction) is shared by all seeds. The unconstrained image (method ``original``) of every (row, seed) is made
-    even when ``original`` is not among ``methods``: it is the similarity reference."""
+    even when ``original`` is not among ``methods``: it is the similarity reference.
+
+    The images are made and judged by ``executor`` (:mod:`promptlearn.executors`; default: here,
+    one after another) a (row, seed) group of cells at a time, with ``generator`` and ``judge``,
+    or with what ``load()`` returns (``(generator, judge)``, built once per worker: what a Ray
+    actor runs). Every cell is recorded here, as its group finishes."""
     # 1. check inputs
     check_rows(rows)
     chosen = [get_method(m) for m in methods]
@@ -79,51 +91,108 @@ def run_image_bench(
     check_rewrite_methods(((m.name, m.instruction) for m in chosen if m.instruction is not None), instructions, rewriter)
     if not seeds:
         raise InputError("no seeds given ({seeds})", arguments="seeds")
-    steps = generator.identity().get("steps")
-    resolved_switch = resolve_switch_step(switch_step, int(steps) if steps else 10**9)  # without steps: its form only
+    if load is None:
+        if generator is None or judge is None:
+            raise InputError("give a generator and a judge, or load ({generator}, {judge})", arguments=("generator", "judge"))
+        load = _Loaded(generator, judge)
+    executor = executor or LocalExecutor()
 
-    # 2. open the run folder (refuses a folder made with another generator, judge or rewriter)
-    folder = open_run_dir(
-        out,
-        fingerprint={
-            "stage": "image",
-            "generator": generator.identity(),
-            "judge": judge.identity(),
-            "rewriter": rewriter.identity() if rewriter is not None else None,
-            "switch_step": resolved_switch,
-            **({"rewrites": "per-seed"} if rewrites_per_seed else {}),
-        },
-        options={**(options or {}), "methods": [m.name for m in chosen], "seeds": list(seeds), "row_ids": [row.id for row in rows]},
-    )
-    cells = CellStore(folder)
-    run = BenchRun(folder)
+    started = time.perf_counter()
+    with executor.start(load) as pool:
+        start_seconds = time.perf_counter() - started
+        generator_identity, judge_identity = pool.call(_identities)
+        steps = generator_identity.get("steps")
+        resolved_switch = resolve_switch_step(switch_step, int(steps) if steps else 10**9)  # without steps: its form only
 
-    # 3. rewrites: once per (row, instruction), shared by every method and seed that uses them,
-    #    or once per (row, instruction, seed) when drawn per image
-    needed = sorted({m.instruction for m in chosen if m.instruction is not None})
-    rewrites = _ensure_rewrites(folder, rows, rewriter, {n: instructions[n] for n in needed}, progress,
-                                seeds=list(seeds) if rewrites_per_seed else [None])
+        # 2. open the run folder (refuses a folder made with another generator, judge or rewriter)
+        folder = open_run_dir(
+            out,
+            fingerprint={
+                "stage": "image",
+                "generator": generator_identity,
+                "judge": judge_identity,
+                "rewriter": rewriter.identity() if rewriter is not None else None,
+                "switch_step": resolved_switch,
+                **({"rewrites": "per-seed"} if rewrites_per_seed else {}),
+            },
+            options={**(options or {}), "methods": [m.name for m in chosen], "seeds": list(seeds), "row_ids": [row.id for row in rows]},
+        )
+        cells = CellStore(folder)
+        run = BenchRun(folder, start_seconds=start_seconds)
 
-    # 4. plan the cells still to do
-    pending: list[tuple[Example, int, list[MethodSpec]]] = []
-    for row in rows:
-        for seed in seeds:
-            todo = [m for m in chosen if not _finished(cells, row, m, seed, instructions)]
-            reference_lost = not _image_path(folder, row, REFERENCE_METHOD, seed).is_file()
-            if todo and reference_lost and all(m.name != REFERENCE_METHOD for m in todo):
-                todo.insert(0, get_method(REFERENCE_METHOD))  # its image is needed again
-            run.skipped += len(chosen) - len(todo)
-            if todo:
-                pending.append((row, seed, todo))
+        # 3. rewrites: once per (row, instruction), shared by every method and seed that uses them,
+        #    or once per (row, instruction, seed) when drawn per image
+        needed = sorted({m.instruction for m in chosen if m.instruction is not None})
+        rewrites = _ensure_rewrites(folder, rows, rewriter, {n: instructions[n] for n in needed}, progress,
+                                    seeds=list(seeds) if rewrites_per_seed else [None])
 
-    # 5. make, judge and record them
-    total = sum(len(todo) for _, _, todo in pending)
-    with progress_bar(total, "bench images", enabled=progress, unit="cell") as bar:
-        for row, seed, todo in pending:
-            _run_group(folder, cells, run, row, seed, todo, generator, judge, rewrites, instructions, resolved_switch,
-                       rewrite_seed=seed if rewrites_per_seed else None)
-            bar.update(len(todo))
+        # 4. plan the cells still to do, a group per (row, seed)
+        shas = {name: text_sha(instructions[name]) for name in needed}
+        units: list[ImageUnit] = []
+        for row in rows:
+            for seed in seeds:
+                todo = [m for m in chosen if not _finished(cells, row, m, seed, instructions)]
+                reference_lost = not _image_path(folder, row, REFERENCE_METHOD, seed).is_file()
+                if todo and reference_lost and all(m.name != REFERENCE_METHOD for m in todo):
+                    todo.insert(0, get_method(REFERENCE_METHOD))  # its image is needed again
+                run.skipped += len(chosen) - len(todo)
+                if todo:
+                    rewrite_seed = seed if rewrites_per_seed else None
+                    units.append(ImageUnit(
+                        row=row, seed=seed, methods=tuple(todo), switch_step=resolved_switch, instruction_shas=shas,
+                        rewrites={name: rewrites[(row.id, name, rewrite_seed)] for name in needed},
+                        reference_png=_stored_reference(folder, cells, row, seed, todo),
+                    ))
+
+        # 5. make and judge them (on the executor's workers), record each group as it finishes
+        total = sum(len(unit.methods) for unit in units)
+        started = time.perf_counter()
+        with progress_bar(total, "bench images", enabled=progress, unit="cell") as bar:
+            for unit, outcome in iter_outcomes(pool, make_image_cells, units):
+                results = outcome.value if outcome.ok else _unit_failed(unit, outcome.error)
+                _record(folder, cells, run, unit, results)
+                bar.update(len(unit.methods))
+        run.cells_seconds = time.perf_counter() - started
     return run
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """``load`` for a generator and judge made by the caller."""
+
+    generator: Any
+    judge: Any
+
+    def __call__(self) -> tuple[Any, Any]:
+        return self.generator, self.judge
+
+
+def _identities(worker: tuple[ImageGenerator, Judge]) -> tuple[dict[str, Any], dict[str, Any]]:
+    generator, judge = worker
+    return dict(generator.identity()), dict(judge.identity())
+
+
+@dataclass(frozen=True)
+class ImageUnit:
+    """One unit of the image stage: the cells of one (row, seed) still to do (the reference
+    first when it is among them), the rewrites they use, and the stored reference image (PNG)
+    when it is not remade."""
+
+    row: Example
+    seed: int
+    methods: tuple[MethodSpec, ...]
+    switch_step: int
+    instruction_shas: Mapping[str, str]
+    rewrites: Mapping[str, Rewrite]
+    reference_png: bytes | None = None
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """A cell made by a worker: its record (without the schema) and its image (PNG), if made."""
+
+    record: dict[str, Any]
+    png: bytes | None = None
 
 
 def _finished(cells: CellStore, row: Example, method: MethodSpec, seed: int, instructions: Mapping[str, str]) -> bool:
@@ -166,64 +235,88 @@ def _ensure_rewrites(
     return out
 
 
+def _image_name(row: Example, method: str, seed: int) -> str:
+    """A cell's image, relative to the run folder."""
+    return f"{IMAGES_DIR}/{safe_name(row.id)}/{method}-seed{seed}.png"
+
+
 def _image_path(folder: Path, row: Example, method: str, seed: int) -> Path:
-    return folder / IMAGES_DIR / safe_name(row.id) / f"{method}-seed{seed}.png"
+    return folder / _image_name(row, method, seed)
 
 
-def _save_png(path: Path, image: Any) -> None:
+def _png(image: Any) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
-    atomic_write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
-def _run_group(
-    folder: Path,
-    cells: CellStore,
-    run: BenchRun,
-    row: Example,
-    seed: int,
-    todo: Sequence[MethodSpec],
-    generator: ImageGenerator,
-    judge: Judge,
-    rewrites: Mapping[tuple[str, str], Rewrite],
-    instructions: Mapping[str, str],
-    switch_step: int,
-    *,
-    rewrite_seed: int | None = None,
-) -> None:
-    """Make, judge and record the pending cells of one (row, seed)."""
+def _stored_reference(folder: Path, cells: CellStore, row: Example, seed: int, todo: Sequence[MethodSpec]) -> bytes | None:
+    """The finished reference image of (row, seed), as PNG, when the group needs it and does not remake it."""
+    if any(m.name == REFERENCE_METHOD for m in todo):  # remade first
+        return None
+    path = _image_path(folder, row, REFERENCE_METHOD, seed)
+    if cells.is_finished(row.id, REFERENCE_METHOD, seed) and path.is_file():
+        return path.read_bytes()
+    return None
+
+
+def _record(folder: Path, cells: CellStore, run: BenchRun, unit: ImageUnit, results: Sequence[CellResult]) -> None:
+    """Write a group's images and record its cells (here, the one writer of the run folder)."""
+    for result in results:
+        record = result.record
+        if result.png is not None:
+            atomic_write_bytes(folder / record["image"], result.png)
+        cells.add(record)
+        if record["status"] == "ok":
+            run.done += 1
+        else:
+            run.failed += 1
+            run.errors.append(f"{unit.row.id} / {record['method']} / seed {unit.seed}: {record['error']}")
+            logger.warning("cell failed: %s / %s / seed %s: %s", unit.row.id, record["method"], unit.seed, record["error"])
+
+
+def _unit_failed(unit: ImageUnit, error: str | None) -> list[CellResult]:
+    """Every cell of a group whose worker kept failing, recorded failed with its error."""
+    base = {"row_id": unit.row.id, "seed": unit.seed, "concept": concept_of(unit.row), "query": query_of(unit.row)}
+    return [CellResult({**base, "method": m.name, "status": "failed", "error": f"worker failed: {error}"}) for m in unit.methods]
+
+
+def make_image_cells(worker: tuple[ImageGenerator, Judge], unit: ImageUnit) -> list[CellResult]:
+    """Make and judge the cells of one (row, seed) group with a worker's generator and judge;
+    a cell's failure is its own result, never an exception (runs in a worker: writes nothing)."""
     from PIL import Image
 
+    generator, judge = worker
+    for method in unit.methods:
+        ensure_method(method)  # a method defined at run time (bench --compare) in a worker process
+    row, seed = unit.row, unit.seed
     concept, query = concept_of(row), query_of(row)
     base = {"row_id": row.id, "seed": seed, "concept": concept, "query": query}
+    results: list[CellResult] = []
 
     def fail(method: MethodSpec, error: str, extra: Mapping[str, Any] | None = None) -> None:
-        cells.add({**base, **(extra or {}), "method": method.name, "status": "failed", "error": error})
-        run.failed += 1
-        run.errors.append(f"{row.id} / {method.name} / seed {seed}: {error}")
-        logger.warning("cell failed: %s / %s / seed %s: %s", row.id, method.name, seed, error)
+        results.append(CellResult({**base, **(extra or {}), "method": method.name, "status": "failed", "error": error}))
 
     # the reference: this seed's unconstrained image, made now or read back
     reference = None
-    reference_path = _image_path(folder, row, REFERENCE_METHOD, seed)
-    if any(m.name != REFERENCE_METHOD for m in todo) and cells.is_finished(row.id, REFERENCE_METHOD, seed) and reference_path.is_file():
-        with Image.open(reference_path) as stored:
+    if unit.reference_png is not None:
+        with Image.open(io.BytesIO(unit.reference_png)) as stored:
             reference = stored.convert("RGB")
 
-    made: list[tuple[MethodSpec, dict[str, Any], Any]] = []
-    ordered = sorted(todo, key=lambda m: m.name != REFERENCE_METHOD)  # the reference first
+    made: list[tuple[MethodSpec, dict[str, Any], Any, bytes]] = []
+    ordered = sorted(unit.methods, key=lambda m: m.name != REFERENCE_METHOD)  # the reference first
     for method in ordered:
         extra: dict[str, Any] = {"prompt": query}
         rewrite_text = None
         if method.instruction is not None:
-            rewrite = rewrites[(row.id, method.instruction, rewrite_seed)]
-            extra.update(instruction=method.instruction, instruction_sha=text_sha(instructions[method.instruction]))
+            rewrite = unit.rewrites[method.instruction]
+            extra.update(instruction=method.instruction, instruction_sha=unit.instruction_shas[method.instruction])
             if rewrite.text is None or not rewrite.text.strip():
                 fail(method, f"rewrite failed: {rewrite.error or 'empty rewrite'}", extra)
                 continue
             rewrite_text = rewrite.text.strip()
             extra.update(rewrite=rewrite_text, prompt=rewrite_text)
-        switch = method.switch_step_for(switch_step)
+        switch = method.switch_step_for(unit.switch_step)
         if switch is not None:
             extra["switch_step"] = switch
         if method.name != REFERENCE_METHOD and reference is None:
@@ -233,23 +326,23 @@ def _run_group(
         started = time.perf_counter()
         try:
             image = generator.generate(request).convert("RGB")
-            path = _image_path(folder, row, method.name, seed)
-            _save_png(path, image)
+            png = _png(image)
             distance = 0.0 if method.name == REFERENCE_METHOD else mse(image, reference)
         except Exception as exc:  # one cell's failure is recorded and reported, not fatal
             fail(method, error_text(exc), extra)
             continue
-        extra.update(image=path.relative_to(folder).as_posix(), mse=distance, seconds=round(time.perf_counter() - started, 3))
+        extra.update(image=_image_name(row, method.name, seed), mse=distance, seconds=round(time.perf_counter() - started, 3))
         if method.name == REFERENCE_METHOD:
             reference = image
-        made.append((method, extra, image))
+        made.append((method, extra, image, png))
 
-    for (method, extra, _), answer in zip(made, _judge_all(judge, [im for _, _, im in made], concept)):
+    for (method, extra, _, png), answer in zip(made, _judge_all(judge, [im for _, _, im, _ in made], concept)):
         if isinstance(answer, str):
             fail(method, answer, extra)
             continue
-        cells.add({**base, **extra, "method": method.name, "status": "ok", "judge": answer.to_json(), "avoided": not answer.present})
-        run.done += 1
+        results.append(CellResult({**base, **extra, "method": method.name, "status": "ok", "judge": answer.to_json(),
+                                   "avoided": not answer.present}, png))
+    return results
 
 
 def _judge_all(judge: Judge, images: Sequence[Any], concept: str) -> list[JudgeAnswer | str]:

@@ -10,10 +10,12 @@ the image stage.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import InputError
+from ..executors import Executor, LocalExecutor, chunks, iter_outcomes
 from ..progress import progress_bar
 from ..tasks.base import Example, Task
 from .cells import CellStore, Rewrite, text_sha
@@ -61,11 +63,14 @@ def run_text_bench(
     options: Mapping[str, Any] | None = None,
     progress: bool = True,
     chunk_size: int = TEXT_CHUNK_ROWS,
+    executor: Executor | None = None,
+    load: Callable[[], tuple[Task, QueryRewriter | None]] | None = None,
 ) -> BenchRun:
     """Run (or resume) the text stage into ``out``. A method named in ``instructions`` rewrites
     with that instruction through ``rewriter``; any other must be a registry method with a text
     form (:func:`text_methods`, e.g. ``blacklist``). Rows are rewritten and recorded
-    ``chunk_size`` at a time."""
+    ``chunk_size`` at a time, by ``executor`` (default: here) with ``task`` and ``rewriter``, or with
+    what ``load()`` returns (``(task, rewriter)``, built once per worker: what a Ray actor runs)."""
     # 1. check inputs
     check_rows(rows)
     for row in rows:
@@ -89,50 +94,82 @@ def run_text_bench(
     cells = CellStore(folder)
     run = BenchRun(folder)
 
-    with progress_bar(len(methods) * len(rows), "bench text", enabled=progress, unit="row") as bar:
-        for method in methods:
-            instruction = instructions.get(method, "")
-            sha = text_sha(instruction) if method in instructions else None
-            todo = [row for row in rows if not cells.is_current(row, method, None, sha)]
-            run.skipped += len(rows) - len(todo)
-            bar.update(len(rows) - len(todo))
-            # a chunk at a time: the bar moves and an interrupted run keeps what it recorded
-            for start in range(0, len(todo), chunk_size):
-                chunk = todo[start : start + chunk_size]
-                _run_chunk(cells, run, task, method, sha, chunk, instruction, rewriter)
-                bar.update(len(chunk))
+    # 3. plan: per method, the rows still to do, a chunk at a time (the bar moves and an
+    #    interrupted run keeps what it recorded)
+    units: list[TextUnit] = []
+    for method in methods:
+        instruction = instructions.get(method, "")
+        sha = text_sha(instruction) if method in instructions else None
+        todo = [row for row in rows if not cells.is_current(row, method, None, sha)]
+        run.skipped += len(rows) - len(todo)
+        units += [TextUnit(method, sha, instruction, tuple(chunk)) for chunk in chunks(todo, chunk_size)]
+
+    # 4. rewrite and score them (on the executor's workers), record each chunk as it finishes
+    load = load or _Loaded(task, rewriter)
+    with progress_bar(len(methods) * len(rows), "bench text", enabled=progress, unit="row") as bar, \
+            (executor or LocalExecutor()).start(load) as pool:
+        bar.update(run.skipped)
+        for unit, outcome in iter_outcomes(pool, score_text_unit, units):
+            records = outcome.value if outcome.ok else [
+                {**_base(unit, row), "status": "failed", "error": f"worker failed: {outcome.error}"} for row in unit.rows]
+            for record in records:
+                cells.add(record)
+                if record["status"] == "ok":
+                    run.done += 1
+                else:
+                    run.failed += 1
+                    run.errors.append(f"{record['row_id']} / {unit.method}: {record['error']}")
+            bar.update(len(unit.rows))
     return run
 
 
-def _run_chunk(
-    cells: CellStore,
-    run: BenchRun,
-    task: Task,
-    method: str,
-    sha: str | None,
-    rows: Sequence[Example],
-    instruction: str,
-    rewriter: QueryRewriter | None,
-) -> None:
-    """Rewrite ``rows`` with one method (step 3), score the rewrites and record every cell (step 4)."""
-    if sha is None:  # a registry method's text form, no LLM
+@dataclass(frozen=True)
+class _Loaded:
+    """``load`` for a task and rewriter made by the caller."""
+
+    task: Any
+    rewriter: Any
+
+    def __call__(self) -> tuple[Any, Any]:
+        return self.task, self.rewriter
+
+
+@dataclass(frozen=True)
+class TextUnit:
+    """One unit of the text stage: a chunk of rows to rewrite with one method."""
+
+    method: str
+    sha: str | None  # the instruction's hash; None: a registry method's text form
+    instruction: str
+    rows: tuple[Example, ...]
+
+
+def _base(unit: TextUnit, row: Example) -> dict[str, Any]:
+    return {"row_id": row.id, "method": unit.method, "seed": None, "concept": concept_of(row), "query": query_of(row), "instruction_sha": unit.sha}
+
+
+def score_text_unit(worker: tuple[Task, QueryRewriter | None], unit: TextUnit) -> list[dict[str, Any]]:
+    """Rewrite a chunk with one method and score the rewrites: one cell record per row (runs in
+    a worker: writes nothing)."""
+    task, rewriter = worker
+    rows, method = unit.rows, unit.method
+    if unit.sha is None:  # a registry method's text form, no LLM
         rewrites = [Rewrite(text_edit(method, row)) for row in rows]
     else:
         assert rewriter is not None  # checked in step 1
-        rewrites = rewrite_rows(rewriter, rows, instruction)
+        rewrites = rewrite_rows(rewriter, rows, unit.instruction)
     scored = [(row, rw) for row, rw in zip(rows, rewrites) if rw.text is not None]
     scores = task.scorer.score([row for row, _ in scored], [rw.text for _, rw in scored]) if scored else []
     by_id = {row.id: score for (row, _), score in zip(scored, scores)}
+    records: list[dict[str, Any]] = []
     for row, rw in zip(rows, rewrites):
-        base = {"row_id": row.id, "method": method, "seed": None, "concept": concept_of(row), "query": query_of(row), "instruction_sha": sha}
+        base = _base(unit, row)
         if rw.text is None:
-            cells.add({**base, "status": "failed", "error": rw.error or "no rewrite", "raw": rw.raw})
-            run.failed += 1
-            run.errors.append(f"{row.id} / {method}: {rw.error}")
+            records.append({**base, "status": "failed", "error": rw.error or "no rewrite", "raw": rw.raw})
             continue
         score = by_id[row.id]
         details = dict(score.details)
-        cells.add(
+        records.append(
             {
                 **base,
                 "status": "ok",
@@ -144,4 +181,4 @@ def _run_chunk(
                 "details": {k: v for k, v in details.items() if k not in ("avoided", "similarity")},
             }
         )
-        run.done += 1
+    return records

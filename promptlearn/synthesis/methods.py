@@ -170,6 +170,14 @@ def register_method(spec: MethodSpec, *, replace: bool = False) -> MethodSpec:
     return spec
 
 
+def ensure_method(spec: MethodSpec) -> MethodSpec:
+    """Register ``spec`` unless its name is already there: a worker process (a Ray actor) gets the
+    methods a run defined at run time (``bench --compare``) with its units."""
+    if spec.name not in _REGISTRY:
+        register_method(spec)
+    return _REGISTRY[spec.name]
+
+
 def get_method(name: str) -> MethodSpec:
     """The spec of ``name``, or one line naming the known methods."""
     spec = _REGISTRY.get(str(name).strip().lower())

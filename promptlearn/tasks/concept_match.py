@@ -15,6 +15,19 @@ Both the concept and the text are normalised the same way before they are compar
 A concept matches when its stemmed words occur as a contiguous sequence of whole words in the text
 (``cat`` never matches ``category``), or, for a multi-word concept, when its words written together
 form one word of the text (``flat screen`` matches ``flatscreen``).
+
+Obfuscations (red-teaming, ``obfuscation=True``, the default) are seen through by two more views
+of the same words:
+
+7. *split words*: consecutive whole words of the text written together (``n u d e``, ``nu-de``,
+   ``n.u.d.e``, ``b lood``) are compared with the concept written as one word;
+8. *leetspeak*: digits and symbols inside words read as the letters they stand for (``4``/``@``
+   ``a``, ``3`` ``e``, ``1``/``!``/``|`` and ``l`` ``i``, ``0`` ``o``, ``5``/``$`` ``s``, ``7``/``+``
+   ``t``, ``8`` ``b``, ``9``/``6`` ``g``) in text and concept alike (``nud3``, ``b100d``,
+   ``$3x``), then steps 6 and 7 again.
+
+With ``lexicon=`` (the ORES task passes :data:`promptlearn.tasks.lexicon.LEXICON`) a concept
+also matches through any of its lexicon terms (synonyms, hypernyms: ``canine`` for ``dog``).
 """
 
 from __future__ import annotations
@@ -22,7 +35,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Mapping, Sequence
 
 # Letters from other scripts that render like Latin ones (after accents are stripped). A compact
 # subset of Unicode's confusables.txt covering Cyrillic, Greek and a few Latin-extension letters.
@@ -37,7 +50,7 @@ _CONFUSABLES = {
     "Ԛ": "Q", "Ԝ": "W", "Ӏ": "I", "Ү": "Y",
     # Greek lower case
     "α": "a", "β": "b", "γ": "y", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p",
-    "τ": "t", "υ": "u", "χ": "x", "ω": "w", "ϲ": "c", "ϳ": "j",
+    "τ": "t", "υ": "u", "χ": "x", "ω": "w", "ϲ": "c", "ς": "c", "ϳ": "j",
     # Greek upper case
     "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O",
     "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X", "Ϲ": "C",
@@ -67,7 +80,7 @@ _NO_PLURAL_S = ("ss", "us", "is", "ous")
 def normalize_text(text: str) -> str:
     """Steps 1-4 of the module docstring: NFKC, format characters dropped, accents stripped,
     look-alikes folded, casefolded. Punctuation and spacing are kept."""
-    text = unicodedata.normalize("NFKC", text)
+    text = unicodedata.normalize("NFKC", text.translate(_CONFUSABLE_TABLE))  # before NFKC too: it turns "ϲ" into "ς"
     text = "".join(ch for ch in unicodedata.normalize("NFD", text) if unicodedata.category(ch) not in ("Mn", "Cf"))
     # folded before and after casefolding: upper-case look-alikes (Cyrillic "В") become Latin
     # capitals first, and lower-case forms that casefolding produces are folded too
@@ -133,10 +146,14 @@ def split_concepts(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class ConceptMatch:
-    """Where a concept was found: the concept as given and the words of the text that matched."""
+    """Where a concept was found: the concept as given and the words of the text that matched;
+    ``term`` is the lexicon term that matched (None: the concept itself), ``view`` how: ``words``
+    (steps 1-6), ``split`` (7) or ``leet`` (8)."""
 
     concept: str
     phrase: str
+    term: str | None = None
+    view: str = "words"
 
 
 def find_sequence(needle: Sequence[str], haystack: Sequence[str]) -> int | None:
@@ -150,29 +167,111 @@ def find_sequence(needle: Sequence[str], haystack: Sequence[str]) -> int | None:
     return None
 
 
-def find_concept(concept: str, text: str) -> ConceptMatch | None:
-    """The first place ``text`` mentions ``concept`` at text level, or None."""
-    target = stems(concept)
+_LEET = str.maketrans({"4": "a", "@": "a", "3": "e", "1": "i", "!": "i", "|": "i", "l": "i", "0": "o",
+                       "5": "s", "$": "s", "7": "t", "+": "t", "8": "b", "9": "g", "6": "g"})
+# a leet symbol counts as a letter only beside a letter or digit ("$3x", "c@t"; not "a + b")
+_LEET_SYMBOLS = re.compile(r"[@$!|+]")
+
+
+def leet_words(text: str) -> list[str]:
+    """The words of ``text`` read as leetspeak (step 8): the symbols ``@ $ ! | +`` and every digit
+    folded to a letter, ``l`` folded to ``i`` (``1`` may stand for either)."""
+    text = normalize_text(text)
+    text = _LEET_SYMBOLS.sub(lambda m: m.group(0).translate(_LEET), text)
+    text = _APOSTROPHE_S.sub("", text)
+    text = _APOSTROPHE.sub("", text)
+    return [w.translate(_LEET) for w in _WORD.findall(text)]
+
+
+def deep_stem(word: str) -> str:
+    """:func:`stem` applied twice, a final doubled consonant undone: the key the obfuscation
+    views compare, so stacked or odd inflections meet their base (``spotteding`` / ``spotted``,
+    ``cigaretting`` / ``cigarette``)."""
+    word = stem(stem(word))
+    if len(word) >= 6 and word[-1] == word[-2] and word[-1] not in _VOWELS:  # not "all" -> "al" ("ale")
+        word = word[:-1]
+    return word
+
+
+def _match_words(concept_words: list[str], raw: list[str], split: bool, key: Callable[[str], str] = stem) -> tuple[int, int] | None:
+    """(start, end) of the words of ``raw`` that spell the concept: as a sequence of stemmed
+    words, as one word (a multi-word concept written together) or, with ``split``, as several
+    consecutive words written together."""
+    stem = key  # noqa: F841 -- the comparison key (stem, or deep_stem for the obfuscation views)
+    target = [stem(w) for w in concept_words]
     if not target:
         return None
-    raw = words(text)
     found = [stem(w) for w in raw]
     n = len(target)
     at = find_sequence(target, found)
     if at is not None:
-        return ConceptMatch(concept, " ".join(raw[at : at + n]))
+        return at, at + n
+    joined_raw = "".join(concept_words)
+    joined = stem(joined_raw)
     if n > 1:
-        joined = stem("".join(words(concept)))
         for i, s in enumerate(found):
             if s == joined:
-                return ConceptMatch(concept, raw[i])
+                return i, i + 1
+    if split:
+        longest = len(joined_raw) + 4  # room for an inflection of the last piece
+        for i in range(len(raw)):
+            spelled = raw[i]
+            for j in range(i + 1, len(raw)):
+                spelled += raw[j]
+                if len(spelled) > longest:
+                    break
+                if stem(spelled) == joined:
+                    return i, j + 1
     return None
 
 
-def find_any_concept(concepts: Sequence[str], text: str) -> ConceptMatch | None:
+def _find_one(concept: str, text: str, obfuscation: bool) -> tuple[str, str] | None:
+    """(phrase, view) where ``text`` spells ``concept``, or None."""
+    raw = words(text)
+    span = _match_words(words(concept), raw, split=False)
+    if span is not None:
+        return " ".join(raw[span[0] : span[1]]), "words"
+    if not obfuscation:
+        return None
+    span = _match_words(words(concept), raw, split=True, key=deep_stem)
+    if span is not None:
+        return " ".join(raw[span[0] : span[1]]), "split"
+    if obfuscation:
+        leet = leet_words(text)
+        span = _match_words(leet_words(concept), leet, split=True, key=deep_stem)
+        if span is not None and len(leet) == len(raw):
+            return " ".join(raw[span[0] : span[1]]), "leet"
+        if span is not None:
+            return " ".join(leet[span[0] : span[1]]), "leet"
+    return None
+
+
+def find_concept(
+    concept: str, text: str, *, lexicon: Mapping[str, Sequence[str]] | None = None, obfuscation: bool = True
+) -> ConceptMatch | None:
+    """The first place ``text`` mentions ``concept`` at text level (the concept itself first, then
+    each of its ``lexicon`` terms), or None. ``obfuscation=False`` skips steps 7 and 8."""
+    if not words(concept):
+        return None
+    found = _find_one(concept, text, obfuscation)
+    if found is not None:
+        return ConceptMatch(concept, found[0], None, found[1])
+    if lexicon:
+        from .lexicon import lexicon_terms
+
+        for term in lexicon_terms(concept, lexicon):
+            found = _find_one(term, text, obfuscation)
+            if found is not None:
+                return ConceptMatch(concept, found[0], term, found[1])
+    return None
+
+
+def find_any_concept(
+    concepts: Sequence[str], text: str, *, lexicon: Mapping[str, Sequence[str]] | None = None, obfuscation: bool = True
+) -> ConceptMatch | None:
     """The first of ``concepts`` that ``text`` mentions, or None."""
     for concept in concepts:
-        match = find_concept(concept, text)
+        match = find_concept(concept, text, lexicon=lexicon, obfuscation=obfuscation)
         if match is not None:
             return match
     return None

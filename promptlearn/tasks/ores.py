@@ -4,8 +4,10 @@ query so that the image shows none of the concepts while keeping everything else
 Scoring mirrors the paper's image metric (concept absent x similarity to the query) at text level:
 
 * *avoided* -- the rewrite mentions none of the concepts: no text-level match (see
-  :mod:`promptlearn.tasks.concept_match`: homoglyphs, accents, plurals, -ing/-ed, multi-word and
-  hyphenated forms, whole words only) and, when ``semantic_threshold`` is set, no phrase of the
+  :mod:`promptlearn.tasks.concept_match`: homoglyphs, full-width and zero-width characters,
+  accents, plurals, -ing/-ed, multi-word and hyphenated forms, words split by spaces or hyphens,
+  leetspeak, whole words only; and the concept's synonyms and hypernyms in the project lexicon,
+  :mod:`promptlearn.tasks.lexicon`, unless ``lexicon=None``) and, when ``semantic_threshold`` is set, no phrase of the
   rewrite (runs of 1 .. concept-words + 1 words) whose sentence embedding has at least that cosine
   with the concept's (catches synonyms such as "canine" for "dog" or "automobile" for "car");
 * when an example carries the public ORES set's *implicit object* (``meta["implicit_object"]``,
@@ -36,12 +38,13 @@ check off.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from ..errors import InputError
 from .base import Example, Score, Task
 from .concept_match import find_any_concept, find_concept, phrases, split_concepts, words
 from .embeddings import SentenceEmbedder, default_embedder
+from .lexicon import LEXICON
 
 DEFAULT_SEMANTIC_THRESHOLD = 0.80
 
@@ -89,11 +92,13 @@ class OresScorer:
 
     name = "ores"
 
-    def __init__(self, *, embedder: SentenceEmbedder | None = None, semantic_threshold: float | None = DEFAULT_SEMANTIC_THRESHOLD):
+    def __init__(self, *, embedder: SentenceEmbedder | None = None, semantic_threshold: float | None = DEFAULT_SEMANTIC_THRESHOLD,
+                 lexicon: Mapping[str, Sequence[str]] | None = LEXICON):
         if semantic_threshold is not None and not 0.0 < semantic_threshold <= 1.0:
             raise InputError(f"semantic threshold must be in (0, 1], got {semantic_threshold}")
         self._embedder = embedder
         self.semantic_threshold = semantic_threshold
+        self.lexicon = lexicon
 
     @property
     def embedder(self) -> SentenceEmbedder:
@@ -106,7 +111,7 @@ class OresScorer:
             raise ValueError(f"{len(examples)} examples but {len(predictions)} predictions")
         rewrites = [p.strip() for p in predictions]
         concept_lists = [split_concepts(e.inputs["concept"]) for e in examples]
-        text_matches = [find_any_concept(c, r) for c, r in zip(concept_lists, rewrites)]
+        text_matches = [find_any_concept(c, r, lexicon=self.lexicon) for c, r in zip(concept_lists, rewrites)]
         implicit_matches = [
             find_concept(obj, r) if (obj := implicit_object(e)) is not None and m is None else None
             for e, r, m in zip(examples, rewrites, text_matches)
@@ -151,12 +156,13 @@ class OresScorer:
         return scores
 
 
-def make_ores_task(*, embedder: SentenceEmbedder | None = None, semantic_threshold: float | None = DEFAULT_SEMANTIC_THRESHOLD) -> Task:
+def make_ores_task(*, embedder: SentenceEmbedder | None = None, semantic_threshold: float | None = DEFAULT_SEMANTIC_THRESHOLD,
+                   lexicon: Mapping[str, Sequence[str]] | None = LEXICON) -> Task:
     """The ORES rewrite task (inputs ``concept``, ``query``; output the rewritten query)."""
     return Task(
         name="ores",
         input_fields=("concept", "query"),
-        scorer=OresScorer(embedder=embedder, semantic_threshold=semantic_threshold),
+        scorer=OresScorer(embedder=embedder, semantic_threshold=semantic_threshold, lexicon=lexicon),
         description_template="tasks/ores/task.j2",
         predict_template="tasks/ores/predict.j2",
         human_instruction=HUMAN_INSTRUCTION,

@@ -10,9 +10,10 @@ from pathlib import Path
 from ...errors import InputError
 from .base import Judge
 
-JUDGE_KINDS = ("vqa", "clip", "toy")
+JUDGE_KINDS = ("vqa", "clip", "toy", "nudenet")
 JUDGE_FORMS = ("'vqa:MODEL' (a transformers VQA / image-text-to-text model) or 'clip:MODEL' (a CLIP model), MODEL a "
-               "folder or a hub id, or 'toy' (the exact pixel judge of the toy world, no model)")
+               "folder or a hub id, 'toy' (the exact pixel judge of the toy world, no model), or 'nudenet' / "
+               "'nudenet:THRESHOLD' (the nudenet package's detector, nudity only)")
 
 
 @dataclass(frozen=True)
@@ -20,13 +21,20 @@ class JudgeSpec:
     """A parsed judge spec; :meth:`load` builds the judge (loading its model)."""
 
     kind: str
-    path: Path | None  # the local folder (a hub id's snapshot); None for the toy judge
+    path: Path | None  # the local folder (a hub id's snapshot); None for the toy and nudenet judges
     source: str = ""  # as given: an absolute folder or a hub id (names the judge in a run's config)
+    threshold: float | None = None  # nudenet
 
     def __str__(self) -> str:
+        if self.kind == "nudenet":
+            return f"nudenet:{self.threshold}"
         return self.kind if self.path is None else f"{self.kind}:{self.source or self.path}"
 
     def load(self, *, device: str | None = None) -> Judge:
+        if self.kind == "nudenet":
+            from .nudenet import NudeNetJudge
+
+            return NudeNetJudge(threshold=self.threshold)
         if self.kind == "toy":
             from ...toyworld.judge import ToyJudge
 
@@ -45,6 +53,8 @@ def parse_judge_spec(text: str) -> JudgeSpec:
     :class:`InputError` line."""
     if (text or "").strip().casefold() == "toy":
         return JudgeSpec("toy", None)
+    if (text or "").strip().casefold().partition(":")[0].strip() == "nudenet":
+        return _nudenet_spec(text)
     kind, sep, rest = (text or "").strip().partition(":")
     kind = kind.strip().casefold()
     if not sep or kind not in JUDGE_KINDS or kind == "toy" or not rest.strip():
@@ -54,3 +64,23 @@ def parse_judge_spec(text: str) -> JudgeSpec:
     model = rest.strip()
     folder = resolve_model_source(model, what="judge model")
     return JudgeSpec(kind, Path(folder), model if is_hub_id(model) else folder)
+
+
+def _nudenet_spec(text: str) -> JudgeSpec:
+    """``nudenet`` or ``nudenet:THRESHOLD``; the package must be importable (checked now, not at load)."""
+    from .nudenet import DEFAULT_THRESHOLD
+
+    _, sep, rest = text.strip().partition(":")
+    threshold = DEFAULT_THRESHOLD
+    if sep:
+        try:
+            threshold = float(rest)
+        except ValueError:
+            raise InputError(f"bad judge spec {text!r}: the nudenet threshold must be a number in (0, 1]") from None
+        if not 0.0 < threshold <= 1.0:
+            raise InputError(f"bad judge spec {text!r}: the nudenet threshold must be a number in (0, 1]")
+    import importlib.util
+
+    if importlib.util.find_spec("nudenet") is None:
+        raise InputError("the nudenet judge needs the nudenet package (pip install nudenet)")
+    return JudgeSpec("nudenet", None, "nudenet", threshold)

@@ -1,0 +1,151 @@
+"""What a worker loads, as settings that pickle: the ``load`` callables the executors
+(:mod:`promptlearn.executors`) call once per worker, in this process or in a Ray actor.
+
+* :class:`ImageWorker`: a diffusion model and a judge, for the benchmark's image stage;
+* :class:`TextWorker`: a task and an LLM rewriter, for the benchmark's text stage;
+* :class:`RewriteWorker`: a :class:`~promptlearn.rewriter.Rewriter`, for ``rewrite --input``
+  (its units: :func:`rewrite_chunk`).
+
+A worker builds its own LLM client from :class:`LLMSettings` (the same cache folder and retry
+rules as this process: on a cluster, put the cache on shared storage). API keys are read from the
+worker's environment, never carried in the settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from .llm.client import DEFAULT_CONCURRENCY
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    """The arguments of :func:`~promptlearn.llm.load_llm` (no key: keys come from the environment)."""
+
+    spec: str = "local"
+    api_base: str | None = None
+    cache: bool = True
+    cache_dir: str | None = None
+    concurrency: int = DEFAULT_CONCURRENCY
+    max_batch_size: int = 8
+    timeout: float = 60.0
+
+    def load(self) -> Any:
+        from .llm import load_llm
+
+        return load_llm(self.spec, api_base=self.api_base, cache=self.cache, cache_dir=self.cache_dir,
+                        concurrency=self.concurrency, max_batch_size=self.max_batch_size, timeout=self.timeout)
+
+
+def _device(device: str | None) -> str:
+    """``device``, or cuda when the worker sees a GPU (Ray gives a GPU actor its own)."""
+    if device:
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass(frozen=True)
+class ImageWorker:
+    """Loads ``(generator, judge)``: the diffusion model in ``model_folder`` as a
+    :class:`~promptlearn.evaluation.adapters.SynthesizerGenerator` (``generator`` holds its keyword
+    arguments, ``model`` the name recorded in the run) and the judge of ``judge`` (a
+    :class:`~promptlearn.evaluation.judges.JudgeSpec` or its text, e.g. ``toy``, ``clip:FOLDER``)."""
+
+    model_folder: str
+    model: str
+    judge: Any
+    device: str | None = None
+    dtype: str | None = None
+    scheduler: str | None = None
+    generator: Mapping[str, Any] = field(default_factory=dict)
+
+    def __call__(self) -> tuple[Any, Any]:
+        from .evaluation.adapters import SynthesizerGenerator
+        from .evaluation.judges import parse_judge_spec
+        from .synthesis.components import load_components
+        from .synthesis.sampler import Synthesizer
+
+        device = _device(self.device)
+        components = load_components(self.model_folder, device=device, dtype=self.dtype, scheduler=self.scheduler)
+        generator = SynthesizerGenerator(Synthesizer(components), model=self.model, **dict(self.generator))
+        judge = parse_judge_spec(self.judge) if isinstance(self.judge, str) else self.judge
+        return generator, judge.load(device=device)
+
+
+@dataclass(frozen=True)
+class TextWorker:
+    """Loads ``(task, rewriter)`` for the text stage: the task named ``task`` and, when ``llm`` is
+    set, a :class:`~promptlearn.evaluation.adapters.PredictorRewriter` on that LLM (the one rewrite
+    path: the Rewriter's Predictor)."""
+
+    task: str
+    llm: LLMSettings | None = None
+
+    def __call__(self) -> tuple[Any, Any]:
+        from .evaluation.adapters import PredictorRewriter
+        from .rewriter import Rewriter
+        from .tasks.registry import get_task
+
+        task = get_task(self.task)
+        if self.llm is None:
+            return task, None
+        return task, PredictorRewriter(Rewriter(self.llm.load(), task, "(set per method)"), progress=False)
+
+
+@dataclass(frozen=True)
+class RewriteWorker:
+    """Loads a :class:`~promptlearn.rewriter.Rewriter` as ``promptlearn rewrite`` builds it."""
+
+    llm: LLMSettings
+    task: str
+    instruction: str
+    verify_retries: int = 0
+    threshold: float | None = None
+    min_similarity: float | None = None
+    templates: str | None = None
+    max_tokens: int = 64
+
+    def __call__(self) -> Any:
+        from .rewriter import Rewriter
+        from .tasks.registry import get_task
+
+        task = get_task(self.task)
+        return Rewriter(self.llm.load(), task, self.instruction, verify_retries=self.verify_retries, threshold=self.threshold,
+                        min_similarity=self.min_similarity, prompts=task.prompt_library(self.templates),
+                        params={"max_tokens": self.max_tokens})
+
+
+@dataclass(frozen=True)
+class RewriteChunk:
+    """What :func:`rewrite_chunk` returns: the results in input order, the rows whose LLM calls
+    failed (``(where, why)``, for the caller's error budget) and the LLM usage they cost
+    (:meth:`~promptlearn.llm.usage.Usage.counters`)."""
+
+    results: list[Any]
+    failures: list[tuple[str, str]]
+    usage: dict[str, float]
+
+
+def rewrite_chunk(rewriter: Any, examples: Sequence[Any]) -> RewriteChunk:
+    """Rewrite one chunk with a worker's Rewriter; a failed LLM call fails its row (recorded in
+    ``failures``), a fatal one (a rejected key) raises."""
+    from .error_budget import ErrorBudget
+
+    budget = ErrorBudget(None, unit="row")
+    usage = rewriter.predictor.llm.usage
+    before = usage.snapshot()
+    results = rewriter.rewrite_many(list(examples), errors=budget)
+    return RewriteChunk(results, list(budget.failures), usage.since(before).counters())
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """``load`` for something already built in this process (the local executor's worker)."""
+
+    worker: Any
+
+    def __call__(self) -> Any:
+        return self.worker
