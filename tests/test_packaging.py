@@ -60,8 +60,8 @@ import importlib, importlib.abc, pkgutil, sys
 from pathlib import Path
 
 class NoExtras(importlib.abc.MetaPathFinder):
-    # the dev, vllm and ray extras (pytest, pytest-timeout, vllm, ray) are not installed for a user
-    blocked = ("pytest", "_pytest", "pytest_timeout", "vllm", "ray")
+    # the dev, vllm, ray and ui extras (pytest, pytest-timeout, vllm, ray, gradio) are not installed for a user
+    blocked = ("pytest", "_pytest", "pytest_timeout", "vllm", "ray", "gradio", "gradio_client")
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in self.blocked:
             raise ModuleNotFoundError(f"No module named {name!r} (an extra, not installed)", name=name)

@@ -45,6 +45,7 @@ COMMANDS = [
     ("bench", "bench"),
     ("toy_world", "toy_world"),
     ("redteam", "redteam"),
+    ("ui", "ui"),
 ]
 
 

@@ -30,6 +30,7 @@ ARGUMENT_FLAGS: dict[str, str] = {
     "concepts": "--concept",
     "rewriter": "--llm",
     "instructions": "--instruction",
+    "bench": "--bench",
 }
 
 

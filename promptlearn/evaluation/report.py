@@ -103,6 +103,7 @@ class BenchSummary:
     failures: list[FailedCell]
     plots: dict[str, str] = field(default_factory=dict)
     schema: int = SUMMARY_SCHEMA
+    human: Any = None  # a HumanSummary (promptlearn.evaluation.human) when the folder holds ratings
 
     @property
     def kind(self) -> "Stage":
@@ -124,6 +125,7 @@ class BenchSummary:
             "methods": [line.to_json() for line in self.methods],
             "failures": [f.to_json() for f in self.failures],
             "plots": self.plots,
+            **({"human": self.human.to_json()} if self.human is not None else {}),
         }
 
 
@@ -320,7 +322,10 @@ def build_summary(folder: str | Path, options: ReportOptions = ReportOptions()) 
         )
         for s in summarise(_outcomes(records, options, stage), failure_score=failure_score, methods=methods)
     ]
+    from .human import summarise_ratings
+
     return BenchSummary(
+        human=summarise_ratings(root, methods) if stage.name == "image" else None,
         stage=stage.name,
         options=run_options,
         fingerprint=fingerprint,
@@ -353,13 +358,20 @@ def results_table(summary: BenchSummary) -> list[list[str]]:
     stage = summary.kind
     header = ["method", "what it is", "avoidance % (mean ± std)", f"{stage.score_label} (mean ± std)", "n", "failed"]
     header += [title for _, title in stage.extra_columns] + ["paper avoidance % (machine eval)"]
+    human = summary.human
+    if human is not None:
+        header += ["H-avoidance %", "H-similarity", "human ratings"]
     lines = [header]
     for m in summary.methods:
         line = [m.method, stage.describe(m.method), m.summary.avoidance.format(100.0, 1), m.summary.score.format(1.0, 3), stage.n_text(m), str(m.failed)]
         for key, _ in stage.extra_columns:
             value = m.extras.get(key)
             line.append("–" if value is None else f"{100.0 * value:.1f}")
-        lines.append(line + [paper_avoidance(m.method)])
+        line.append(paper_avoidance(m.method))
+        if human is not None:
+            rated = human.lines.get(m.method)
+            line += ["–", "–", "0"] if rated is None else [f"{100.0 * rated.avoidance:.1f}", f"{rated.similarity:.3f}", str(rated.ratings)]
+        lines.append(line)
     return lines
 
 
@@ -386,6 +398,7 @@ def render_markdown(summary: BenchSummary, *, plots: Mapping[str, str]) -> str:
     out += paper_tables_markdown(summary)
     if "methods" in plots:
         out += [f"![avoidance and score per method]({plots['methods']})", ""]
+    out += human_markdown(summary)
     out += ["## Metric definitions", ""] + [f"- {d}" for d in summary.metric_definitions] + [""]
     out += ["## Options", ""]
     shown = {k: v for k, v in options.items() if k not in ("command", "wall_seconds", "instructions", "row_ids")}
@@ -406,8 +419,26 @@ def render_markdown(summary: BenchSummary, *, plots: Mapping[str, str]) -> str:
         out.append("")
     if "fit_history" in plots:
         out += ["## Fit history", "", f"![score per step of the fit]({plots['fit_history']})", ""]
-    out += ["## Files", "", "- `results.jsonl`: one line per (row, method, seed)", "- `summary.json`: the numbers above", "- `index.html`: every row's images or rewrites side by side", ""]
+    out += ["## Files", "", "- `results.jsonl`: one line per (row, method, seed)", "- `summary.json`: the numbers above",
+            *(["- `human_ratings.jsonl`: the human ratings, one line each"] if summary.human is not None else []), "- `index.html`: every row's images or rewrites side by side", ""]
     return "\n".join(out)
+
+
+def human_markdown(summary: BenchSummary) -> list[str]:
+    """The human evaluation's section (``promptlearn ui``'s ratings in the folder), if any."""
+    from .human import HUMAN_DEFINITIONS, RATINGS_FILE
+
+    human = summary.human
+    if human is None:
+        return []
+    raters = sorted({r for line in human.lines.values() for r in [line.raters]})
+    out = ["## Human evaluation", "",
+           f"From `{RATINGS_FILE}` (rated in `promptlearn ui`); columns H-avoidance % and H-similarity above. "
+           f"Ratings per method: {', '.join(f'{m} {line.ratings}' for m, line in human.lines.items()) or 'none current'}"
+           f" (up to {max(raters, default=0)} raters per method).", ""]
+    if human.stale:
+        out += [f"{human.stale} rating(s) left out: their image was made again (or removed) after it was rated.", ""]
+    return out + [f"- {d}" for d in HUMAN_DEFINITIONS] + [""]
 
 
 def paper_tables_markdown(summary: BenchSummary) -> list[str]:
