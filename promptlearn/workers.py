@@ -52,7 +52,10 @@ class ImageWorker:
     """Loads ``(generator, judge)``: the diffusion model in ``model_folder`` as a
     :class:`~promptlearn.evaluation.adapters.SynthesizerGenerator` (``generator`` holds its keyword
     arguments, ``model`` the name recorded in the run) and the judge of ``judge`` (a
-    :class:`~promptlearn.evaluation.judges.JudgeSpec` or its text, e.g. ``toy``, ``clip:FOLDER``)."""
+    :class:`~promptlearn.evaluation.judges.JudgeSpec` or its text, e.g. ``toy``, ``clip:FOLDER``).
+    ``threads`` sets torch's CPU thread count in the worker: CPU results depend on it (the order of
+    float reductions), so the CLI passes its own count and a Ray actor (1 thread by default) makes
+    the same images bit for bit as the local executor."""
 
     model_folder: str
     model: str
@@ -61,6 +64,7 @@ class ImageWorker:
     dtype: str | None = None
     scheduler: str | None = None
     generator: Mapping[str, Any] = field(default_factory=dict)
+    threads: int | None = None
 
     def __call__(self) -> tuple[Any, Any]:
         from .evaluation.adapters import SynthesizerGenerator
@@ -68,6 +72,10 @@ class ImageWorker:
         from .synthesis.components import load_components
         from .synthesis.sampler import Synthesizer
 
+        if self.threads is not None:
+            import torch
+
+            torch.set_num_threads(self.threads)
         device = _device(self.device)
         components = load_components(self.model_folder, device=device, dtype=self.dtype, scheduler=self.scheduler)
         generator = SynthesizerGenerator(Synthesizer(components), model=self.model, **dict(self.generator))

@@ -298,7 +298,8 @@ def _run_image(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str)
                              dtype=kwargs["dtype"], scheduler=kwargs["scheduler"],
                              generator=dict(steps=kwargs["steps"], guidance_scale=kwargs["guidance"], height=kwargs["size"],
                                             width=kwargs["size"], added_prompt=preset.added_prompt,
-                                            negative_prompt=preset.negative_prompt, negative_weight=kwargs["negative_weight"]))
+                                            negative_prompt=preset.negative_prompt, negative_weight=kwargs["negative_weight"]),
+                             threads=_torch_threads())
         options = {
             "command": command, "stage": "image", "dataset": str(kwargs["dataset"]), "rows": len(rows), "limit": kwargs["limit"],
             "model": model_path, "judge": str(judge_spec), "steps": kwargs["steps"], "switch_step": kwargs["switch_step"],
@@ -321,3 +322,10 @@ def _run_image(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str)
         if llm is not None:
             llm.close()
     return Path(kwargs["out"]).expanduser(), kwargs["fit_run"], options
+
+
+def _torch_threads() -> int:
+    """This process's torch CPU threads, given to every worker (same images on every executor)."""
+    import torch
+
+    return torch.get_num_threads()

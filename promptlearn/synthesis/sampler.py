@@ -210,7 +210,7 @@ class Synthesizer:
         for intervention in active:
             if not isinstance(intervention, Intervention):
                 raise InputError(f"not an intervention: {intervention!r}")
-        guiding = [iv.name for iv in active if type(iv).guide is not Intervention.guide]
+        guiding = [iv.name for iv in active if iv.replaces_guidance]
         if len(guiding) > 1:
             raise InputError(f"only one intervention may replace the guidance rule, got {', '.join(guiding)}")
         settings = RunSettings(len(prompt_list), num_inference_steps, float(guidance_scale))

@@ -83,3 +83,13 @@ def test_bench_records_the_weight_in_its_config_and_report(tmp_path):
     config = json.loads((out / "config.json").read_text())
     assert "negative_weight" in json.dumps(config)
     assert "`negative_weight`: `2.0`" in (out / "report.md").read_text()
+
+
+def test_only_the_weighted_form_replaces_the_guidance_rule(synth):
+    from promptlearn.synthesis.interventions import SafeLatentDiffusion
+
+    assert not NegativePrompt("dog").replaces_guidance and NegativePrompt("dog", weight=1.0).replaces_guidance
+    synth.generate(QUERY, seeds=0, num_inference_steps=2, decode=False, interventions=[NegativePrompt("dog"), SafeLatentDiffusion("dog")])
+    with pytest.raises(InputError, match="only one intervention may replace the guidance rule"):
+        synth.generate(QUERY, seeds=0, num_inference_steps=2, decode=False,
+                       interventions=[NegativePrompt("dog", weight=1.0), SafeLatentDiffusion("dog")])

@@ -125,6 +125,12 @@ class Intervention:
     def before_unet(self, step: StepInfo, layout: BatchLayout) -> None:
         """Called right before the step's UNet call, with the batch layout."""
 
+    @property
+    def replaces_guidance(self) -> bool:
+        """Whether :meth:`guide` may return a tensor (at most one such intervention per run):
+        true when a subclass overrides it."""
+        return type(self).guide is not Intervention.guide
+
     def guide(self, noise: BranchNoise, step: StepInfo, guidance_scale: float) -> torch.Tensor | None:
         """Combine the branches into one noise prediction, or None for plain classifier-free guidance.
         At most one intervention of a run may return a tensor here."""

@@ -58,6 +58,10 @@ class NegativePrompt(Intervention):
             return {}
         return {"negative": [", ".join(self.concepts)] * len(prompts)}
 
+    @property
+    def replaces_guidance(self) -> bool:
+        return self.weight is not None  # the default form only edits the unconditional prompt
+
     def guide(self, noise: BranchNoise, step: StepInfo, guidance_scale: float) -> torch.Tensor | None:
         if self.weight is None or "negative" not in noise.extra or noise.uncond is None:
             return None
