@@ -183,6 +183,24 @@ def _batch_rng(seed: int, phase: str, step: int) -> random.Random:
     return random.Random(f"{seed}:{phase}:{step}")
 
 
+
+def _optimise(optimizer: torch.optim.Optimizer, loss: torch.Tensor, *, clip=None) -> None:
+    """One optimiser step on ``loss`` (gradient norm clipped to 1 over ``clip`` when given)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip is not None:
+        torch.nn.utils.clip_grad_norm_(clip, 1.0)
+    optimizer.step()
+
+
+def _record_step(state, phase: str, loss: torch.Tensor, bar, started: float) -> None:
+    """Count the step of ``phase``, keep its loss, show it on the progress bar, update the time."""
+    state.step += 1
+    state.losses[phase].append((state.step, loss.item()))
+    bar.set_postfix(loss=f"{loss.item():.4f}")
+    bar.update()
+    state.seconds = time.monotonic() - started
+
 def _lr(step: int, total: int, base: float, warmup: int) -> float:
     if step < warmup:
         return base * (step + 1) / warmup
@@ -258,14 +276,8 @@ def _train_decoder(out: Path, config: TrainConfig, state: TrainState, models: di
             for group in optimizer.param_groups:
                 group["lr"] = _lr(state.step, config.decoder_steps, config.decoder_lr, config.warmup)
             loss = reconstruction_loss(vae.decode(z).sample, pixels[index], weights[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            state.step += 1
-            state.losses["decoder"].append((state.step, loss.item()))
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-            bar.update()
-            state.seconds = time.monotonic() - started
+            _optimise(optimizer, loss)
+            _record_step(state, "decoder", loss, bar, started)
             if state.step % config.round_trip_every == 0 or state.step == config.decoder_steps:
                 check = round_trip(vae, pixels, latents)
                 vae.train()
@@ -320,14 +332,8 @@ def _train_vae(out: Path, config: TrainConfig, state: TrainState, models: dict[s
             loss = reconstruction_loss(vae.decode(z).sample, x, weights[index])
             if config.kl_weight > 0:
                 loss = loss + config.kl_weight * posterior.kl().mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            state.step += 1
-            state.losses["vae"].append((state.step, loss.item()))
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-            bar.update()
-            state.seconds = time.monotonic() - started
+            _optimise(optimizer, loss)
+            _record_step(state, "vae", loss, bar, started)
             if state.step % config.checkpoint_every == 0 or state.step == config.vae_steps:
                 _save_state(out, state, models, optimizer, None, config)
     state.phase, state.step = "decoder", 0
@@ -430,18 +436,11 @@ def _train_unet(out: Path, config: TrainConfig, state: TrainState, models: dict[
             pred = unet(xt, t, hidden).sample
             weight = torch.clamp(snr[t], max=config.min_snr_gamma) / snr[t]
             loss = (weight * (pred - noise).pow(2).mean(dim=(1, 2, 3))).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
+            _optimise(optimizer, loss, clip=params)
             decay = min(config.ema_decay, (1 + state.step) / (10 + state.step))
             with torch.no_grad():
                 torch._foreach_lerp_(ema_values, param_values, 1 - decay)
-            state.step += 1
-            state.losses["unet"].append((state.step, loss.item()))
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-            bar.update()
-            state.seconds = time.monotonic() - started
+            _record_step(state, "unet", loss, bar, started)
             if state.step % config.checkpoint_every == 0 or state.step == config.unet_steps:
                 if state.step == config.unet_steps:
                     state.phase = "done"
