@@ -95,19 +95,17 @@ def parse_concepts(text: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def parse_switch_step(value: Any) -> int | float:
-    """S as steps (an integer) or as a ratio of the steps (a number with a point, in [0, 1])."""
-    text = str(value).strip()
+    """S as steps (an integer) or as a ratio of the steps (a number with a point, in [0, 1]):
+    the library's :func:`~promptlearn.synthesis.switch_step.parse_switch_step`, with the page's wording."""
+    from ..synthesis.switch_step import parse_switch_step as parse
+
     try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        ratio = float(text)
-    except ValueError:
+        number = parse(str(value))
+    except InputError:
         raise InputError(f"bad switch step S {value!r}: give steps (2) or a ratio of the steps (0.1) ({{switch_step}})", arguments="switch_step") from None
-    if not 0.0 <= ratio <= 1.0:
-        raise InputError(f"switch step ratio must be in [0, 1], got {ratio} ({{switch_step}})", arguments="switch_step")
-    return ratio
+    if isinstance(number, float) and not 0.0 <= number <= 1.0:
+        raise InputError(f"switch step ratio must be in [0, 1], got {number} ({{switch_step}})", arguments="switch_step")
+    return number
 
 
 def check_settings(settings: Settings, *, need_concepts: bool = True) -> Settings:
