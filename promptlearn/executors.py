@@ -149,6 +149,17 @@ class _LocalPool:
         self.close()
 
 
+@dataclass(frozen=True)
+class Preloaded:
+    """A ``load`` for what the caller already made: returns ``value`` (for the local executor;
+    a Ray actor would get a pickled copy)."""
+
+    value: Any
+
+    def __call__(self) -> Any:
+        return self.value
+
+
 # -- ray ---------------------------------------------------------------------------------------
 
 

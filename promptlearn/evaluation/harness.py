@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import InputError, PromptlearnError
 from ..files import atomic_write_bytes
-from ..executors import Executor, LocalExecutor, iter_outcomes
+from ..executors import Executor, LocalExecutor, Preloaded, iter_outcomes
 from ..progress import progress_bar
 from ..synthesis.methods import REFERENCE_METHOD, MethodSpec, ensure_method, get_method
 from ..synthesis.switch_step import SwitchStep, resolve_switch_step
@@ -94,7 +94,7 @@ def run_image_bench(
     if load is None:
         if generator is None or judge is None:
             raise InputError("give a generator and a judge, or load ({generator}, {judge})", arguments=("generator", "judge"))
-        load = _Loaded(generator, judge)
+        load = Preloaded((generator, judge))
     executor = executor or LocalExecutor()
 
     started = time.perf_counter()
@@ -155,16 +155,6 @@ def run_image_bench(
         run.cells_seconds = time.perf_counter() - started
     return run
 
-
-@dataclass(frozen=True)
-class _Loaded:
-    """``load`` for a generator and judge made by the caller."""
-
-    generator: Any
-    judge: Any
-
-    def __call__(self) -> tuple[Any, Any]:
-        return self.generator, self.judge
 
 
 def _identities(worker: tuple[ImageGenerator, Judge]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import InputError
-from ..executors import Executor, LocalExecutor, chunks, iter_outcomes
+from ..executors import Executor, LocalExecutor, Preloaded, chunks, iter_outcomes
 from ..progress import progress_bar
 from ..tasks.base import Example, Task
 from .cells import CellStore, Rewrite, text_sha
@@ -105,7 +105,7 @@ def run_text_bench(
         units += [TextUnit(method, sha, instruction, tuple(chunk)) for chunk in chunks(todo, chunk_size)]
 
     # 4. rewrite and score them (on the executor's workers), record each chunk as it finishes
-    load = load or _Loaded(task, rewriter)
+    load = load or Preloaded((task, rewriter))
     with progress_bar(len(methods) * len(rows), "bench text", enabled=progress, unit="row") as bar, \
             (executor or LocalExecutor()).start(load) as pool:
         bar.update(run.skipped)
@@ -122,16 +122,6 @@ def run_text_bench(
             bar.update(len(unit.rows))
     return run
 
-
-@dataclass(frozen=True)
-class _Loaded:
-    """``load`` for a task and rewriter made by the caller."""
-
-    task: Any
-    rewriter: Any
-
-    def __call__(self) -> tuple[Any, Any]:
-        return self.task, self.rewriter
 
 
 @dataclass(frozen=True)
