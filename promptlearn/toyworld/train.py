@@ -48,6 +48,20 @@ SCHEDULER_CONFIG = {
 # shipped UNet reads layout and background from that residue of the noise seed rather than the caption
 # (position fidelity at chance, docs/toy-world.md). DDPM's linear 0.0001-0.02 betas (residue 0.0066) were tried
 # for 1600 UNet steps: background fidelity rose (0.48 -> 0.69) but colour and shape fell; not adopted.
+PREDICTION_TYPES = ("epsilon", "v_prediction")
+
+
+def scheduler_config(config: "TrainConfig") -> dict[str, Any]:
+    """The scheduler config a recipe trains with and ships (the sampler's DDIM is built from it).
+
+    ``zero_snr`` rescales SD's betas to zero terminal SNR (Lin et al. 2024, "Common Diffusion Noise Schedules
+    and Sample Steps are Flawed": the noisiest step keeps nothing of the latent) and samples with "trailing"
+    timesteps, so that sampling starts at that step; it needs v-prediction (epsilon says nothing at SNR 0)."""
+    return SCHEDULER_CONFIG | {
+        "prediction_type": config.prediction_type,
+        "rescale_betas_zero_snr": bool(config.zero_snr),
+        "timestep_spacing": "trailing" if config.zero_snr else "leading",
+    }
 
 
 @dataclass
@@ -81,6 +95,10 @@ class TrainConfig:
     vae_norm_groups: int = 4  # 4, 8, 16 channels a group: 8 groups over 16 channels (2 a group) wash colour out
     object_weight: float = 4.0
     object_halo: int = 2  # the weight covers the object and this many pixels around it
+    prediction_type: str = "epsilon"  # or "v_prediction"
+    zero_snr: bool = False  # rescale the betas to zero terminal SNR, sample with trailing timesteps (needs v_prediction)
+    offset_noise: float = 0.0  # add this x a per-(sample, channel) constant to the training noise (offset noise)
+    vae_from: str | None = None  # reuse the VAE of this diffusers folder (or "toy"): skips the VAE and decoder phases
 
     def check(self) -> None:
         for name in ("vae_steps", "unet_steps", "batch_size", "checkpoint_every", "threads"):
@@ -88,6 +106,12 @@ class TrainConfig:
                 raise InputError(f"{name} must be positive, not {getattr(self, name)}")
         if not 0 <= self.caption_dropout < 1:
             raise InputError(f"caption dropout must be in [0, 1), not {self.caption_dropout}")
+        if self.prediction_type not in PREDICTION_TYPES:
+            raise InputError(f"prediction type must be one of {', '.join(PREDICTION_TYPES)}, not {self.prediction_type!r}")
+        if self.zero_snr and self.prediction_type != "v_prediction":
+            raise InputError("zero terminal SNR needs v_prediction (epsilon cannot be predicted at SNR 0)")
+        if not 0 <= self.offset_noise < 1:
+            raise InputError(f"offset noise must be in [0, 1), not {self.offset_noise}")
 
 
 # -- models ------------------------------------------------------------------------------------------
@@ -232,7 +256,9 @@ def train(out: str | os.PathLike[str], config: TrainConfig | None = None, *, pro
     atomic_json(out / "config.json", asdict(config))
     pixels = scene_pixels()
 
-    # 2. VAE phase: encoder + decoder as a deterministic autoencoder (posterior mode)
+    # 2. VAE phase: encoder + decoder as a deterministic autoencoder (posterior mode); or an existing VAE
+    if state.phase == "vae" and config.vae_from:
+        _reuse_vae(out, config, state, models, pixels)
     if state.phase == "vae":
         _train_vae(out, config, state, models, pixels, saved, progress)
         saved = None
@@ -298,6 +324,30 @@ def _train_decoder(out: Path, config: TrainConfig, state: TrainState, models: di
         first = check["failures"][0]
         raise InputError(f"{out}: the VAE round trip keeps {check['intact']}/{check['scenes']} scenes (e.g. {first['scene']} "
                          f"read back as {first['read']}); train longer (--vae-steps, --decoder-steps) into a new --out")
+    state.phase, state.step = "unet", 0
+    _save_state(out, state, models, None, None, config)
+
+
+def _reuse_vae(out: Path, config: TrainConfig, state: TrainState, models: dict[str, Any], pixels: torch.Tensor) -> None:
+    """Load the VAE of ``config.vae_from`` (a diffusers folder or "toy") in float32 instead of training one,
+    then the same gate as after the decoder phase: every scene must survive the round trip."""
+    from diffusers import AutoencoderKL
+
+    from ..synthesis.components import resolve_model_name
+
+    source = Path(resolve_model_name(config.vae_from))
+    try:
+        vae = AutoencoderKL.from_pretrained(source, subfolder="vae", torch_dtype=torch.float32, local_files_only=True)
+        models["vae"].load_state_dict(vae.state_dict())
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise InputError(f"--vae-from {config.vae_from}: cannot load a VAE of this recipe's shape from {source}/vae ({exc})".splitlines()[0]) from exc
+    check = round_trip(models["vae"], pixels)
+    state.round_trip = {"intact": check["intact"], "scenes": check["scenes"], "vae_from": str(config.vae_from)}
+    state.history["vae_from"] = {"source": str(source), "round_trip": f"{check['intact']}/{check['scenes']}"}
+    print(f"toy-world: VAE from {source}: round trip {check['intact']}/{check['scenes']} scenes intact", flush=True)
+    if check["intact"] < check["scenes"]:
+        raise InputError(f"--vae-from {config.vae_from}: its round trip keeps {check['intact']}/{check['scenes']} scenes; "
+                         "the UNet phase needs every scene intact")
     state.phase, state.step = "unet", 0
     _save_state(out, state, models, None, None, config)
 
@@ -391,9 +441,16 @@ def _train_unet(out: Path, config: TrainConfig, state: TrainState, models: dict[
     if state.latent_scale is None:
         state.latent_scale = float(1.0 / latents.std())
     latents = latents * state.latent_scale
-    scheduler = DDPMScheduler(**{k: v for k, v in SCHEDULER_CONFIG.items() if k not in ("set_alpha_to_one", "steps_offset")})
+    scheduler = DDPMScheduler(**{k: v for k, v in scheduler_config(config).items() if k not in ("set_alpha_to_one", "steps_offset")})
     alphas = scheduler.alphas_cumprod
     snr = alphas / (1 - alphas)
+    # min-SNR-gamma (Hang et al. 2023) as diffusers' train_text_to_image: min(SNR, gamma) / SNR for epsilon,
+    # / (SNR + 1) for v; 0 disables it; at SNR 0 (zero terminal SNR) the weight is 1
+    if config.min_snr_gamma > 0:
+        loss_weight = torch.clamp(snr, max=config.min_snr_gamma) / (snr + 1 if config.prediction_type == "v_prediction" else snr)
+        loss_weight[snr == 0] = 1.0
+    else:
+        loss_weight = torch.ones_like(snr)
     unet, text_encoder, tokenizer = models["unet"].train(), models["text_encoder"].train(), models["tokenizer"]
     params = [p for m in (unet, text_encoder) for p in m.parameters()]
     named = {f"unet.{k}": v for k, v in unet.named_parameters()} | {f"text_encoder.{k}": v for k, v in text_encoder.named_parameters()}
@@ -428,14 +485,16 @@ def _train_unet(out: Path, config: TrainConfig, state: TrainState, models: dict[
             x0 = latents[torch.tensor(index)]
             ids = torch.tensor([tokens(t) for t in texts])
             noise = torch.randn(x0.shape, generator=gen)
+            if config.offset_noise > 0:
+                noise = noise + config.offset_noise * torch.randn((*x0.shape[:2], 1, 1), generator=gen)
             t = torch.randint(0, scheduler.config.num_train_timesteps, (len(index),), generator=gen)
             xt = scheduler.add_noise(x0, noise, t)
             for group in optimizer.param_groups:
                 group["lr"] = _lr(state.step, config.unet_steps, config.lr, config.warmup)
             hidden = text_encoder(ids).last_hidden_state
             pred = unet(xt, t, hidden).sample
-            weight = torch.clamp(snr[t], max=config.min_snr_gamma) / snr[t]
-            loss = (weight * (pred - noise).pow(2).mean(dim=(1, 2, 3))).mean()
+            target = scheduler.get_velocity(x0, noise, t) if config.prediction_type == "v_prediction" else noise
+            loss = (loss_weight[t] * (pred - target).pow(2).mean(dim=(1, 2, 3))).mean()
             _optimise(optimizer, loss, clip=params)
             decay = min(config.ema_decay, (1 + state.step) / (10 + state.step))
             with torch.no_grad():
@@ -478,7 +537,7 @@ def export(out: Path, config: TrainConfig, state: TrainState, models: dict[str, 
     unet.set_attn_processor(AttnProcessor2_0())
     pipe = StableDiffusionPipeline(
         vae=vae.half().eval(), text_encoder=copy.deepcopy(models["text_encoder"]).half().eval(),
-        tokenizer=models["tokenizer"], unet=unet.half().eval(), scheduler=DDIMScheduler(**SCHEDULER_CONFIG),
+        tokenizer=models["tokenizer"], unet=unet.half().eval(), scheduler=DDIMScheduler(**scheduler_config(config)),
         safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     )
     target = out / MODEL_DIR
@@ -492,7 +551,7 @@ def export(out: Path, config: TrainConfig, state: TrainState, models: dict[str, 
         "vae_final_loss": _tail_mean(state.losses["vae"]),
         "unet_final_loss": _tail_mean(state.losses["unet"]),
         "latent_scale": state.latent_scale,
-        "scheduler": SCHEDULER_CONFIG,
+        "scheduler": scheduler_config(config),
         "round_trip": state.round_trip,
         "round_trip_curve": state.round_trip_curve,
         "history": {k: {kk: vv for kk, vv in v.items() if kk != "losses"} if isinstance(v, dict) else v
