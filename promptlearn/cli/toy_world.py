@@ -84,8 +84,9 @@ def render_command(caption: str, seed: int, out: Path) -> None:
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--steps", default=20, show_default=True, type=click.IntRange(min=1))
 @click.option("--guidance", default=7.5, show_default=True, type=float)
+@click.option("--guidance-rescale", default=0.0, show_default=True, type=click.FloatRange(0, 1), help="diffusers' guidance_rescale (for zero-terminal-SNR models).")
 @click.option("--out", default=None, type=click.Path(file_okay=False, path_type=Path), help="Folder for fidelity.json and a sample grid.")
-def eval_command(model: str, samples: int, seed: int, steps: int, guidance: float, out: Path | None) -> None:
+def eval_command(model: str, samples: int, seed: int, steps: int, guidance: float, guidance_rescale: float, out: Path | None) -> None:
     """Measure the judge's accuracy on rendered images and the model's fidelity to captions."""
     from ..files import atomic_write_json
     from ..synthesis.components import load_components
@@ -94,7 +95,8 @@ def eval_command(model: str, samples: int, seed: int, steps: int, guidance: floa
     accuracy = judge_accuracy()
     click.echo(f"judge accuracy on rendered images (toy judge): {accuracy['correct']}/{accuracy['questions']} = {accuracy['accuracy']:.4f}")
     components = load_components(model, scheduler="ddim")
-    result = model_fidelity(components, samples=samples, seed=seed, steps=steps, guidance=guidance)
+    result = model_fidelity(components, samples=samples, seed=seed, steps=steps, guidance=guidance,
+                            guidance_rescale=guidance_rescale)
     for attribute, row in result["per_attribute"].items():
         share = "n/a" if row["share"] is None else f"{row['share']:.3f}"
         click.echo(f"fidelity {attribute:<10} {row['shown']}/{row['asked']} = {share}")

@@ -50,6 +50,12 @@ def test_plain_run_matches_diffusers_zero_terminal_snr_v_prediction(sd_v_dir):
     theirs = _diffusers_latents(parts, QUERY, 2, guidance_scale=7.5)
     assert torch.isfinite(ours.latents).all()
     torch.testing.assert_close(ours.latents, theirs, rtol=0, atol=1e-5)
+    ours = Synthesizer(parts).generate(QUERY, seeds=2, num_inference_steps=STEPS, guidance_scale=7.5, decode=False,
+                                       guidance_rescale=0.7)
+    theirs = _diffusers_latents(parts, QUERY, 2, guidance_scale=7.5, guidance_rescale=0.7)
+    torch.testing.assert_close(ours.latents, theirs, rtol=0, atol=1e-5)
+    with pytest.raises(InputError, match="guidance rescale"):
+        Synthesizer(parts).generate(QUERY, seeds=2, num_inference_steps=STEPS, guidance_rescale=1.5)
 
 
 def test_plain_run_matches_diffusers_sdxl(tmp_path):
