@@ -571,7 +571,7 @@ def export(out: Path, config: TrainConfig, state: TrainState, models: dict[str, 
         "model_bytes": sum(p.stat().st_size for p in target.rglob("*") if p.is_file()),
     }
     atomic_json(out / "record.json", record)
-    plot_losses(state.losses, out / "loss.png")
+    plot_losses(state.losses, out / "loss.png", unet_target="v" if config.prediction_type == "v_prediction" else "eps")
     return target
 
 
@@ -580,7 +580,7 @@ def _tail_mean(points: list[tuple[int, float]], n: int = 100) -> float | None:
     return round(sum(tail) / len(tail), 5) if tail else None
 
 
-def plot_losses(losses: dict[str, list[tuple[int, float]]], path: Path) -> None:
+def plot_losses(losses: dict[str, list[tuple[int, float]]], path: Path, *, unet_target: str = "eps") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -588,7 +588,7 @@ def plot_losses(losses: dict[str, list[tuple[int, float]]], path: Path) -> None:
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
     for ax, (name, title) in zip(axes, (("vae", "1. VAE: weighted L1 + MSE"), ("decoder", "2. decoder: weighted L1 + MSE"),
-                                        ("unet", "3. UNet + text: min-SNR eps MSE"))):
+                                        ("unet", f"3. UNet + text: min-SNR {unet_target} MSE"))):
         points = losses.get(name) or []
         if points:
             steps, values = zip(*points)
@@ -597,6 +597,8 @@ def plot_losses(losses: dict[str, list[tuple[int, float]]], path: Path) -> None:
             ax.plot(steps, values, alpha=0.25, lw=0.6)
             ax.plot(steps[window - 1:], smooth, lw=1.4)
             ax.set_yscale("log")
+        else:
+            ax.text(0.5, 0.5, "not run here\n(VAE reused: --vae-from)", ha="center", va="center", transform=ax.transAxes)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("step")
     fig.tight_layout()
