@@ -19,7 +19,7 @@ def toy_world() -> None:
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--vae-steps", default=None, type=click.IntRange(min=1), help="VAE (encoder + decoder) steps [default: 500].")
 @click.option("--decoder-steps", default=None, type=click.IntRange(min=1), help="Decoder steps at most; stops at the first 360/360 round trip [default: 1800].")
-@click.option("--unet-steps", default=None, type=click.IntRange(min=1), help="Text encoder + UNet steps [default: 2000].")
+@click.option("--unet-steps", default=None, type=click.IntRange(min=1), help="Text encoder + UNet steps [default: 3000].")
 @click.option("--prediction-type", default=None, type=click.Choice(["epsilon", "v_prediction"]), help="What the UNet predicts [default: the recipe's].")
 @click.option("--zero-snr/--no-zero-snr", default=None, help="Rescale the betas to zero terminal SNR and sample with trailing timesteps (needs v_prediction) [default: the recipe's].")
 @click.option("--offset-noise", default=None, type=click.FloatRange(0, 1, max_open=True), help="Offset noise strength [default: the recipe's].")

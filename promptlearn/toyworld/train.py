@@ -1,12 +1,15 @@
 """Train the toy world's Stable-Diffusion-shaped checkpoint on the CPU, from scratch, seeded and resumable.
 
-Two phases, one run folder:
+Three phases, one run folder:
 
-1. **VAE** (AutoencoderKL, 32 x 32 pixels -> 8 x 8 x 4 latents): reconstruction (L1 + MSE) with a tiny KL
-   term, on the 360 scenes of the world.
-2. **Text encoder + UNet** jointly (CLIPTextModel with the real CLIP tokenizer, UNet2DConditionModel with
-   cross-attention), DDPM epsilon loss with min-SNR-5 weighting, 10% caption dropout (empty caption) for
-   classifier-free guidance, EMA weights, on the latents of the frozen VAE (posterior mode).
+1. **VAE** (AutoencoderKL, 32 x 32 pixels -> 8 x 8 x 4 latents): a deterministic autoencoder (posterior
+   mode, object-weighted L1 + MSE), on the 360 scenes of the world.
+2. **Decoder** alone on the frozen encoder's latents, until every scene survives the round trip (the gate).
+   ``vae_from`` (``--vae-from``) reuses a trained VAE instead of phases 1 and 2, behind the same gate.
+3. **Text encoder + UNet** jointly (CLIPTextModel with the real CLIP tokenizer, UNet2DConditionModel with
+   cross-attention), v-prediction on zero-terminal-SNR betas (or epsilon on SD's betas) with min-SNR-5
+   weighting, 10% caption dropout (empty caption) for classifier-free guidance, EMA weights, on the latents
+   of the frozen VAE (posterior mode).
 
 Every batch is a pure function of (seed, step), so a run resumed from its last checkpoint
 (``state.pt``, written atomically every ``checkpoint_every`` steps) continues exactly. The end product is a
@@ -68,7 +71,7 @@ def scheduler_config(config: "TrainConfig") -> dict[str, Any]:
 class TrainConfig:
     seed: int = 0
     vae_steps: int = 500
-    unet_steps: int = 2000
+    unet_steps: int = 3000
     vae_batch_size: int = 16
     batch_size: int = 32
     vae_lr: float = 3e-3
@@ -95,8 +98,8 @@ class TrainConfig:
     vae_norm_groups: int = 4  # 4, 8, 16 channels a group: 8 groups over 16 channels (2 a group) wash colour out
     object_weight: float = 4.0
     object_halo: int = 2  # the weight covers the object and this many pixels around it
-    prediction_type: str = "epsilon"  # or "v_prediction"
-    zero_snr: bool = False  # rescale the betas to zero terminal SNR, sample with trailing timesteps (needs v_prediction)
+    prediction_type: str = "v_prediction"  # or "epsilon" (the checkpoints before 2026-12-01 b)
+    zero_snr: bool = True  # rescale the betas to zero terminal SNR, sample with trailing timesteps (needs v_prediction)
     offset_noise: float = 0.0  # add this x a per-(sample, channel) constant to the training noise (offset noise)
     unet_object_weight: float = 0.0  # diffusion loss weight 1 + this on the latent cells the object covers (0: plain mean)
     vae_from: str | None = None  # reuse the VAE of this diffusers folder (or "toy"): skips the VAE and decoder phases
