@@ -41,23 +41,26 @@ LEARNED_SOURCES = {"learned": ("instruction", "--instruction"), "initial": ("ini
 
 
 def _instructions(names: list[str], kwargs: dict[str, Any], *, task: Any, compare: dict[str, str]) -> dict[str, str]:
-    """The instruction text of every named method that needs one, through the one resolver
-    (:func:`promptlearn.instructions.resolve_instruction`); one clear line for what is missing."""
-    from ..instructions import resolve_instruction
+    """The instruction text of every named method that needs one, through the one role mapping
+    (:func:`promptlearn.instructions.method_instruction_source`) and the one resolver; one clear line
+    for what is missing. ``--fit-run`` stands in for ``--instruction`` (its learned instruction) and
+    gives the initial one unless ``--initial-instruction`` is set."""
+    from ..instructions import method_instruction_source, resolve_instruction
 
     out: dict[str, str] = {}
     for name in names:
-        if name in LEARNED_SOURCES:  # learned / initial: a file, or the fit run
-            key, flag = LEARNED_SOURCES[name]
-            source, flag = (kwargs[key], flag) if kwargs[key] else (kwargs["fit_run"], "--fit-run")
-            if not source:
+        if name in compare:
+            source, flag = (compare[name], "learned"), f"--compare {name}"
+        else:
+            run = kwargs["fit_run"] or kwargs["instruction"] if name == "initial" else kwargs["instruction"] or kwargs["fit_run"]
+            source = method_instruction_source(name, instruction=run, initial_instruction=kwargs["initial_instruction"])
+            if source is None:
                 raise InputError(f"the {name} instruction is needed: give {LEARNED_SOURCES[name][1]} FILE or --fit-run DIR")
-        elif name in compare:
-            source, flag = compare[name], f"--compare {name}"
-        else:  # a named source: human, in-context
-            source, flag = name, f"method {name}"
+            flag = next((f for key, f in LEARNED_SOURCES.values() if kwargs[key] and source[0] == str(kwargs[key])), "--fit-run")
+            if name not in LEARNED_SOURCES:
+                flag = f"method {name}"
         try:
-            out[name] = resolve_instruction(source, task=task, role=name if name in LEARNED_SOURCES else "learned", trainset=kwargs.get("trainset")).text
+            out[name] = resolve_instruction(source[0], task=task, role=source[1], trainset=kwargs.get("trainset")).text
         except InputError as exc:
             raise InputError(f"{flag}: {exc}") from None
     return out
