@@ -129,23 +129,41 @@ def bench(ctx: click.Context, **kwargs: Any) -> None:
     command = _command_line(ctx)
     kwargs["executor"] = pop_executor(kwargs)
     _apply_preset(kwargs)
-    if kwargs["stage"] == "text":
-        folder, fit_run, options = _run_text(kwargs, llm_values, command)
-    else:
-        folder, fit_run, options = _run_image(kwargs, llm_values, command)
     from ..evaluation.report import ReportOptions, write_reports
 
-    summary = write_reports(
-        folder,
-        ReportOptions(failure_score=kwargs["failure_score"], mse_normaliser=kwargs["mse_normaliser"]),
-        fit_run=fit_run,
-        wall_seconds=time.perf_counter() - started,
-    )
+    with _compare_methods(kwargs):
+        if kwargs["stage"] == "text":
+            folder, fit_run, options = _run_text(kwargs, llm_values, command)
+        else:
+            folder, fit_run, options = _run_image(kwargs, llm_values, command)
+        summary = write_reports(
+            folder,
+            ReportOptions(failure_score=kwargs["failure_score"], mse_normaliser=kwargs["mse_normaliser"]),
+            fit_run=fit_run,
+            wall_seconds=time.perf_counter() - started,
+        )
     from ..evaluation.report import results_table
 
     for line in results_table(summary):
         click.echo(" | ".join(line[:1] + line[2:6]))
     click.echo(f"report: {folder / 'report.md'}  page: {folder / 'index.html'}", err=True)
+
+
+def _compare_methods(kwargs: dict[str, Any]):
+    """Image stage: each ``--compare NAME=SOURCE`` is a TIN-like method for this run only (the
+    registry forgets it afterwards); the text stage compares instructions without methods."""
+    from ..synthesis.methods import method_names, prompt_switch_method, scoped_methods
+
+    if kwargs["stage"] == "text":
+        return scoped_methods([])
+    compare = _parse_compare(kwargs["compare"])
+    taken = [name for name in compare if name in method_names()]
+    if taken:
+        raise InputError(f"--compare name {taken[0]!r} is a built-in method; pick another name")
+    specs = [prompt_switch_method(name, name, f"prompt switch at S with the rewrite of the instruction {source}",
+                                  recipe="fit run compared (ORES Tables 4-5)")
+             for name, source in compare.items()]
+    return scoped_methods(specs)
 
 
 def _apply_preset(kwargs: dict[str, Any]) -> None:
@@ -245,16 +263,10 @@ def _run_image(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str)
     from ..evaluation.harness import run_image_bench
     from ..evaluation.judges import parse_judge_spec
     from ..evaluation.rows import parse_seeds
-    from ..synthesis.methods import get_method, method_names, parse_methods, prompt_switch_method
+    from ..synthesis.methods import get_method, method_names, parse_methods
     from ..synthesis.switch_step import resolve_switch_step
 
-    compare = _parse_compare(kwargs["compare"])
-    taken = [c for c in compare if c in method_names()]
-    if taken:
-        raise InputError(f"--compare name {taken[0]!r} is a built-in method; pick another name")
-    for name, source in compare.items():
-        prompt_switch_method(name, name, f"prompt switch at S with the rewrite of the instruction {source}",
-                             recipe="fit run compared (ORES Tables 4-5)")
+    compare = _parse_compare(kwargs["compare"])  # registered for this run by bench() (_compare_methods)
     preset_all = kwargs["preset"] == "paper"  # Tables 1-3 of the paper: every method
     methods = parse_methods(kwargs["methods"] or [*method_names(defaults_only=not preset_all), *compare])
     seeds = parse_seeds(kwargs["seeds"])
