@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from promptlearn.cli.main import main
+from promptlearn.errors import InputError
 from promptlearn.toyworld.train import TrainConfig, object_weights, reconstruction_loss, round_trip, scene_pixels
 
 
@@ -111,3 +112,25 @@ def test_unet_phase_on_a_reused_vae_exports_the_recipes_scheduler(tmp_path):
     record = json.loads((out / "record.json").read_text())
     assert record["round_trip"]["intact"] == 360 and record["history"]["vae_from"]["round_trip"] == "360/360"
     assert "vae" not in record["phase_seconds"]
+
+
+def test_high_noise_floor_raises_only_the_high_noise_weights():
+    from diffusers import DDPMScheduler
+
+    from promptlearn.toyworld.train import scheduler_config, timestep_loss_weights
+
+    config = TrainConfig()
+    alphas = DDPMScheduler(**{k: v for k, v in scheduler_config(config).items()
+                              if k not in ("set_alpha_to_one", "steps_offset")}).alphas_cumprod
+    plain = timestep_loss_weights(config, alphas)
+    assert plain[900] < 0.01 and plain[999] == 1.0  # min-SNR-5 in v form: ~SNR at high noise, 1 at SNR 0
+    floored = timestep_loss_weights(TrainConfig(high_noise_weight_floor=0.5, high_noise_from=600), alphas)
+    assert torch.equal(floored[:600], plain[:600])
+    assert (floored[600:] >= 0.5).all() and floored[999] == 1.0
+
+
+@pytest.mark.parametrize("field, value", [("high_noise_share", 1.5), ("high_noise_weight_floor", -1.0),
+                                          ("high_noise_from", 1000), ("decoder_extend", -0.1)])
+def test_recipe_check_refuses_bad_high_noise_and_decoder_options(field, value):
+    with pytest.raises(InputError):
+        TrainConfig(**{field: value}).check()

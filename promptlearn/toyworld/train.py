@@ -79,7 +79,8 @@ class TrainConfig:
     warmup: int = 50
     caption_dropout: float = 0.1
     ema_decay: float = 0.995
-    decoder_steps: int = 1800  # at most: the phase stops at the first round trip with every scene intact
+    decoder_steps: int = 1800  # the cosine schedule's length; the phase stops at the first round trip with every scene intact
+    decoder_extend: float = 0.5  # short of 360/360 at decoder_steps: go on at the final learning rate, up to this x decoder_steps more
     decoder_lr: float = 3e-3
     decoder_latent_noise: float = 0.02  # latent noise (x latent std) the decoder learns to ignore
     min_snr_gamma: float = 5.0
@@ -102,6 +103,9 @@ class TrainConfig:
     zero_snr: bool = True  # rescale the betas to zero terminal SNR, sample with trailing timesteps (needs v_prediction)
     offset_noise: float = 0.0  # add this x a per-(sample, channel) constant to the training noise (offset noise)
     unet_object_weight: float = 0.0  # diffusion loss weight 1 + this on the latent cells the object covers (0: plain mean)
+    high_noise_from: int = 600  # the timesteps >= this are "high noise" for the two options below
+    high_noise_weight_floor: float = 0.0  # loss weight at least this at high noise (min-SNR makes it ~SNR there)
+    high_noise_share: float = 0.0  # this share of each batch draws its timestep from the high-noise range
     vae_from: str | None = None  # reuse the VAE of this diffusers folder (or "toy"): skips the VAE and decoder phases
 
     def check(self) -> None:
@@ -116,6 +120,14 @@ class TrainConfig:
             raise InputError("zero terminal SNR needs v_prediction (epsilon cannot be predicted at SNR 0)")
         if self.unet_object_weight < 0:
             raise InputError(f"UNet object weight must be >= 0, not {self.unet_object_weight}")
+        if self.decoder_extend < 0:
+            raise InputError(f"decoder extension must be >= 0, not {self.decoder_extend}")
+        if not 0 <= self.high_noise_share <= 1:
+            raise InputError(f"high-noise share must be in [0, 1], not {self.high_noise_share}")
+        if self.high_noise_weight_floor < 0:
+            raise InputError(f"high-noise weight floor must be >= 0, not {self.high_noise_weight_floor}")
+        if not 0 <= self.high_noise_from < 1000:
+            raise InputError(f"high_noise_from must be a timestep in [0, 1000), not {self.high_noise_from}")
         if not 0 <= self.offset_noise < 1:
             raise InputError(f"offset noise must be in [0, 1), not {self.offset_noise}")
 
@@ -298,19 +310,20 @@ def _train_decoder(out: Path, config: TrainConfig, state: TrainState, models: di
         optimizer.load_state_dict(saved["optimizer"])
     started = time.monotonic() - state.seconds
     check: dict[str, Any] | None = None
-    with progress_bar(config.decoder_steps, "toy-world: decoder", enabled=progress, unit="step") as bar:
+    limit = config.decoder_steps + int(config.decoder_extend * config.decoder_steps)
+    with progress_bar(limit, "toy-world: decoder", enabled=progress, unit="step") as bar:
         bar.update(state.step)
-        while state.step < config.decoder_steps:
+        while state.step < limit:
             rng = _batch_rng(config.seed, "decoder", state.step)
             gen = torch.Generator().manual_seed(rng.getrandbits(63))
             index = torch.tensor([rng.randrange(len(pixels)) for _ in range(config.vae_batch_size)])
             z = latents[index] + noise_scale * torch.randn(latents[index].shape, generator=gen)
             for group in optimizer.param_groups:
-                group["lr"] = _lr(state.step, config.decoder_steps, config.decoder_lr, config.warmup)
+                group["lr"] = _lr(min(state.step, config.decoder_steps), config.decoder_steps, config.decoder_lr, config.warmup)
             loss = reconstruction_loss(vae.decode(z).sample, pixels[index], weights[index])
             _optimise(optimizer, loss)
             _record_step(state, "decoder", loss, bar, started)
-            if state.step % config.round_trip_every == 0 or state.step == config.decoder_steps:
+            if state.step % config.round_trip_every == 0 or state.step in (config.decoder_steps, limit):
                 check = round_trip(vae, pixels, latents)
                 vae.train()
                 state.round_trip_curve.append((state.step, check["intact"]))
@@ -439,6 +452,25 @@ def scene_latents(vae: Any, pixels: torch.Tensor) -> torch.Tensor:
     return torch.cat([vae.encode(chunk).latent_dist.mode() for chunk in pixels.split(64)])
 
 
+def timestep_loss_weights(config: TrainConfig, alphas_cumprod: torch.Tensor) -> torch.Tensor:
+    """The diffusion loss weight of each training timestep.
+
+    min-SNR-gamma (Hang et al. 2023) as diffusers' train_text_to_image: min(SNR, gamma) / SNR for epsilon,
+    / (SNR + 1) for v; 0 disables it (weight 1); at SNR 0 (zero terminal SNR) the weight is 1. promptlearn's
+    option ``high_noise_weight_floor`` raises the weights of the timesteps >= ``high_noise_from`` to at least
+    the floor (min-SNR makes them ~SNR, ~0, there)."""
+    snr = alphas_cumprod / (1 - alphas_cumprod)
+    if config.min_snr_gamma > 0:
+        loss_weight = torch.clamp(snr, max=config.min_snr_gamma) / (snr + 1 if config.prediction_type == "v_prediction" else snr)
+        loss_weight[snr == 0] = 1.0
+    else:
+        loss_weight = torch.ones_like(snr)
+    if config.high_noise_weight_floor > 0:
+        high = loss_weight[config.high_noise_from:]
+        loss_weight[config.high_noise_from:] = torch.clamp(high, min=config.high_noise_weight_floor)
+    return loss_weight
+
+
 def _train_unet(out: Path, config: TrainConfig, state: TrainState, models: dict[str, Any], pixels: torch.Tensor,
                 saved: dict[str, Any] | None, progress: bool) -> None:
     from diffusers import DDPMScheduler
@@ -452,15 +484,7 @@ def _train_unet(out: Path, config: TrainConfig, state: TrainState, models: dict[
     cell_weights = torch.nn.functional.avg_pool2d(
         object_weights(pixels, config.unet_object_weight, config.object_halo)[:, :1], pixels.shape[-1] // latents.shape[-1])
     scheduler = DDPMScheduler(**{k: v for k, v in scheduler_config(config).items() if k not in ("set_alpha_to_one", "steps_offset")})
-    alphas = scheduler.alphas_cumprod
-    snr = alphas / (1 - alphas)
-    # min-SNR-gamma (Hang et al. 2023) as diffusers' train_text_to_image: min(SNR, gamma) / SNR for epsilon,
-    # / (SNR + 1) for v; 0 disables it; at SNR 0 (zero terminal SNR) the weight is 1
-    if config.min_snr_gamma > 0:
-        loss_weight = torch.clamp(snr, max=config.min_snr_gamma) / (snr + 1 if config.prediction_type == "v_prediction" else snr)
-        loss_weight[snr == 0] = 1.0
-    else:
-        loss_weight = torch.ones_like(snr)
+    loss_weight = timestep_loss_weights(config, scheduler.alphas_cumprod)
     unet, text_encoder, tokenizer = models["unet"].train(), models["text_encoder"].train(), models["tokenizer"]
     params = [p for m in (unet, text_encoder) for p in m.parameters()]
     named = {f"unet.{k}": v for k, v in unet.named_parameters()} | {f"text_encoder.{k}": v for k, v in text_encoder.named_parameters()}
@@ -498,6 +522,10 @@ def _train_unet(out: Path, config: TrainConfig, state: TrainState, models: dict[
             if config.offset_noise > 0:
                 noise = noise + config.offset_noise * torch.randn((*x0.shape[:2], 1, 1), generator=gen)
             t = torch.randint(0, scheduler.config.num_train_timesteps, (len(index),), generator=gen)
+            if config.high_noise_share > 0:
+                high = torch.rand(len(index), generator=gen) < config.high_noise_share
+                t_high = torch.randint(config.high_noise_from, scheduler.config.num_train_timesteps, (len(index),), generator=gen)
+                t = torch.where(high, t_high, t)
             xt = scheduler.add_noise(x0, noise, t)
             for group in optimizer.param_groups:
                 group["lr"] = _lr(state.step, config.unet_steps, config.lr, config.warmup)
