@@ -52,14 +52,15 @@ class ImageWorker:
     """Loads ``(generator, judge)``: the diffusion model in ``model_folder`` as a
     :class:`~promptlearn.evaluation.adapters.SynthesizerGenerator` (``generator`` holds its keyword
     arguments, ``model`` the name recorded in the run) and the judge of ``judge`` (a
-    :class:`~promptlearn.evaluation.judges.JudgeSpec` or its text, e.g. ``toy``, ``clip:FOLDER``).
+    :class:`~promptlearn.evaluation.judges.JudgeSpec` or its text, e.g. ``toy``, ``clip:FOLDER``;
+    ``None``: no judge, for ``generate --prompts``).
     ``threads`` sets torch's CPU thread count in the worker: CPU results depend on it (the order of
     float reductions), so the CLI passes its own count and a Ray actor (1 thread by default) makes
     the same images bit for bit as the local executor."""
 
     model_folder: str
     model: str
-    judge: Any
+    judge: Any = None
     device: str | None = None
     dtype: str | None = None
     scheduler: str | None = None
@@ -79,6 +80,8 @@ class ImageWorker:
         device = _device(self.device)
         components = load_components(self.model_folder, device=device, dtype=self.dtype, scheduler=self.scheduler)
         generator = SynthesizerGenerator(Synthesizer(components), model=self.model, **dict(self.generator))
+        if self.judge is None:  # generate --prompts: images only
+            return generator, None
         judge = parse_judge_spec(self.judge) if isinstance(self.judge, str) else self.judge
         return generator, judge.load(device=device)
 
