@@ -31,11 +31,25 @@ class LLMSettings:
     max_batch_size: int = 8
     timeout: float = 60.0
 
-    def load(self) -> Any:
+    def load(self, *, ray_data: Mapping[str, Any] | None = None) -> Any:
         from .llm import load_llm
 
         return load_llm(self.spec, api_base=self.api_base, cache=self.cache, cache_dir=self.cache_dir,
-                        concurrency=self.concurrency, max_batch_size=self.max_batch_size, timeout=self.timeout)
+                        concurrency=self.concurrency, max_batch_size=self.max_batch_size, timeout=self.timeout,
+                        ray_data=ray_data)
+
+
+def ray_data_vllm(executor: Any, spec: str) -> dict[str, Any] | None:
+    """Where LLM rewriting on Ray goes: ``ray.data.llm``'s vLLM processor (the settings of
+    :class:`~promptlearn.backends.ray_data_vllm.RayDataVLLMBackend`: ``--workers`` engines on
+    ``--gpus-per-worker`` GPUs each) for the ray executor with a ``vllm/...`` spec when vLLM is
+    importable; else ``None``: promptlearn's LLM client inside each actor."""
+    from .backends.ray_data_vllm import vllm_importable
+    from .llm.forms import parse_spec
+
+    if getattr(executor, "name", None) != "ray" or parse_spec(spec).kind != "vllm" or not vllm_importable():
+        return None
+    return {"engines": executor.workers, "gpus_per_engine": executor.gpus_per_worker, "address": executor.address}
 
 
 def _device(device: str | None) -> str:
