@@ -11,6 +11,15 @@ from .options import build_llm
 NOT_WITH_PROMPTS = ("rewrite", "feedback_liked", "feedback_disliked", "filter_spec", "acceptable")
 
 
+def _device(o: dict, executor) -> str | None:
+    """``--device``; on GPU actors (``--gpus-per-worker`` > 0) without one given, ``None``: each
+    actor takes ``cuda`` when it sees a GPU (generate's own default is cpu)."""
+    source = click.get_current_context().get_parameter_source("device")
+    if getattr(executor, "gpus_per_worker", 0) and source == click.core.ParameterSource.DEFAULT:
+        return None
+    return o["device"]
+
+
 class PromptsFailed(PromptlearnError):
     """Some prompts failed (no manifest): exit code 1; a rerun tries only them again."""
 
@@ -72,7 +81,7 @@ def generate_prompts(o: dict, llm_settings: dict, executor) -> None:
     llm = build_llm(**llm_settings) if instructions else None
     try:
         rewriters = {role: Rewriter(llm, task, text, verify_retries=o["verify_retries"]) for role, text in instructions.items()}
-        worker = ImageWorker(model_folder=str(folder), model=model, judge=None, device=o["device"], dtype=o["dtype"],
+        worker = ImageWorker(model_folder=str(folder), model=model, judge=None, device=_device(o, executor), dtype=o["dtype"],
                              scheduler=o["scheduler"], threads=_torch_threads(),
                              generator=dict(steps=o["steps"], guidance_scale=o["guidance"], height=o["height"], width=o["width"],
                                             sld_preset=o["sld_preset"], negative_prompt=o["negative_prompt"],
