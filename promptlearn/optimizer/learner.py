@@ -54,6 +54,7 @@ from ..runs import RunFolder
 from ..prompts import PromptLibrary
 from ..tasks.base import Example, Task
 from .base import FitResult, OptimizerError, Optimizer
+from .demos import draw_demos, join_demos, split_demos
 from .baselines import BASELINES, IN_CONTEXT_TEMPLATE, human_instruction, in_context_instruction
 from .packing import PACK_TEMPLATE, pack_batch
 from .history import append_turn
@@ -180,6 +181,7 @@ class InstructionLearner(Optimizer):
         scorer: str | None = None,
         holdout: float | None = None,
         errors: ErrorBudget | None = None,
+        demos: int | None = None,
     ):
         self.recipe = get_recipe(recipe)
         self.recipe.check_task(task.name)
@@ -193,6 +195,9 @@ class InstructionLearner(Optimizer):
         start = self.recipe.start if start is None else start
         scorer = self.recipe.scorer if scorer is None else scorer
         holdout = self.recipe.holdout if holdout is None else holdout
+        demos = self.recipe.demos if demos is None else demos
+        if not isinstance(demos, int) or isinstance(demos, bool) or demos < 0:
+            raise InputError(f"demos must be an integer >= 0, got {demos!r}")
         if not isinstance(candidates, int) or candidates < 1:
             raise InputError(f"candidates must be an integer >= 1, got {candidates!r}")
         if not isinstance(start, str) or not start.strip():
@@ -228,6 +233,8 @@ class InstructionLearner(Optimizer):
         self.candidates = candidates
         self.accept = self.recipe.accept
         self.holdout = float(holdout)
+        self.demos = demos
+        self._train: list[Example] = []  # the training split demonstrations are drawn from (set by fit)
         self.errors = errors
         self.notes: list[str] = []
         self.epochs = epochs
@@ -285,6 +292,7 @@ class InstructionLearner(Optimizer):
         started, usage_before = time.perf_counter(), self.llm.usage.snapshot()
         train, val = self._check_data(trainset, valset)
         train, val = self._split_holdout(train, val)
+        self._train = train
         try:
             state = self._open_run(train, val)
             state.finished, state.stop_reason = False, None
@@ -399,11 +407,13 @@ class InstructionLearner(Optimizer):
         packed = pack_batch(self.prompts, predictions, template=self.pack_template, strip=not self.exact)
         # c. p_{j+1} = LLM(p_opt(r_j, p_j, h))
         shown = state.history[-self.history_size :] if self.history_kind == "scored" else []
+        if self.demos:  # the proposer sees and rewrites instruction texts; demonstrations are drawn
+            shown = [{**item, "instruction": split_demos(item["instruction"])[0]} for item in shown]
         prompt = self.prompts.render(
             self.update_template,
             strip=not self.exact,
             task_description=self._task_description(),
-            instruction=before,
+            instruction=split_demos(before)[0] if self.demos else before,
             score=batch_score,
             batch=packed,
             history=shown,
@@ -413,6 +423,8 @@ class InstructionLearner(Optimizer):
         chat_before = len(state.chat)
         completion = self._call(state, prompt, self.meta_params)
         after, warning = self._parse_update(completion, before, state.steps)
+        if self.demos and warning is None:  # the new text keeps p_j's demonstrations
+            after = join_demos(after, split_demos(before)[1])
         state.history.append({"version": state.steps, "instruction": before, "score": batch_score})
         state.steps += 1
         state.instruction = after
@@ -450,11 +462,13 @@ class InstructionLearner(Optimizer):
         completions = self.llm.complete_many(requests)
         proposals: list[str] = []
         problems: list[str] = []
-        for completion in completions:
+        for i, completion in enumerate(completions):
             text, problem = self._parse(completion)
             if problem is not None:
                 problems.append(problem)
-            elif text not in proposals and text != before:
+                continue
+            text = self._with_demos(text, before, step, i)
+            if text not in proposals and text != before:
                 proposals.append(text)
         predictors = [self.predictor(text) for text in proposals]
         answers = self.llm.complete_many([p.request(e) for p in predictors for e in batch]) if predictors else []
@@ -500,6 +514,18 @@ class InstructionLearner(Optimizer):
             **self._costs(usage0, t0),
         )
 
+    def _with_demos(self, text: str, before: str, step: int, index: int) -> str:
+        """Proposal ``index`` of ``step`` with its demonstrations (recipe ``demos``): the first
+        keeps p_j's, the others draw a new set from the training split (seeded by the run's seed,
+        the step and the index), so accept-if-better chooses between demonstration sets too."""
+        if not self.demos:
+            return text
+        if index == 0:
+            demos = split_demos(before)[1] or draw_demos(self._train, self.demos, f"demos:{self.seed}:{step}:{index}")
+        else:
+            demos = draw_demos(self._train, self.demos, f"demos:{self.seed}:{step}:{index}")
+        return join_demos(text, demos)
+
     def _count_unparseable(self, state: _State, predictions: Sequence[Prediction], where: str) -> int:
         """Answers the task's parser left nothing of: scored 0 (they are), recorded in the state
         and counted against the error budget. Returns how many there were."""
@@ -515,9 +541,9 @@ class InstructionLearner(Optimizer):
     def _initialize(self, state: _State, val: list[Example] | None) -> None:
         t0, usage0 = time.perf_counter(), self.llm.usage.snapshot()
         if self.start_instruction is not None:  # start: human or a file; no p_init call
-            state.initial_instruction = state.instruction = self.start_instruction
-            val_score = self._validate(state, self.start_instruction, val)
-            self._save(state, InitRecord(instruction=self.start_instruction, answer=f"(start: {self.start})", val_score=val_score, **self._costs(usage0, t0)), usage0)
+            state.initial_instruction = state.instruction = self._start_demos(self.start_instruction)
+            val_score = self._validate(state, state.instruction, val)
+            self._save(state, InitRecord(instruction=state.instruction, answer=f"(start: {self.start})", val_score=val_score, **self._costs(usage0, t0)), usage0)
             return
         prompt = self._init_prompt()
         completion = self._call(state, prompt, self.meta_params)
@@ -528,9 +554,17 @@ class InstructionLearner(Optimizer):
                 "(edit optimizer/init.j2 in a {prompts} folder, or use another {llm})",
                 arguments=("prompts", "llm"),
             )
+        instruction = self._start_demos(instruction)
         state.initial_instruction = state.instruction = instruction
         val_score = self._validate(state, instruction, val)
         self._save(state, InitRecord(instruction=instruction, answer=completion.text, val_score=val_score, **self._costs(usage0, t0)), usage0)
+
+    def _start_demos(self, instruction: str) -> str:
+        """p_0 with ``demos`` demonstrations drawn from the training split (recipe ``demos``),
+        unless it brings its own (a warm start from a run that learned some)."""
+        if not self.demos or split_demos(instruction)[1]:
+            return instruction
+        return join_demos(instruction, draw_demos(self._train, self.demos, f"demos:{self.seed}:start"))
 
     def _init_prompt(self) -> str:
         """p_init(p_task): the prompt that asks for p_0."""
@@ -743,6 +777,7 @@ class InstructionLearner(Optimizer):
                 "accept": self.accept,
                 "start": self.start,
                 "holdout": self.holdout,
+                "demos": self.demos,
             },
             "recipe_settings": self.recipe.to_json(),
             "sampling": {
