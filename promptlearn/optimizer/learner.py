@@ -23,7 +23,10 @@ with ``accept: improve`` every proposal is scored on the same mini-batch and the
 accepted and rejected proposals. ``start`` picks p_0: the LLM's (``p0``), the task's human
 instruction (``human``) or an instruction file. ``holdout`` splits a seeded share of the
 training set off as the validation set when none is given. ``scorer: graded`` learns with the
-task's graded scorer when it declares one. Answers the task's parser cannot use score 0, are
+task's graded scorer when it declares one. ``demos`` (:mod:`.demos`) gives every
+instruction that many demonstrations drawn from the training split (the first proposal of a step
+keeps p_j's, the others draw anew). ``parents: pareto`` (:mod:`.pareto`) makes each step improve
+on a parent drawn from the Pareto front of per-validation-example bests instead of p_j alone. Answers the task's parser cannot use score 0, are
 recorded, and count against the :class:`~promptlearn.error_budget.ErrorBudget` (``--max-errors``).
 
 Unusable answers: an empty answer to p_init (nothing left after removing preamble, fences and
@@ -55,6 +58,7 @@ from ..prompts import PromptLibrary
 from ..tasks.base import Example, Task
 from .base import FitResult, OptimizerError, Optimizer
 from .demos import draw_demos, join_demos, split_demos
+from .pareto import pick_parent
 from .baselines import BASELINES, IN_CONTEXT_TEMPLATE, human_instruction, in_context_instruction
 from .packing import PACK_TEMPLATE, pack_batch
 from .history import append_turn
@@ -109,6 +113,9 @@ class _State:
     chat: list[dict[str, Any]] = field(default_factory=list)  # a chat history policy's conversation
     calls: int = 0  # LLM calls made by a seeded recipe: the next call's sample index
     val_scores: dict[str, float] = field(default_factory=dict)  # version -> validation score
+    # instruction -> {"version", "score", "scores": {validation example id: score}}: every
+    # validated instruction, the Pareto front's candidates (see .pareto)
+    pool: dict[str, dict[str, Any]] = field(default_factory=dict)
     best: dict[str, Any] | None = None  # {"version", "instruction", "score"} by the selection score
     steps_since_improvement: int = 0
     usage: dict[str, Any] = field(default_factory=dict)
@@ -182,6 +189,7 @@ class InstructionLearner(Optimizer):
         holdout: float | None = None,
         errors: ErrorBudget | None = None,
         demos: int | None = None,
+        parents: str | None = None,
     ):
         self.recipe = get_recipe(recipe)
         self.recipe.check_task(task.name)
@@ -196,6 +204,9 @@ class InstructionLearner(Optimizer):
         scorer = self.recipe.scorer if scorer is None else scorer
         holdout = self.recipe.holdout if holdout is None else holdout
         demos = self.recipe.demos if demos is None else demos
+        parents = self.recipe.parents if parents is None else parents
+        if parents not in ("current", "pareto"):
+            raise InputError(f"parents must be 'current' or 'pareto', got {parents!r}")
         if not isinstance(demos, int) or isinstance(demos, bool) or demos < 0:
             raise InputError(f"demos must be an integer >= 0, got {demos!r}")
         if not isinstance(candidates, int) or candidates < 1:
@@ -234,6 +245,7 @@ class InstructionLearner(Optimizer):
         self.accept = self.recipe.accept
         self.holdout = float(holdout)
         self.demos = demos
+        self.parents = parents
         self._train: list[Example] = []  # the training split demonstrations are drawn from (set by fit)
         self.errors = errors
         self.notes: list[str] = []
@@ -390,6 +402,7 @@ class InstructionLearner(Optimizer):
 
     def _step(self, state: _State, batch: list[Example], val: list[Example] | None, *, next_batch: Sequence[Example] = ()) -> StepRecord:
         t0, usage0 = time.perf_counter(), self.llm.usage.snapshot()
+        parent = self._pick_parent(state, val)
         before = state.instruction
         assert before is not None
         # a. predict the mini-batch with p_j (one concurrent batch call; made already in the
@@ -419,7 +432,7 @@ class InstructionLearner(Optimizer):
             history=shown,
         )
         if self.candidates > 1 or self.accept == "improve":
-            return self._step_candidates(state, batch, val, before, predictions, batch_score, prompt, len(shown), unparseable, t0, usage0, next_batch)
+            return self._step_candidates(state, batch, val, before, predictions, batch_score, prompt, len(shown), unparseable, t0, usage0, next_batch, parent)
         chat_before = len(state.chat)
         completion = self._call(state, prompt, self.meta_params)
         after, warning = self._parse_update(completion, before, state.steps)
@@ -445,12 +458,14 @@ class InstructionLearner(Optimizer):
             val_score=val_score,
             warning=warning,
             unparseable=unparseable,
+            parent=parent,
             **self._costs(usage0, t0),
         )
 
     def _step_candidates(
         self, state: _State, batch: list[Example], val: list[Example] | None, before: str, predictions: list[Prediction],
         batch_score: float, prompt: str, shown: int, unparseable: int, t0: float, usage0: Usage, next_batch: Sequence[Example],
+        parent: int | None = None,
     ) -> StepRecord:
         """Step 2c beyond the paper: k proposals in one concurrent round (sample indices
         ``calls .. calls+k-1``), each scored on the mini-batch in one more round; the best replaces
@@ -491,7 +506,7 @@ class InstructionLearner(Optimizer):
         if accepted:
             val_score = self._validate(state, after, val, prefetch=next_batch)
         else:  # p_j stays: its validation score stands, no calls
-            val_score = state.val_scores.get(str(step)) if val is not None else None
+            val_score = state.pool.get(before, {}).get("score", state.val_scores.get(str(step))) if val is not None else None
             if val_score is not None:
                 state.val_scores[str(state.steps)] = val_score
                 state.steps_since_improvement += 1
@@ -511,8 +526,22 @@ class InstructionLearner(Optimizer):
             candidates=candidates,
             accepted=accepted,
             unparseable=unparseable,
+            parent=parent,
             **self._costs(usage0, t0),
         )
+
+    def _pick_parent(self, state: _State, val: list[Example] | None) -> int | None:
+        """Recipe ``parents: pareto``: make p_j a parent drawn (seeded by the run's seed and the
+        step) from the Pareto front of per-validation-example bests (see :mod:`.pareto`); returns
+        its version, ``None`` when p_j stays the current instruction (``current``, no
+        validation set, or an empty front)."""
+        if self.parents != "pareto" or val is None:
+            return None
+        chosen = pick_parent(state.pool, [e.id for e in val], f"parent:{self.seed}:{state.steps}")
+        if chosen is None:
+            return None
+        state.instruction = chosen
+        return int(state.pool[chosen]["version"])
 
     def _with_demos(self, text: str, before: str, step: int, index: int) -> str:
         """Proposal ``index`` of ``step`` with its demonstrations (recipe ``demos``): the first
@@ -649,6 +678,9 @@ class InstructionLearner(Optimizer):
             self._prefetched = (instruction, tuple(prefetch), predictions[len(val) :])
         self._count_unparseable(state, predictions[: len(val)], f"validation of version {state.steps}")
         score = mean_score(predictions[: len(val)])
+        if instruction not in state.pool:
+            per_example = {p.example.id: (p.score.value if p.score is not None else 0.0) for p in predictions[: len(val)]}
+            state.pool[instruction] = {"version": state.steps, "score": score, "scores": per_example}
         state.val_scores[str(state.steps)] = score
         self._observe(state, state.steps, instruction, score)
         return score
@@ -778,6 +810,7 @@ class InstructionLearner(Optimizer):
                 "start": self.start,
                 "holdout": self.holdout,
                 "demos": self.demos,
+                "parents": self.parents,
             },
             "recipe_settings": self.recipe.to_json(),
             "sampling": {
