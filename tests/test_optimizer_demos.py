@@ -119,6 +119,26 @@ def test_demonstrations_turn_a_score_of_zero_into_one_on_a_model_that_needs_them
     assert split_demos(with_demos.initial_instruction)[0] == TASK.human_instruction
 
 
+class CopiesExamples(FollowsExamples):
+    """A model that copies the last demonstration's answer when shown some (as SmolLM2 copies
+    ORES queries): demonstrations hurt it; without them it answers right."""
+
+    def __call__(self, messages, params=None):
+        last = messages[-1]["content"]
+        if UPDATE_MARK in last or INIT_MARK in last:
+            return super().__call__(messages, params)
+        shown = [m["content"] for m in messages if m["role"] == "assistant"]
+        query, concept = field_values(last, "query")[0], field_values(last, "concept")[0]
+        return shown[-1] if shown else query.replace(concept, "plain")
+
+
+def test_the_start_goes_without_demonstrations_when_they_score_lower_on_validation():
+    with toy_llm(CopiesExamples()) as (llm, _):
+        result = learner(llm, demos=2).fit(TRAIN, valset=VAL)
+    assert split_demos(result.initial_instruction)[1] == [] and result.val_score == 1.0
+    assert any("without its 2 demonstrations (validation score 0.000 with, 1.000 without)" in n for n in result.notes)
+
+
 def test_a_warm_start_keeps_its_own_demonstrations(tmp_path):
     own = join_demos("Start here.", draw_demos(TRAIN, 1, "mine"))
     path = tmp_path / "start.txt"

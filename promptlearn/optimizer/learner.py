@@ -545,12 +545,12 @@ class InstructionLearner(Optimizer):
 
     def _with_demos(self, text: str, before: str, step: int, index: int) -> str:
         """Proposal ``index`` of ``step`` with its demonstrations (recipe ``demos``): the first
-        keeps p_j's, the others draw a new set from the training split (seeded by the run's seed,
+        keeps p_j's (none if p_j has none), the others draw a new set from the training split (seeded by the run's seed,
         the step and the index), so accept-if-better chooses between demonstration sets too."""
         if not self.demos:
             return text
-        if index == 0:
-            demos = split_demos(before)[1] or draw_demos(self._train, self.demos, f"demos:{self.seed}:{step}:{index}")
+        if index == 0:  # p_j's, also none when p_j started without them
+            demos = split_demos(before)[1]
         else:
             demos = draw_demos(self._train, self.demos, f"demos:{self.seed}:{step}:{index}")
         return join_demos(text, demos)
@@ -570,8 +570,8 @@ class InstructionLearner(Optimizer):
     def _initialize(self, state: _State, val: list[Example] | None) -> None:
         t0, usage0 = time.perf_counter(), self.llm.usage.snapshot()
         if self.start_instruction is not None:  # start: human or a file; no p_init call
-            state.initial_instruction = state.instruction = self._start_demos(self.start_instruction)
-            val_score = self._validate(state, state.instruction, val)
+            instruction, val_score = self._start_with_demos(state, self.start_instruction, val)
+            state.initial_instruction = state.instruction = instruction
             self._save(state, InitRecord(instruction=state.instruction, answer=f"(start: {self.start})", val_score=val_score, **self._costs(usage0, t0)), usage0)
             return
         prompt = self._init_prompt()
@@ -583,17 +583,32 @@ class InstructionLearner(Optimizer):
                 "(edit optimizer/init.j2 in a {prompts} folder, or use another {llm})",
                 arguments=("prompts", "llm"),
             )
-        instruction = self._start_demos(instruction)
+        instruction, val_score = self._start_with_demos(state, instruction, val)
         state.initial_instruction = state.instruction = instruction
-        val_score = self._validate(state, instruction, val)
         self._save(state, InitRecord(instruction=instruction, answer=completion.text, val_score=val_score, **self._costs(usage0, t0)), usage0)
 
-    def _start_demos(self, instruction: str) -> str:
-        """p_0 with ``demos`` demonstrations drawn from the training split (recipe ``demos``),
-        unless it brings its own (a warm start from a run that learned some)."""
+    def _start_with_demos(self, state: _State, instruction: str, val: list[Example] | None) -> tuple[str, float | None]:
+        """p_0 and its validation score. With recipe ``demos``, p_0 gets that many
+        demonstrations drawn from the training split (unless it brings its own: a warm start
+        from a run that learned some); with a validation set both p_0 with and without them
+        are scored, and the better one starts (a tie: with them), so demonstrations that hurt
+        (a model that copies them) are not forced on the run. Later proposals draw sets anew."""
         if not self.demos or split_demos(instruction)[1]:
-            return instruction
-        return join_demos(instruction, draw_demos(self._train, self.demos, f"demos:{self.seed}:start"))
+            return instruction, self._validate(state, instruction, val)
+        shown = join_demos(instruction, draw_demos(self._train, self.demos, f"demos:{self.seed}:start"))
+        if shown == instruction or val is None:
+            return shown, self._validate(state, shown, val)
+        bare = self._validate(state, instruction, val)
+        with_demos = self._validate(state, shown, val)
+        assert bare is not None and with_demos is not None
+        chosen, score = (shown, with_demos) if with_demos >= bare else (instruction, bare)
+        state.val_scores["0"] = score
+        state.best = {"version": 0, "instruction": chosen, "score": score}
+        state.steps_since_improvement = 0
+        note = f"start: p_0 {'with' if chosen is shown else 'without'} its {self.demos} demonstrations (validation score {with_demos:.3f} with, {bare:.3f} without)"
+        self.notes.append(note)
+        log.info(note)
+        return chosen, score
 
     def _init_prompt(self) -> str:
         """p_init(p_task): the prompt that asks for p_0."""
