@@ -7,9 +7,10 @@ Tasks x arms x seeds on one LLM (the embedded SmolLM2-135M, ``--llm local``, by 
 * ``paper-loop``: the paper's loop, one proposal per step, always taken, the last kept: the
   ``paper`` recipe on ORES; on the word tasks (the paper recipe's templates are ORES-only) the
   ``single`` recipe, the same loop shape with promptlearn's templates;
-* ``promptlearn-start``: the promptlearn arm's starting instruction, p_0 with the recipe's
-  demonstrations drawn from the training split (``--demos``; the same text as ``p0``), so that
-  what the demonstrations do and what the learning does are told apart;
+* ``promptlearn-start``: the promptlearn arm's starting instruction: p_0 (the same text as
+  ``p0``) with the recipe's demonstrations drawn from the training split (``--demos``) when they
+  score at least as well on validation as without, else p_0 itself; so that what the
+  demonstrations do and what the learning does are told apart;
 * ``promptlearn``: the promptlearn recipe (k proposals, each with demonstrations, accept only if
   better on the mini-batch, the best on validation among the accepted ones).
 
