@@ -213,7 +213,8 @@ def table(rows: list[dict[str, Any]], command: str, wall: float, args: argparse.
             r = next((r for r in rows if r["task"] == task and r["arm"] == arm), None)
             if r is None:
                 continue
-            lines.append(f"- **{task} / {arm}**: `{r['instruction'][:300]}`")
+            shown = r["instruction"][:400].replace("\n", " ⏎ ")  # one line (demonstrations are one JSON object a line)
+            lines.append(f"- **{task} / {arm}**: `{shown}`")
             for e in r["examples"]:
                 lines.append(f"  - {e['input']} -> `{e['answer']}` (strict {e['score']})")
     return "\n".join(lines) + "\n"
