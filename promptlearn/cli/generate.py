@@ -11,13 +11,15 @@ import click
 from ..errors import InputError
 from ..synthesis.methods import DEFAULT_SWITCH_STEP, INITIAL, LEARNED
 from .arguments import SwitchStepType
-from .options import build_llm, llm_options, pop_llm_options
+from .options import build_llm, executor_options, llm_options, pop_executor, pop_llm_options
 
 
 @click.command()
 @click.option("--model", default=None, help="Diffusers Stable Diffusion (1.x, 2.x, XL) folder, hub id, or toy [default: toy, the embedded toy-world model; said on stderr].")
-@click.option("--query", required=True, help="The user's query.")
-@click.option("--concept", "concepts", multiple=True, help="A concept the image must not show (repeatable).")
+@click.option("--query", default=None, help="The user's query.")
+@click.option("--prompts", default=None, type=click.Path(dir_okay=False),
+              help="Many queries instead of --query: a file of one query per line (with --concept), or the concept/query TSV, CSV or JSONL forms `bench --dataset` reads; --out is then a run folder (an image per method and seed and a manifest per prompt; a rerun skips finished prompts).")
+@click.option("--concept", "concepts", multiple=True, help="A concept the image must not show (repeatable; with --prompts: for every prompt, replacing the file's).")
 @click.option("--method", default=None, help="A method of `promptlearn methods` [default: original].")
 @click.option("--compare", default=None, help="Comma-separated methods shown side by side, e.g. original,blacklist,negative,sld,tin.")
 @click.option("--rewrite", default=None, help="The rewritten query, for methods that rewrite with the learned instruction (tin).")
@@ -53,18 +55,30 @@ from .options import build_llm, llm_options, pop_llm_options
 @click.option("--width", default=None, type=int, help="Image width in pixels [default: the model's].")
 @click.option("--device", default="cpu", show_default=True, help="torch device.")
 @click.option("--dtype", default="fp32", show_default=True, type=click.Choice(["fp32", "fp16", "bf16"]))
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output image (.png, .jpg, .webp).")
+@click.option("--out", required=True, type=click.Path(), help="Output image (.png, .jpg, .webp); with --prompts a run folder.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 @llm_options
+@executor_options
 def generate(**kwargs) -> None:
-    """Generate images for QUERY with one method, or a side-by-side grid with --compare."""
+    """Generate images for QUERY with one method, or a side-by-side grid with --compare;
+    with --prompts FILE, for every prompt of FILE into a run folder (--executor ray: on Ray actors)."""
     from ..synthesis.methods import get_method, parse_methods
 
     llm_settings = pop_llm_options(kwargs)
+    executor = pop_executor(kwargs)
     o = kwargs
     if o["model"] is None:
         o["model"] = "toy"
         click.echo("no --model given: using the embedded toy-world model (--model toy)", err=True)
+    if (o["query"] is None) == (o["prompts"] is None):
+        raise InputError("give --query TEXT or --prompts FILE" if o["query"] is None else "give --query or --prompts, not both")
+    if o["prompts"] is not None:
+        from .generate_batch import generate_prompts
+
+        generate_prompts(o, llm_settings, executor)
+        return
+    if executor.name != "local":
+        raise InputError("--executor ray runs many prompts: give --prompts FILE (one --query runs here)")
     # 1. check every input before any model loads
     if o["method"] and o["compare"]:
         raise InputError("give --method or --compare, not both")
@@ -167,7 +181,7 @@ def _instruction_sources(o: dict, specs: list) -> dict[str, tuple[str, str]]:
         if source is None:
             raise InputError(f"method {users} needs --rewrite, or --instruction SOURCE with --llm SPEC")
         sources[role] = source
-    if sources and not any(c.strip() for c in o["concepts"]):
+    if sources and o["prompts"] is None and not any(c.strip() for c in o["concepts"]):
         raise InputError("rewriting with an instruction needs the concept (--concept)")
     return sources
 

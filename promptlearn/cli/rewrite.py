@@ -62,7 +62,7 @@ def rewrite(
     from ..error_budget import ErrorBudget, TooManyErrorsError
     from ..executors import LocalExecutor, chunks
     from ..llm.usage import Usage
-    from ..workers import Loaded, RewriteWorker, rewrite_chunk
+    from ..workers import Loaded, RewriteWorker, ray_data_vllm, rewrite_chunk
     from ..errors import InputError
     from ..files import atomic_write_text, check_output_file
     from ..instructions import resolve_instruction
@@ -105,7 +105,13 @@ def rewrite(
     # 2. rewrite in chunks; with --output each finished chunk goes to OUTPUT.partial.jsonl, so a
     #    rerun after a failure or a kill pays only for the rows not yet done
     llm_options_ = pop_llm_options(kwargs)
-    llm = build_llm(**llm_options_)
+    ray_data = ray_data_vllm(executor, llm_options_["llm_spec"])
+    if ray_data is None:
+        llm = build_llm(**llm_options_)
+    else:  # vLLM on ray.data.llm: the engines spread each batch; the chunks are sent from here
+        llm = llm_settings(**llm_options_).load(ray_data=ray_data)
+        executor = LocalExecutor()
+        click.echo(f"rewriting on ray.data.llm's vLLM processor ({ray_data['engines']} engines)", err=True)
     errors = ErrorBudget(max_errors, unit="row")
     usage = Usage()
     try:

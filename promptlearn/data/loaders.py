@@ -11,6 +11,8 @@ Formats (chosen by the file's suffix):
 * ``.tsv`` / ``.txt`` -- with a header row naming the task's input fields: like CSV, tab-separated.
   Without one: the ORES evaluation format, three columns ``concept``, ``implicit object``,
   ``query`` (the implicit object goes into ``meta``).
+* ``.txt`` without any tab (ORES-like tasks) -- one query per line, blank lines skipped; every
+  row gets ``concept=`` (required: the file names none).
 * ``.txt`` whose first line starts with ``Input Caption:`` -- the ORES paper's training format
   (its ``training.txt``), detected automatically: blocks separated by blank lines, each
   ``Input Caption: <query>``, ``Concept: <concept>`` and one or more ``Output Caption<N>: <reference>``
@@ -102,6 +104,8 @@ def _file_rows(path: Path, task: Task, concept: str | None) -> Iterator[tuple[in
         return _table_rows(path, text, task, delimiter=",", concept=concept)
     if suffix == ".txt" and _first_line(text).startswith(CAPTION_LABEL):
         return _caption_block_rows(path, text, task)
+    if suffix == ".txt" and _plain_lines(text) and set(task.input_fields) == {"concept", "query"}:
+        return _query_lines(path, text, task, concept)
     if suffix in (".tsv", ".txt"):
         return _tsv_rows(path, text, task)
     raise InputError(f"dataset {path}: unsupported format {suffix or '(no suffix)'} (use .jsonl, .csv, .tsv, .txt, .parquet or a dataset folder)")
@@ -240,6 +244,20 @@ def _tsv_rows(path: Path, text: str, task: Task) -> Iterator[tuple[int, Example]
             raise DataFileError(path, line, f"expected 3 tab-separated columns (concept, implicit object, query), found {len(cells)}")
         concept, implicit_object, query = (c.strip() for c in cells)
         yield line, _example(path, line, task, {"concept": concept, "query": query}, [], {"implicit_object": implicit_object}, None)
+
+
+def _plain_lines(text: str) -> bool:
+    """No tab anywhere: a ``.txt`` of one query per line (not the ORES TSV)."""
+    return "\t" not in text
+
+
+def _query_lines(path: Path, text: str, task: Task, concept: str | None) -> Iterator[tuple[int, Example]]:
+    """One query per line (blank lines skipped), every line with the given concept."""
+    if concept is None:
+        raise InputError(f"{path} holds one query per line and no concept: give the concept to avoid ({{concept}})", arguments="concept")
+    for line, raw in enumerate(text.splitlines(), 1):
+        if raw.strip():
+            yield line, _example(path, line, task, {"concept": concept.strip(), "query": raw}, [], {}, None)
 
 
 def _first_line(text: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, Mapping
 
 from ..errors import InputError
 from .cache import CompletionCache
@@ -55,12 +56,17 @@ def load_llm(
     max_retries: int = 5,
     device: str | None = None,
     max_batch_size: int = 8,
+    ray_data: Mapping[str, Any] | None = None,
 ) -> LLM:
     """Build an :class:`LLM` from a spec string.
 
     ``api_key`` overrides the provider's environment variable (OPENAI_API_KEY, ...); it is
     used for requests only and never stored, logged or cached. ``max_batch_size`` applies to
-    local engines, ``concurrency`` to remote APIs.
+    local engines, ``concurrency`` to remote APIs. With ``ray_data`` (the keyword arguments of
+    :class:`~promptlearn.backends.ray_data_vllm.RayDataVLLMBackend`: ``engines``,
+    ``gpus_per_engine``, ``address``) a ``vllm/...`` spec runs on Ray Data's vLLM processor
+    (``ray.data.llm``) instead of an engine in this process, with ``max_batch_size`` rows per
+    engine batch.
     """
     parsed = check_spec(spec, api_base=api_base, api_key=api_key, timeout=timeout, build=False)
     # the cheap checks first: provider, key and API base of a remote model before the cache is
@@ -75,6 +81,10 @@ def load_llm(
         from ..backends.transformers_backend import TransformersBackend
 
         backend = TransformersBackend(parsed.target, device=device, max_batch_size=max_batch_size)
+    elif parsed.kind == "vllm" and ray_data is not None:
+        from ..backends.ray_data_vllm import RayDataVLLMBackend
+
+        backend = RayDataVLLMBackend(parsed.target, batch_size=max_batch_size, **dict(ray_data))
     elif parsed.kind == "vllm":
         from ..backends.vllm_backend import VLLMBackend
 
