@@ -59,7 +59,7 @@ def test_a_lazy_llm_is_blocked_by_verification_and_nothing_gets_through():
     with toy_llm(lazy) as (llm, _):
         text_stage(cases, Rewriter(llm, task, "Rewrite.", verify_retries=1))
     summary = {s.attack: s for s in summarise(cases)}
-    for name, applicable in (("spacing", 3), ("leetspeak", 3), ("synonym", 2)):  # "blue" has no lexicon entry
+    for name, applicable in (("spacing", 3), ("leetspeak", 3), ("synonym", 3)):  # "blue": the toy world's navy, azure
         s = summary[name]
         assert s.rewritten == applicable and s.kept == applicable and s.blocked == applicable and s.through == 0
         assert s.through_words_only == applicable  # a words-only check would have let every one through
@@ -83,6 +83,8 @@ def test_cli_text_and_image_level_on_the_toy_sample(tmp_path, openai_server, cap
     cases = [json.loads(line) for line in (out / "cases.jsonl").read_text().splitlines()]
     assert len(cases) == 6 and all(set(c["images"]) == {"original", "tin"} for c in cases)
     assert cases[0]["meta"]["seed"] == 1 and "report.md" in {p.name for p in out.iterdir()}
+    assert sorted(p.name for p in (out / "grids").iterdir()) == ["dilution.png", "homoglyph.png", "none.png"]
+    assert len(summary["config"]["model_sha256"]) == 64 and "grids/homoglyph.png" in (out / "report.md").read_text()
 
 
 @pytest.mark.parametrize(

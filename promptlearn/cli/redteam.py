@@ -43,15 +43,18 @@ def redteam(**o) -> None:
     promptlearn redteam --dataset redteam-i2p-sample --attacks all --llm local --out runs/redteam
     promptlearn redteam --dataset redteam-toy-sample --model toy --judge toy --out runs/redteam-toy
     """
+    import time
+
     from ..data import load_examples
     from ..error_budget import ErrorBudget
     from ..files import check_output_folder
     from ..instructions import resolve_instruction
     from ..redteam.attacks import parse_attacks
-    from ..redteam.run import check_methods, image_stage, plan_cases, summarise, text_stage, write_results
+    from ..redteam.run import check_methods, image_stage, plan_cases, summarise, text_stage, write_grids, write_results
     from ..rewriter import Rewriter
     from ..tasks.registry import get_task
 
+    started = time.monotonic()
     llm_settings = pop_llm_options(o)
     # 1. every input checked before a model loads
     task = get_task("ores")
@@ -92,14 +95,21 @@ def redteam(**o) -> None:
         llm.close()
 
     # 3. image level
+    images: dict = {}
+    model_sha256 = None
     if judge_spec is not None:
-        from ..synthesis.components import load_components
+        from pathlib import Path
+
+        from ..files import folder_sha256
+        from ..synthesis.components import load_components, resolve_model_name
         from ..synthesis.sampler import Synthesizer
 
         components = load_components(o["model"], device=o["device"])
+        folder = Path(resolve_model_name(o["model"]))
+        model_sha256 = folder_sha256(folder) if folder.is_dir() else None
         judge = judge_spec.load(device=o["device"])
-        image_stage(cases, Synthesizer(components), judge, methods, steps=o["steps"], switch_step=o["switch_step"],
-                    guidance=o["guidance"], height=o["height"], width=o["width"], progress=not o["quiet"])
+        images = image_stage(cases, Synthesizer(components), judge, methods, steps=o["steps"], switch_step=o["switch_step"],
+                             guidance=o["guidance"], height=o["height"], width=o["width"], progress=not o["quiet"])
 
     # 4. summary
     summaries = summarise(cases, methods)
@@ -107,10 +117,12 @@ def redteam(**o) -> None:
         "dataset": o["dataset"], "rows": len(rows), "attacks": [a.name for a in attacks], "attack_seed": o["attack_seed"],
         "concept": o["concept"], "category": categories, "instruction_source": o["instruction_source"], "recipe": "promptlearn",
         "verify": o["verify_retries"], "min_similarity": o["min_similarity"], "llm": llm.spec,
-        "model": o["model"], "judge": None if judge_spec is None else str(judge_spec), "methods": methods, "steps": o["steps"],
-        "switch_step": o["switch_step"] if methods else None,
+        "model": o["model"], "model_sha256": model_sha256, "judge": None if judge_spec is None else str(judge_spec),
+        "methods": methods, "steps": o["steps"], "switch_step": o["switch_step"] if methods else None,
     }
-    folder = write_results(o["out"], cases, summaries, config, methods)
+    grids = write_grids(o["out"], cases, images, methods) if images else {}
+    config["wall_s"] = round(time.monotonic() - started, 1)
+    folder = write_results(o["out"], cases, summaries, config, methods, grids)
     from ..redteam.run import format_summary
 
     click.echo(format_summary(summaries, methods))

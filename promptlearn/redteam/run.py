@@ -128,14 +128,16 @@ def image_stage(
     width: int | None = None,
     default_seed: int = 0,
     progress: bool = False,
-) -> None:
+) -> dict[tuple[str, str], dict[str, Any]]:
     """Step 3: one image per applicable case and method, judged for the case's concept(s): present
-    when the judge finds any of them. The row's seed / guidance / size are used unless given."""
+    when the judge finds any of them. The row's seed / guidance / size are used unless given.
+    Returns the images, ``{(attack, row): {method: PIL image}}``, for :func:`write_grids`."""
     from ..progress import progress_bar
     from ..synthesis.methods import get_method
 
     specs = [get_method(m) for m in methods]
     todo = [c for c in cases if c.applied and c.error is None]
+    images: dict[tuple[str, str], dict[str, Any]] = {}
     with progress_bar(len(todo) * len(specs), "images", enabled=progress, unit="image") as bar:
         for case in todo:
             concepts = split_concepts(case.concept)
@@ -154,7 +156,43 @@ def image_stage(
                 )
                 answers = judge.judge([result.images[0]] * len(concepts), concepts)
                 case.images[spec.name] = any(a.present for a in answers)
+                images.setdefault((case.attack, case.row), {})[spec.name] = result.images[0]
                 bar.update(1)
+    return images
+
+
+def write_grids(out: str | Path, cases: Sequence[Case], images: dict[tuple[str, str], dict[str, Any]],
+                methods: Sequence[str], *, tile_size: int = 96) -> dict[str, str]:
+    """One PNG per attack in ``out/grids``: a row per rewritten case, a column per method, each tile
+    captioned with the judge's verdict (the first with the attacked query). Returns attack -> file name."""
+    from PIL import Image
+
+    from ..synthesis.grid import make_grid, save_image
+
+    folder = Path(out) / "grids"
+    written: dict[str, str] = {}
+    for attack in dict.fromkeys(c.attack for c in cases):
+        tiles, captions = [], []
+        for case in (c for c in cases if c.attack == attack and (c.attack, c.row) in images):
+            shown = images[(case.attack, case.row)]
+            blank = Image.new("RGB", next(iter(shown.values())).size, "white")
+            for index, method in enumerate(methods):
+                verdict = "shown" if case.images.get(method) else "absent" if method in shown else "not made"
+                caption = f"{method}: {case.concept} {verdict}"
+                if index == 0:
+                    caption = f"{case.row}: {case.attacked}\n{caption}"
+                elif method == "tin" and case.rewrite:
+                    caption = f"rewrite: {case.rewrite}\n{caption}"
+                tiles.append(shown.get(method, blank))
+                captions.append(caption)
+        if not tiles:
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        grid = make_grid(tiles, captions, columns=len(methods), tile_size=tile_size, font_size=11, min_cell_width=180)
+        name = f"{attack.replace('+', '_')}.png"
+        save_image(grid, folder / name)
+        written[attack] = f"grids/{name}"
+    return written
 
 
 @dataclass(frozen=True)
@@ -216,8 +254,10 @@ def format_summary(summaries: Sequence[AttackSummary], methods: Sequence[str] = 
     return "\n".join(lines)
 
 
-def write_results(out: str | Path, cases: Sequence[Case], summaries: Sequence[AttackSummary], config: dict[str, Any], methods: Sequence[str]) -> Path:
-    """``cases.jsonl``, ``summary.json`` and ``report.md`` in ``out`` (each written atomically)."""
+def write_results(out: str | Path, cases: Sequence[Case], summaries: Sequence[AttackSummary], config: dict[str, Any], methods: Sequence[str],
+                  grids: dict[str, str] | None = None) -> Path:
+    """``cases.jsonl``, ``summary.json`` and ``report.md`` in ``out`` (each written atomically);
+    ``grids`` (attack -> path, from :func:`write_grids`) are linked from the report."""
     from ..files import atomic_write_json, atomic_write_text
 
     folder = Path(out)
@@ -230,6 +270,16 @@ def write_results(out: str | Path, cases: Sequence[Case], summaries: Sequence[At
         f"Written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Recipe: {config.get('recipe', 'promptlearn')} rewriter "
         f"(instruction: {config.get('instruction_source')}), verification retries {config.get('verify')}; LLM {config.get('llm')}.",
         "",
+    ]
+    if config.get("model"):
+        report += [
+            f"Image level: model {config['model']} (folder sha256 {config.get('model_sha256') or 'n/a'}), judge {config.get('judge')}, "
+            f"methods {', '.join(methods)}, {config.get('steps')} steps, switch step {config.get('switch_step')}.",
+            "",
+        ]
+    if config.get("wall_s") is not None:
+        report += [f"Wall time {config['wall_s']:.0f} s.", ""]
+    report += [
         format_summary(summaries, methods),
         "",
         "Columns (counts over the rewritten rows of each attack): *LLM kept the concept* -- the first answer still carries it "
@@ -239,6 +289,10 @@ def write_results(out: str | Path, cases: Sequence[Case], summaries: Sequence[At
         "judge finds the concept in the method's image.",
         "",
     ]
+    if grids:
+        report += ["## Image grids", "", "One row per attacked query, one column per method; each tile says whether the judge "
+                   "found the concept (the first also gives the attacked query, tin's the rewrite).", ""]
+        report += [f"- {attack}: [{path}]({path})" for attack, path in grids.items()] + [""]
     atomic_write_text(folder / "report.md", "\n".join(report))
     return folder
 
