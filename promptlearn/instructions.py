@@ -98,6 +98,40 @@ def resolve_instruction(
     raise InputError(f"instruction not found: {text} is neither a file, a fit run folder nor a named source ({named})")
 
 
+def method_instruction_source(
+    method_role: str,
+    *,
+    instruction: str | Path | None,
+    initial_instruction: str | Path | None = None,
+    run_role: Role = "learned",
+) -> tuple[str, Role] | None:
+    """Where a rewriting method's instruction comes from, as ``(source, role)`` for
+    :func:`resolve_instruction`; the one mapping that ``generate``, ``bench`` and the UI use.
+
+    A method rewrites with the instruction named by its role (``MethodSpec.instruction``):
+
+    * ``learned``: the administrator's ``instruction`` source (a fit run folder gives its ``run_role``
+      instruction, ``learned`` unless asked otherwise);
+    * ``initial``: ``initial_instruction``, or else the initial instruction of ``instruction`` when that
+      is a fit run folder;
+    * any other role that names a source without an argument (``human``, ``in-context``): that source.
+
+    ``None`` when the role's source was not given (the caller says which argument to give); one
+    :class:`InputError` line for a role no source can give.
+    """
+    if method_role == "learned":
+        return None if instruction is None else (str(instruction), run_role)
+    if method_role == "initial":
+        if initial_instruction is not None:
+            return str(initial_instruction), "initial"
+        if instruction is not None and Path(str(instruction)).expanduser().is_dir():
+            return str(instruction), "initial"
+        return None
+    if method_role in _SOURCES and not _SOURCES[method_role][1]:
+        return method_role, "learned"
+    raise InputError(f"no instruction source gives the {method_role!r} instruction (method_role)")
+
+
 # ---- the built-in sources -----------------------------------------------------------------------
 def read_instruction_file(path: str | Path) -> str:
     """The stripped text of an instruction file; one line when it is missing, unreadable or empty."""
@@ -196,6 +230,7 @@ __all__ = [
     "ROLES",
     "SourceContext",
     "instruction_sources",
+    "method_instruction_source",
     "read_instruction_file",
     "register_instruction_source",
     "resolve_instruction",

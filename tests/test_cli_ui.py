@@ -47,3 +47,20 @@ def test_bad_flags_are_one_line_before_anything_serves(launched, capsys, args, m
     assert main(["ui", *args]) != 0
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1 and not launched
+
+
+def test_studio_reads_each_methods_instruction_through_the_library_mapping(tmp_path):
+    """The page has one instruction field: learned is that source (a run folder's chosen role),
+    initial needs a fit run folder, human is the task's own; no gradio needed."""
+    from promptlearn.errors import InputError
+    from promptlearn.ui.studio import Settings, Studio
+
+    studio = Studio(Settings(instruction="human"), progress=False)
+    human = studio.instruction(studio.settings, "human")
+    assert studio.instruction(studio.settings, "learned").text == human.text
+    with pytest.raises(InputError, match="fit run folder"):
+        studio.instruction(studio.settings, "initial")
+    (tmp_path / "p.txt").write_text("Rewrite the query without the concept.\n")
+    studio = Studio(Settings(instruction=str(tmp_path / "p.txt")), progress=False)
+    assert studio.instruction(studio.settings, "learned").text == "Rewrite the query without the concept."
+    assert studio.instruction(studio.settings, "human").text == human.text

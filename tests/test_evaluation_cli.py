@@ -217,3 +217,31 @@ def test_cli_full_image_report_on_tiny_models_with_a_scripted_server(tmp_path, d
     assert report.count("| 1 (1 rows × 1 seeds) |") == 7 and "CLIP judge (" in report and '"a photo without {concept}"' in report
     page = (out / "index.html").read_text().split("<h2>Rows</h2>")[1]
     assert page.count("<img") == 7 and "A small beast in the jungle" in page and page.count("<h3>") == 1
+
+
+def test_bench_instruction_sources_follow_the_one_role_mapping(tmp_path):
+    """learned: --instruction, else --fit-run; initial: --initial-instruction, else the fit run's
+    initial one; a named source is its own; errors name the flag that gave the source."""
+    import json as _json
+
+    from promptlearn import get_task
+    from promptlearn.cli.bench import _instructions
+    from promptlearn.errors import InputError
+
+    task = get_task("ores")
+    (tmp_path / "l.txt").write_text("learned text\n")
+    (tmp_path / "i.txt").write_text("initial text\n")
+    base = {"instruction": None, "fit_run": None, "initial_instruction": None}
+    got = _instructions(["learned", "initial", "human"], {**base, "instruction": str(tmp_path / "l.txt"),
+                        "initial_instruction": str(tmp_path / "i.txt")}, task=task, compare={})
+    assert got["learned"] == "learned text" and got["initial"] == "initial text" and got["human"] == task.human_instruction
+    with pytest.raises(InputError, match=r"the initial instruction is needed: give --initial-instruction FILE or --fit-run DIR"):
+        _instructions(["initial"], {**base, "instruction": str(tmp_path / "l.txt")}, task=task, compare={})
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "instruction.txt").write_text("learned in run\n")
+    (run / "history.jsonl").write_text(_json.dumps({"kind": "init", "instruction": "p0 in run", "answer": "p0 in run"}) + "\n")
+    got = _instructions(["learned", "initial"], {**base, "fit_run": str(run)}, task=task, compare={})
+    assert got == {"learned": "learned in run", "initial": "p0 in run"}
+    with pytest.raises(InputError, match=r"^--instruction: instruction not found"):
+        _instructions(["learned"], {**base, "instruction": str(tmp_path / "missing.txt")}, task=task, compare={})

@@ -156,6 +156,16 @@ def test_tables_3_to_5_instructions_and_fit_runs_from_the_cli(tmp_path):
     report = (out / "report.md").read_text()
     assert "### Table 3: instructions" in report and "| Human-designed instruction | tin-human |" in report
     assert "### Tables 4–5: fit runs" in report and "| epoch1 (" in report
+    # the compared name lives for its run only: the registry forgets it, a second run may reuse it
+    from promptlearn.synthesis.methods import method_names
+
+    assert "epoch1" not in method_names()
+    with OpenAIServer(reply=seeded_reply) as server:
+        again = [*args[:-3], "--out", str(tmp_path / "bench2"), "--no-progress"]
+        again[again.index("--methods") + 1] = "epoch1"
+        again[again.index("--api-base") + 1] = server.url
+        assert main(again) == 0
+    assert "epoch1" not in method_names()
 
 
 def test_bench_preset_promptlearn_says_one_rewrite_per_row(tmp_path):

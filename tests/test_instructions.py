@@ -8,7 +8,7 @@ import pytest
 
 from promptlearn import get_task
 from promptlearn.errors import InputError
-from promptlearn.instructions import Instruction, instruction_sources, register_instruction_source, resolve_instruction
+from promptlearn.instructions import Instruction, instruction_sources, method_instruction_source, register_instruction_source, resolve_instruction
 
 
 @pytest.fixture
@@ -71,3 +71,23 @@ def test_paper_checkpoint_source(tmp_path):
     assert any(name.startswith("paper-checkpoint") for name, _ in instruction_sources())
     with pytest.raises(InputError, match="file not found"):
         resolve_instruction(f"paper-checkpoint:{tmp_path / 'missing.txt'}")
+
+
+def test_method_instruction_source_is_the_one_role_mapping(tmp_path):
+    """generate, bench and the UI map a method's instruction role to a source through this one function."""
+    run = tmp_path / "run"
+    run.mkdir()
+    assert method_instruction_source("learned", instruction="human") == ("human", "learned")
+    assert method_instruction_source("learned", instruction=run, run_role="best") == (str(run), "best")
+    assert method_instruction_source("learned", instruction=None) is None
+    # initial: the explicit source first, else the fit run folder's initial instruction, else nothing
+    assert method_instruction_source("initial", instruction=run, initial_instruction="p0.txt") == ("p0.txt", "initial")
+    assert method_instruction_source("initial", instruction=run) == (str(run), "initial")
+    assert method_instruction_source("initial", instruction="human") is None
+    # a named source without an argument is its own source, whatever the administrator chose
+    assert method_instruction_source("human", instruction=run) == ("human", "learned")
+    assert method_instruction_source("in-context", instruction=None) == ("in-context", "learned")
+    with pytest.raises(InputError, match="no instruction source gives the 'file' instruction"):
+        method_instruction_source("file", instruction="human")  # takes an argument: not a role
+    with pytest.raises(InputError, match="'nope'"):
+        method_instruction_source("nope", instruction="human")

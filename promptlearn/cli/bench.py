@@ -41,23 +41,26 @@ LEARNED_SOURCES = {"learned": ("instruction", "--instruction"), "initial": ("ini
 
 
 def _instructions(names: list[str], kwargs: dict[str, Any], *, task: Any, compare: dict[str, str]) -> dict[str, str]:
-    """The instruction text of every named method that needs one, through the one resolver
-    (:func:`promptlearn.instructions.resolve_instruction`); one clear line for what is missing."""
-    from ..instructions import resolve_instruction
+    """The instruction text of every named method that needs one, through the one role mapping
+    (:func:`promptlearn.instructions.method_instruction_source`) and the one resolver; one clear line
+    for what is missing. ``--fit-run`` stands in for ``--instruction`` (its learned instruction) and
+    gives the initial one unless ``--initial-instruction`` is set."""
+    from ..instructions import method_instruction_source, resolve_instruction
 
     out: dict[str, str] = {}
     for name in names:
-        if name in LEARNED_SOURCES:  # learned / initial: a file, or the fit run
-            key, flag = LEARNED_SOURCES[name]
-            source, flag = (kwargs[key], flag) if kwargs[key] else (kwargs["fit_run"], "--fit-run")
-            if not source:
+        if name in compare:
+            source, flag = (compare[name], "learned"), f"--compare {name}"
+        else:
+            run = kwargs["fit_run"] or kwargs["instruction"] if name == "initial" else kwargs["instruction"] or kwargs["fit_run"]
+            source = method_instruction_source(name, instruction=run, initial_instruction=kwargs["initial_instruction"])
+            if source is None:
                 raise InputError(f"the {name} instruction is needed: give {LEARNED_SOURCES[name][1]} FILE or --fit-run DIR")
-        elif name in compare:
-            source, flag = compare[name], f"--compare {name}"
-        else:  # a named source: human, in-context
-            source, flag = name, f"method {name}"
+            flag = next((f for key, f in LEARNED_SOURCES.values() if kwargs[key] and source[0] == str(kwargs[key])), "--fit-run")
+            if name not in LEARNED_SOURCES:
+                flag = f"method {name}"
         try:
-            out[name] = resolve_instruction(source, task=task, role=name if name in LEARNED_SOURCES else "learned", trainset=kwargs.get("trainset")).text
+            out[name] = resolve_instruction(source[0], task=task, role=source[1], trainset=kwargs.get("trainset")).text
         except InputError as exc:
             raise InputError(f"{flag}: {exc}") from None
     return out
@@ -126,23 +129,41 @@ def bench(ctx: click.Context, **kwargs: Any) -> None:
     command = _command_line(ctx)
     kwargs["executor"] = pop_executor(kwargs)
     _apply_preset(kwargs)
-    if kwargs["stage"] == "text":
-        folder, fit_run, options = _run_text(kwargs, llm_values, command)
-    else:
-        folder, fit_run, options = _run_image(kwargs, llm_values, command)
     from ..evaluation.report import ReportOptions, write_reports
 
-    summary = write_reports(
-        folder,
-        ReportOptions(failure_score=kwargs["failure_score"], mse_normaliser=kwargs["mse_normaliser"]),
-        fit_run=fit_run,
-        wall_seconds=time.perf_counter() - started,
-    )
+    with _compare_methods(kwargs):
+        if kwargs["stage"] == "text":
+            folder, fit_run, options = _run_text(kwargs, llm_values, command)
+        else:
+            folder, fit_run, options = _run_image(kwargs, llm_values, command)
+        summary = write_reports(
+            folder,
+            ReportOptions(failure_score=kwargs["failure_score"], mse_normaliser=kwargs["mse_normaliser"]),
+            fit_run=fit_run,
+            wall_seconds=time.perf_counter() - started,
+        )
     from ..evaluation.report import results_table
 
     for line in results_table(summary):
         click.echo(" | ".join(line[:1] + line[2:6]))
     click.echo(f"report: {folder / 'report.md'}  page: {folder / 'index.html'}", err=True)
+
+
+def _compare_methods(kwargs: dict[str, Any]):
+    """Image stage: each ``--compare NAME=SOURCE`` is a TIN-like method for this run only (the
+    registry forgets it afterwards); the text stage compares instructions without methods."""
+    from ..synthesis.methods import method_names, prompt_switch_method, scoped_methods
+
+    if kwargs["stage"] == "text":
+        return scoped_methods([])
+    compare = _parse_compare(kwargs["compare"])
+    taken = [name for name in compare if name in method_names()]
+    if taken:
+        raise InputError(f"--compare name {taken[0]!r} is a built-in method; pick another name")
+    specs = [prompt_switch_method(name, name, f"prompt switch at S with the rewrite of the instruction {source}",
+                                  recipe="fit run compared (ORES Tables 4-5)")
+             for name, source in compare.items()]
+    return scoped_methods(specs)
 
 
 def _apply_preset(kwargs: dict[str, Any]) -> None:
@@ -242,16 +263,10 @@ def _run_image(kwargs: dict[str, Any], llm_values: dict[str, Any], command: str)
     from ..evaluation.harness import run_image_bench
     from ..evaluation.judges import parse_judge_spec
     from ..evaluation.rows import parse_seeds
-    from ..synthesis.methods import get_method, method_names, parse_methods, prompt_switch_method
+    from ..synthesis.methods import get_method, method_names, parse_methods
     from ..synthesis.switch_step import resolve_switch_step
 
-    compare = _parse_compare(kwargs["compare"])
-    taken = [c for c in compare if c in method_names()]
-    if taken:
-        raise InputError(f"--compare name {taken[0]!r} is a built-in method; pick another name")
-    for name, source in compare.items():
-        prompt_switch_method(name, name, f"prompt switch at S with the rewrite of the instruction {source}",
-                             recipe="fit run compared (ORES Tables 4-5)")
+    compare = _parse_compare(kwargs["compare"])  # registered for this run by bench() (_compare_methods)
     preset_all = kwargs["preset"] == "paper"  # Tables 1-3 of the paper: every method
     methods = parse_methods(kwargs["methods"] or [*method_names(defaults_only=not preset_all), *compare])
     seeds = parse_seeds(kwargs["seeds"])

@@ -146,41 +146,33 @@ def _check_cheap_inputs(o: dict, specs: list) -> None:
     parse_device(o["device"])
 
 
-def _instruction_sources(o: dict, specs: list) -> dict[str, str]:
-    """Where each needed instruction comes from (learned / initial -> a source for the resolver);
-    one line for a rewriting method that has neither a rewrite nor an instruction."""
+def _instruction_sources(o: dict, specs: list) -> dict[str, tuple[str, str]]:
+    """Where each needed instruction comes from (method role -> (source, resolver role), through the
+    library's one mapping); one line for a rewriting method that has neither a rewrite nor an instruction."""
+    from ..instructions import method_instruction_source
+
     needed = {spec.instruction for spec in specs if spec.instruction is not None}
-    sources: dict[str, str] = {}
+    sources: dict[str, tuple[str, str]] = {}
     for role in sorted(needed):
         users = ", ".join(spec.name for spec in specs if spec.instruction == role)
-        if role == LEARNED:
-            if o["rewrite"] is not None:
-                continue
-            if o["instruction"] is None:
-                raise InputError(f"method {users} needs --rewrite, or --instruction SOURCE with --llm SPEC")
-            sources[role] = o["instruction"]
-        elif role == INITIAL:
-            source = o["initial_instruction"] or (o["instruction"] if o["instruction"] and Path(o["instruction"]).expanduser().is_dir() else None)
-            if source is None:
-                raise InputError(f"method {users} rewrites with the initial instruction: give --initial-instruction SOURCE, "
-                                 "or --instruction FIT_RUN_FOLDER, with --llm SPEC")
-            sources[role] = source
-        elif role in _named_sources():  # human, in-context: the resolver's named sources
-            sources[role] = role
-        else:  # a method registered with another instruction source
-            raise InputError(f"method {users} rewrites with the {role!r} instruction, which generate cannot read")
+        if role == LEARNED and o["rewrite"] is not None:
+            continue
+        try:
+            source = method_instruction_source(role, instruction=o["instruction"], initial_instruction=o["initial_instruction"])
+        except InputError:
+            raise InputError(f"method {users} rewrites with the {role!r} instruction, which generate cannot read") from None
+        if source is None and role == INITIAL:
+            raise InputError(f"method {users} rewrites with the initial instruction: give --initial-instruction SOURCE, "
+                             "or --instruction FIT_RUN_FOLDER, with --llm SPEC")
+        if source is None:
+            raise InputError(f"method {users} needs --rewrite, or --instruction SOURCE with --llm SPEC")
+        sources[role] = source
     if sources and not any(c.strip() for c in o["concepts"]):
         raise InputError("rewriting with an instruction needs the concept (--concept)")
     return sources
 
 
-def _named_sources() -> list[str]:
-    from ..instructions import instruction_sources
-
-    return [name for name, _ in instruction_sources() if not name.endswith(":ARG")]
-
-
-def _resolve_instructions(o: dict, sources: dict[str, str]):
+def _resolve_instructions(o: dict, sources: dict[str, tuple[str, str]]):
     from ..instructions import resolve_instruction
     from ..tasks.registry import get_task
 
@@ -188,10 +180,10 @@ def _resolve_instructions(o: dict, sources: dict[str, str]):
         return None, {}
     task = get_task(o["task_name"])
     instructions = {}
-    for role, source in sources.items():
+    for role, (source, resolver_role) in sources.items():
         flag = "--initial-instruction" if source == o["initial_instruction"] else "--instruction"
         try:
-            instructions[role] = resolve_instruction(source, task=task, role=role if role in (LEARNED, INITIAL) else LEARNED).text
+            instructions[role] = resolve_instruction(source, task=task, role=resolver_role).text
         except InputError as exc:
             raise InputError(f"{flag}: {exc}") from None
     return task, instructions

@@ -112,7 +112,7 @@ def prompt_tokens(tokenizer, text: str) -> int:
     """How many tokens the text encoder's tokenizer makes of ``text`` (with its start and end
     tokens), without truncation and without the tokenizer's own too-long warning: callers
     compare it with ``tokenizer.model_max_length`` (77 for CLIP) and report a cut once."""
-    return len(tokenizer.tokenize(text)) + 2
+    return len(tokenizer(text, truncation=False, verbose=False)["input_ids"])  # verbose=False: no warning of its own
 
 
 def prompt_window(components: DiffusionComponents) -> int:

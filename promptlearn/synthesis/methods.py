@@ -28,8 +28,9 @@ Importing this module loads no torch: intervention modules are imported by the f
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Literal, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Literal, Sequence
 
 from ..errors import InputError
 from .switch_step import resolve_switch_step
@@ -271,10 +272,27 @@ def _prompt_switch(inputs: MethodInputs) -> list:
 
 
 def prompt_switch_method(name: str, instruction: str, summary: str, *, recipe: str = "") -> MethodSpec:
-    """A TIN-like method (prompt switch at the given S) rewriting with the named instruction,
-    registered (replacing a method of that name) and returned: ``bench --compare NAME=RUN``."""
-    return register_method(MethodSpec(name, summary, _prompt_switch, instruction=instruction, switch="given",
-                                      recipe=recipe, default=False), replace=True)
+    """A TIN-like method (prompt switch at the given S) rewriting with the named instruction, not
+    registered: ``bench --compare NAME=RUN`` adds it for its run only (:func:`scoped_methods`)."""
+    return MethodSpec(name, summary, _prompt_switch, instruction=instruction, switch="given", recipe=recipe, default=False)
+
+
+@contextlib.contextmanager
+def scoped_methods(specs: Sequence[MethodSpec]) -> Iterator[list[MethodSpec]]:
+    """Register ``specs`` for the duration of a run and remove them afterwards, so that methods a
+    run defines (``bench --compare``) do not outlive it in a long-lived process (the UI, a notebook,
+    a second ``bench`` call). A name already registered is one line naming it."""
+    added: list[str] = []
+    try:
+        for spec in specs:
+            if spec.name.strip().lower() in _REGISTRY:
+                raise InputError(f"method name {spec.name!r} is taken by a registered method; pick another name", arguments="name")
+            register_method(spec)
+            added.append(spec.name.strip())
+        yield list(specs)
+    finally:
+        for name in added:
+            _REGISTRY.pop(name, None)
 
 
 for _spec in (
@@ -312,5 +330,6 @@ __all__ = [
     "method_names",
     "parse_methods",
     "register_method",
+    "scoped_methods",
     "resolve_switch_step",
 ]

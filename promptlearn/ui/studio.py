@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import InputError, PromptlearnError, one_line
-from ..synthesis.methods import INITIAL, LEARNED, REFERENCE_METHOD, get_method, method_names, parse_methods
+from ..synthesis.methods import REFERENCE_METHOD, get_method, method_names, parse_methods
 
 logger = logging.getLogger(__name__)
 
@@ -283,17 +283,13 @@ class Studio:
         """The instruction a method's rewrite needs, through the one resolver: ``learned`` is the
         administrator's source (for a fit run folder: the role chosen), ``initial`` that fit
         run's initial one, ``human`` / ``in-context`` the task's named sources."""
-        from ..instructions import resolve_instruction
+        from ..instructions import method_instruction_source, resolve_instruction
         from ..tasks.registry import get_task
 
-        task = get_task(TASK)
-        if role == LEARNED:
-            return resolve_instruction(settings.instruction, task=task, role=settings.instruction_role)
-        if role == INITIAL:
-            if not Path(settings.instruction).expanduser().is_dir():
-                raise InputError("the initial instruction comes from a fit run folder: set the instruction source to one ({instruction})", arguments="instruction")
-            return resolve_instruction(settings.instruction, task=task, role="initial")
-        return resolve_instruction(role, task=task)
+        source = method_instruction_source(role, instruction=settings.instruction, run_role=settings.instruction_role)
+        if source is None:  # only ``initial`` can lack its source: the page has one instruction field
+            raise InputError("the initial instruction comes from a fit run folder: set the instruction source to one ({instruction})", arguments="instruction")
+        return resolve_instruction(source[0], task=get_task(TASK), role=source[1])
 
     def rewrite(self, settings: Settings, query: str, role: str) -> RewriteView:
         """The query rewritten with the ``role`` instruction (cached per settings and query)."""
