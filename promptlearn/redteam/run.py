@@ -309,8 +309,9 @@ def write_results(out: str | Path, cases: Sequence[Case], summaries: Sequence[At
         "(the concept check with obfuscation views and lexicon, or an attacked form verbatim); *through a words-only check* -- "
         "kept, and missed by the matcher without obfuscation views and lexicon; *blocked* -- the final rewrite fails "
         "verification; *through the check* -- passes verification and still carries the concept; *image shows concept* -- the "
-        "judge finds the concept in the method's image; *filter flags* -- the --filter flags it; *shows and not flagged* -- "
-        "the judge finds the concept and the filter lets the image through.",
+        "judge finds the concept in the method's image."
+        + (" *filter flags* -- the --filter flags it; *shows and not flagged* -- the judge finds the concept and the filter "
+           "lets the image through." if config.get("filter") else ""),
         "",
     ]
     if grids:
