@@ -7,8 +7,12 @@ Tasks x arms x seeds on one LLM (the embedded SmolLM2-135M, ``--llm local``, by 
 * ``paper-loop``: the paper's loop, one proposal per step, always taken, the last kept: the
   ``paper`` recipe on ORES; on the word tasks (the paper recipe's templates are ORES-only) the
   ``single`` recipe, the same loop shape with promptlearn's templates;
-* ``promptlearn``: the promptlearn recipe (k proposals, accept only if better on the mini-batch,
-  the best on validation among the accepted ones).
+* ``promptlearn-start``: the promptlearn arm's starting instruction: p_0 (the same text as
+  ``p0``) with the recipe's demonstrations drawn from the training split (``--demos``) when they
+  score at least as well on validation as without, else p_0 itself; so that what the
+  demonstrations do and what the learning does are told apart;
+* ``promptlearn``: the promptlearn recipe (k proposals, each with demonstrations, accept only if
+  better on the mini-batch, the best on validation among the accepted ones).
 
 Both learning arms get the same budget in LLM calls (``--calls``; a run stops at the first step
 boundary past it) and start from the same data. Every arm is scored on the task's **test**
@@ -44,7 +48,7 @@ from typing import Any
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-ARMS = ("p0", "human", "paper-loop", "promptlearn")
+ARMS = ("p0", "human", "promptlearn-start", "paper-loop", "promptlearn")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--llm", default="local")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--candidates", type=int, default=None, help="k of the promptlearn arm [default: its recipe's]")
+    parser.add_argument("--demos", type=int, default=None, help="demonstrations of the promptlearn arm [default: its recipe's]")
     parser.add_argument("--val-limit", type=int, default=0, help="use only the first N validation examples (0: all)")
     parser.add_argument("--test-limit", type=int, default=0, help="score only the first N test examples (0: all)")
     parser.add_argument("--predict-max-tokens", type=int, default=None, help="cap of every answer's length [default: the project's, 64]")
@@ -115,12 +120,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{time.perf_counter() - started:6.0f}s] {task_name} seed {seed}", flush=True)
             arms: dict[str, dict[str, Any]] = {}
             t0, u0 = time.perf_counter(), llm.usage.snapshot()
-            p0 = InstructionLearner(llm, task, recipe="promptlearn", epochs=0, seed=seed, predict_params=predict_params, meta_params=meta_params).fit(train).instruction
+            p0 = InstructionLearner(llm, task, recipe="promptlearn", epochs=0, seed=seed, demos=0, predict_params=predict_params, meta_params=meta_params).fit(train).instruction
             arms["p0"] = {"instruction": p0, "calls": llm.usage.since(u0).calls, "seconds": time.perf_counter() - t0}
             arms["human"] = {"instruction": task.human_instruction, "calls": 0, "seconds": 0.0}
             for arm, recipe, kwargs in (
                 ("paper-loop", "paper" if task_name == "ores" else "single", {}),
-                ("promptlearn", "promptlearn", {"candidates": args.candidates, "start": "p0"}),
+                ("promptlearn", "promptlearn", {"candidates": args.candidates, "start": "p0", "demos": args.demos}),
             ):
                 t0, u0 = time.perf_counter(), llm.usage.snapshot()
                 learner = InstructionLearner(llm, task, recipe=recipe, epochs=50, batch_size=args.batch_size if recipe != "paper" else None,
@@ -134,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
                     "accepted": sum(1 for s in steps if s.accepted) if arm == "promptlearn" else None,
                     "scorers": result.scorers, "notes": result.notes,
                 }
+                if arm == "promptlearn":  # its start: p_0 with the recipe's demonstrations
+                    arms["promptlearn-start"] = {"instruction": result.initial_instruction, "recipe": "promptlearn (step 0)", "calls": 0, "seconds": 0.0}
                 arms[arm]["val_curve"] = val_curve(result)
                 curves.setdefault(task_name, {}).setdefault(arm, []).append(arms[arm]["val_curve"])
             for arm in ARMS:
@@ -206,7 +213,8 @@ def table(rows: list[dict[str, Any]], command: str, wall: float, args: argparse.
             r = next((r for r in rows if r["task"] == task and r["arm"] == arm), None)
             if r is None:
                 continue
-            lines.append(f"- **{task} / {arm}**: `{r['instruction'][:300]}`")
+            shown = r["instruction"][:400].replace("\n", " ⏎ ")  # one line (demonstrations are one JSON object a line)
+            lines.append(f"- **{task} / {arm}**: `{shown}`")
             for e in r["examples"]:
                 lines.append(f"  - {e['input']} -> `{e['answer']}` (strict {e['score']})")
     return "\n".join(lines) + "\n"

@@ -30,7 +30,8 @@ def test_learning_quality_bench_writes_table_plot_and_results(tmp_path, openai_s
     assert code == 0
     results = json.loads((out / "results.json").read_text())
     arms = {row["arm"]: row for row in results["rows"]}
-    assert set(arms) == {"p0", "human", "paper-loop", "promptlearn"}
+    assert set(arms) == {"p0", "human", "promptlearn-start", "paper-loop", "promptlearn"}
+    assert "Demonstrations" in arms["promptlearn-start"]["instruction"] and "Demonstrations" not in arms["p0"]["instruction"]
     for arm in ("paper-loop", "promptlearn"):
         assert "max calls" in arms[arm]["stop"] and arms[arm]["val_curve"]
     table = (out / "table.md").read_text()

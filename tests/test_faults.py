@@ -171,7 +171,8 @@ def test_fit_stops_cleanly_at_max_errors_and_resumes_to_the_clean_result(tmp_pat
         clean = capsys.readouterr().out
         server.clear()
         args = _fit_args(tmp_path, server, tmp_path / "run", "--max-errors", "0")
-        server.inject(*[None] * 4, Fault.empty_content())  # type: ignore[list-item]  # the first update call
+        # the first update call: p_init, p_0 on the 2 held-out examples with and without its demonstrations, the batch of 2
+        server.inject(*[None] * 6, Fault.empty_content())  # type: ignore[list-item]
         code = main(args)
         out, err = capsys.readouterr()
         assert code == 1 and out == "" and "error: stopped: 1 failed step or answer (more than --max-errors 0)" in err, err
@@ -183,11 +184,11 @@ def test_fit_stops_cleanly_at_max_errors_and_resumes_to_the_clean_result(tmp_pat
 def test_fit_skips_a_failed_step_and_goes_on(tmp_path, capsys, no_retries):
     with OpenAIServer(reply=ToyReply()) as server:
         run = tmp_path / "run"
-        server.inject(*[None] * 4, Fault.server_error())  # type: ignore[list-item]
+        server.inject(*[None] * 6, Fault.server_error())  # type: ignore[list-item]  # a call of step 0 (see above)
         code = main(_fit_args(tmp_path, server, run))
         out, err = capsys.readouterr()
         assert code == 0, err
-        assert "warning: 1 failed step or answer; last: step 0 (epoch 0, batch 0)" in err  # the 5th call: step 0 since main's recipe changes
+        assert "warning: 1 failed step or answer; last: step 0 (epoch 0, batch 0)" in err  # the 7th call: step 0
     records = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
     assert [r["kind"] for r in records] == ["init", "step_failed", "step"], [r["kind"] for r in records]
 

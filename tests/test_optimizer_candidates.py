@@ -38,7 +38,8 @@ class KReply(ToyReply):
 
 
 def learner(llm, **options) -> InstructionLearner:
-    return InstructionLearner(llm, TASK, prompts=toy_prompts(), **{"epochs": 1, "batch_size": 4, "seed": 3, **options})
+    # demos=0: these tests follow instruction texts; tests/test_optimizer_demos.py tests demonstrations
+    return InstructionLearner(llm, TASK, prompts=toy_prompts(), **{"epochs": 1, "batch_size": 4, "seed": 3, "demos": 0, **options})
 
 
 def steps_of(result) -> list[StepRecord]:

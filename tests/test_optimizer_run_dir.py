@@ -75,7 +75,7 @@ def test_run_files(tmp_path, uninterrupted):
     config = json.loads((run / "config.json").read_text())
     assert config["task"] == "toy" and config["llm"] == llm.spec
     assert config["hyper"] == {"epochs": 2, "batch_size": 3, "history": True, "history_size": 3, "select": "best", "seed": 7, "baseline": None, "min_instruction_words": 3,
-                               "candidates": 1, "accept": "always", "start": "p0", "holdout": 0.0}
+                               "candidates": 1, "accept": "always", "start": "p0", "holdout": 0.0, "demos": 0, "parents": "current"}
     assert config["recipe"] == "single"
     assert set(config["templates"]) == {"toy/task.j2", "toy/predict.j2", "optimizer/init.j2", "optimizer/update.j2", "optimizer/pack.j2"}
     assert config["data"]["train"]["examples"] == 10 and len(config["data"]["val"]["sha256"]) == 64

@@ -69,3 +69,45 @@ def test_default_recipe_is_deterministic_autoencoder_and_coarse_attention():
     config = TrainConfig()
     assert config.kl_weight == 0.0 and config.vae_norm_groups <= config.vae_channels[0] // 4
     assert config.unet_attention_levels < len(config.unet_channels)
+
+
+def test_zero_snr_recipe_ships_a_scheduler_that_starts_from_pure_noise():
+    from diffusers import DDIMScheduler
+
+    from promptlearn.toyworld.train import scheduler_config
+
+    config = TrainConfig(prediction_type="v_prediction", zero_snr=True)
+    config.check()
+    shipped = scheduler_config(config)
+    assert (shipped["prediction_type"], shipped["rescale_betas_zero_snr"], shipped["timestep_spacing"]) == ("v_prediction", True, "trailing")
+    scheduler = DDIMScheduler(**shipped)
+    scheduler.set_timesteps(20)
+    assert scheduler.alphas_cumprod[-1] == 0 and int(scheduler.timesteps[0]) == 999
+    assert scheduler_config(TrainConfig(zero_snr=False, prediction_type="epsilon"))["timestep_spacing"] == "leading"
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--zero-snr", "--prediction-type", "epsilon"], "needs v_prediction"),
+    (["--vae-from", "/nonexistent/folder"], "--vae-from"),
+])
+def test_train_refuses_bad_recipes_with_one_line(tmp_path, capsys, args, words):
+    code = main(["toy-world", "train", "--out", str(tmp_path / "run"), "--unet-steps", "1", "--no-progress", *args])
+    err = capsys.readouterr().err
+    assert code != 0 and words in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_unet_phase_on_a_reused_vae_exports_the_recipes_scheduler(tmp_path):
+    import json
+
+    torch.set_num_threads(1)
+    out = tmp_path / "run"
+    code = main(["toy-world", "train", "--out", str(out), "--vae-from", "toy", "--unet-steps", "2", "--prediction-type",
+                 "v_prediction", "--zero-snr", "--offset-noise", "0.05", "--no-progress"])
+    assert code == 0
+    shipped = json.loads((out / "model" / "scheduler" / "scheduler_config.json").read_text())
+    assert (shipped["prediction_type"], shipped["rescale_betas_zero_snr"], shipped["timestep_spacing"]) == ("v_prediction", True, "trailing")
+    record = json.loads((out / "record.json").read_text())
+    assert record["round_trip"]["intact"] == 360 and record["history"]["vae_from"]["round_trip"] == "360/360"
+    assert "vae" not in record["phase_seconds"]

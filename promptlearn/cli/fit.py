@@ -27,6 +27,7 @@ from .options import build_llm, llm_options, max_errors_option, pop_llm_options
 @click.option("--resume", is_flag=True, help="Continue the run in --out (finished LLM calls come from the cache); with nothing there yet, start it.")
 @click.option("--overwrite", is_flag=True, help="Delete the run in --out (its config, history, state and instruction) and start over.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--demos", default=None, type=click.IntRange(min=0), help="Demonstrations drawn (seeded) from the training split that travel with each instruction, sent as earlier chat turns; 0: none [default: the recipe's: promptlearn 3, paper 0].")
 @click.option("--candidates", default=None, type=click.IntRange(min=1), help="Instructions proposed per step (k), scored on the mini-batch; the best is kept only if it beats the current one [default: the recipe's: promptlearn 3, paper 1].")
 @click.option("--start", default=None, help="Starting instruction: p0 (the LLM's, the paper's), human (the task's human-written one), a file holding one, or an earlier run's folder (its instruction.txt: a warm start) [default: the recipe's: p0].")
 @click.option("--scorer", type=click.Choice(["strict", "graded"]), default=None, help="Scorer that drives learning: the task's strict one or its graded one (partial credit; tasks that declare none use the strict one) [default: the recipe's].")
@@ -57,6 +58,7 @@ def fit(
     overwrite: bool,
     quiet: bool,
     candidates: int | None,
+    demos: int | None,
     start: str | None,
     scorer: str | None,
     max_calls: int | None,
@@ -127,6 +129,7 @@ def fit(
             stop=stop_conditions(max_steps=max_steps, max_cost=max_cost, patience=patience, stop_file=None, max_calls=max_calls, max_tokens=max_tokens),
             progress=not quiet,
             candidates=candidates,
+            demos=demos,
             start=start,
             scorer=scorer,
             errors=errors,

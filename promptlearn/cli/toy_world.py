@@ -18,12 +18,17 @@ def toy_world() -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run folder; rerunning into it resumes from its last checkpoint.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--vae-steps", default=None, type=click.IntRange(min=1), help="VAE (encoder + decoder) steps [default: 500].")
-@click.option("--decoder-steps", default=None, type=click.IntRange(min=1), help="Decoder steps at most; stops at the first 360/360 round trip [default: 600].")
-@click.option("--unet-steps", default=None, type=click.IntRange(min=1), help="Text encoder + UNet steps [default: 2000].")
+@click.option("--decoder-steps", default=None, type=click.IntRange(min=1), help="Decoder steps at most; stops at the first 360/360 round trip [default: 1800].")
+@click.option("--unet-steps", default=None, type=click.IntRange(min=1), help="Text encoder + UNet steps [default: 3000].")
+@click.option("--prediction-type", default=None, type=click.Choice(["epsilon", "v_prediction"]), help="What the UNet predicts [default: the recipe's].")
+@click.option("--zero-snr/--no-zero-snr", default=None, help="Rescale the betas to zero terminal SNR and sample with trailing timesteps (needs v_prediction) [default: the recipe's].")
+@click.option("--offset-noise", default=None, type=click.FloatRange(0, 1, max_open=True), help="Offset noise strength [default: the recipe's].")
+@click.option("--vae-from", default=None, help="Reuse the VAE of a trained toy folder (OUT/model of an earlier run, or toy: the shipped one) instead of the VAE and decoder phases; the round-trip gate still applies.")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="torch CPU threads.")
 @click.option("--no-progress", is_flag=True)
-def train_command(out: Path, seed: int, vae_steps: int | None, decoder_steps: int | None, unet_steps: int | None, threads: int,
-                  no_progress: bool) -> None:
+def train_command(out: Path, seed: int, vae_steps: int | None, decoder_steps: int | None, unet_steps: int | None,
+                  prediction_type: str | None, zero_snr: bool | None, offset_noise: float | None, vae_from: str | None,
+                  threads: int, no_progress: bool) -> None:
     """Train the toy checkpoint from scratch on the CPU into OUT (model in OUT/model, loss curve OUT/loss.png).
 
     Phases: VAE, decoder (then the gate: every scene must survive an encode/decode round trip, toy judge),
@@ -38,6 +43,10 @@ def train_command(out: Path, seed: int, vae_steps: int | None, decoder_steps: in
         config.decoder_steps = decoder_steps
     if unet_steps is not None:
         config.unet_steps = unet_steps
+    for name, value in (("prediction_type", prediction_type), ("zero_snr", zero_snr), ("offset_noise", offset_noise),
+                        ("vae_from", vae_from)):
+        if value is not None:
+            setattr(config, name, value)
     model = train(out, config, progress=not no_progress)
     click.echo(f"model: {model}")
     click.echo(f"record: {out / 'record.json'}  loss curve: {out / 'loss.png'}")
@@ -75,8 +84,9 @@ def render_command(caption: str, seed: int, out: Path) -> None:
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--steps", default=20, show_default=True, type=click.IntRange(min=1))
 @click.option("--guidance", default=7.5, show_default=True, type=float)
+@click.option("--guidance-rescale", default=0.0, show_default=True, type=click.FloatRange(0, 1), help="diffusers' guidance_rescale (for zero-terminal-SNR models).")
 @click.option("--out", default=None, type=click.Path(file_okay=False, path_type=Path), help="Folder for fidelity.json and a sample grid.")
-def eval_command(model: str, samples: int, seed: int, steps: int, guidance: float, out: Path | None) -> None:
+def eval_command(model: str, samples: int, seed: int, steps: int, guidance: float, guidance_rescale: float, out: Path | None) -> None:
     """Measure the judge's accuracy on rendered images and the model's fidelity to captions."""
     from ..files import atomic_write_json
     from ..synthesis.components import load_components
@@ -85,7 +95,8 @@ def eval_command(model: str, samples: int, seed: int, steps: int, guidance: floa
     accuracy = judge_accuracy()
     click.echo(f"judge accuracy on rendered images (toy judge): {accuracy['correct']}/{accuracy['questions']} = {accuracy['accuracy']:.4f}")
     components = load_components(model, scheduler="ddim")
-    result = model_fidelity(components, samples=samples, seed=seed, steps=steps, guidance=guidance)
+    result = model_fidelity(components, samples=samples, seed=seed, steps=steps, guidance=guidance,
+                            guidance_rescale=guidance_rescale)
     for attribute, row in result["per_attribute"].items():
         share = "n/a" if row["share"] is None else f"{row['share']:.3f}"
         click.echo(f"fidelity {attribute:<10} {row['shown']}/{row['asked']} = {share}")

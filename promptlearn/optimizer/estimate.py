@@ -67,18 +67,21 @@ def estimate_fit(learner: Any, trainset: Sequence[Example], valset: Sequence[Exa
     meta_cap = learner.meta_params.max_tokens or 160
     instruction_chars = 400  # an instruction of ~100 words, the meta cap's size
     calls = prompt = completion = 0
+    demos = getattr(learner, "demos", 0) if learner.baseline is None else 0
+    # demonstrations travel with every prediction as chat turns: a prompt and an answer each
+    demo_tokens = demos * (sum(tokens.predict(e) for e in train[:demos]) // max(1, min(demos, len(train))) + predict_cap // 2) if train else 0
 
     def predictions(examples: Sequence[Example], count: int = 1) -> None:
         nonlocal calls, prompt, completion
         calls += count * len(examples)
-        prompt += count * sum(tokens.predict(e) + instruction_chars // CHARS_PER_TOKEN for e in examples)
+        prompt += count * sum(tokens.predict(e) + demo_tokens + instruction_chars // CHARS_PER_TOKEN for e in examples)
         completion += count * predict_cap * len(examples)
 
     steps = 0
     if learner.baseline is None:
         if learner.start == "p0":
             calls, prompt, completion = 1, tokens.text(learner._init_prompt()), meta_cap
-        predictions(val or [])
+        predictions(val or [], 2 if demos else 1)  # with demonstrations p_0 is scored with and without them
         steps = learner.epochs * math.ceil(len(train) / learner.batch_size) if train else 0
         proposals = learner.candidates if (learner.candidates > 1 or learner.accept == "improve") else 1
         scored = proposals if (learner.candidates > 1 or learner.accept == "improve") else 0

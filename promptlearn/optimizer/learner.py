@@ -23,7 +23,10 @@ with ``accept: improve`` every proposal is scored on the same mini-batch and the
 accepted and rejected proposals. ``start`` picks p_0: the LLM's (``p0``), the task's human
 instruction (``human``) or an instruction file. ``holdout`` splits a seeded share of the
 training set off as the validation set when none is given. ``scorer: graded`` learns with the
-task's graded scorer when it declares one. Answers the task's parser cannot use score 0, are
+task's graded scorer when it declares one. ``demos`` (:mod:`.demos`) gives every
+instruction that many demonstrations drawn from the training split (the first proposal of a step
+keeps p_j's, the others draw anew). ``parents: pareto`` (:mod:`.pareto`) makes each step improve
+on a parent drawn from the Pareto front of per-validation-example bests instead of p_j alone. Answers the task's parser cannot use score 0, are
 recorded, and count against the :class:`~promptlearn.error_budget.ErrorBudget` (``--max-errors``).
 
 Unusable answers: an empty answer to p_init (nothing left after removing preamble, fences and
@@ -54,6 +57,8 @@ from ..runs import RunFolder
 from ..prompts import PromptLibrary
 from ..tasks.base import Example, Task
 from .base import FitResult, OptimizerError, Optimizer
+from .demos import draw_demos, join_demos, split_demos
+from .pareto import pick_parent
 from .baselines import BASELINES, IN_CONTEXT_TEMPLATE, human_instruction, in_context_instruction
 from .packing import PACK_TEMPLATE, pack_batch
 from .history import append_turn
@@ -108,6 +113,9 @@ class _State:
     chat: list[dict[str, Any]] = field(default_factory=list)  # a chat history policy's conversation
     calls: int = 0  # LLM calls made by a seeded recipe: the next call's sample index
     val_scores: dict[str, float] = field(default_factory=dict)  # version -> validation score
+    # instruction -> {"version", "score", "scores": {validation example id: score}}: every
+    # validated instruction, the Pareto front's candidates (see .pareto)
+    pool: dict[str, dict[str, Any]] = field(default_factory=dict)
     best: dict[str, Any] | None = None  # {"version", "instruction", "score"} by the selection score
     steps_since_improvement: int = 0
     usage: dict[str, Any] = field(default_factory=dict)
@@ -180,6 +188,8 @@ class InstructionLearner(Optimizer):
         scorer: str | None = None,
         holdout: float | None = None,
         errors: ErrorBudget | None = None,
+        demos: int | None = None,
+        parents: str | None = None,
     ):
         self.recipe = get_recipe(recipe)
         self.recipe.check_task(task.name)
@@ -193,6 +203,12 @@ class InstructionLearner(Optimizer):
         start = self.recipe.start if start is None else start
         scorer = self.recipe.scorer if scorer is None else scorer
         holdout = self.recipe.holdout if holdout is None else holdout
+        demos = self.recipe.demos if demos is None else demos
+        parents = self.recipe.parents if parents is None else parents
+        if parents not in ("current", "pareto"):
+            raise InputError(f"parents must be 'current' or 'pareto', got {parents!r}")
+        if not isinstance(demos, int) or isinstance(demos, bool) or demos < 0:
+            raise InputError(f"demos must be an integer >= 0, got {demos!r}")
         if not isinstance(candidates, int) or candidates < 1:
             raise InputError(f"candidates must be an integer >= 1, got {candidates!r}")
         if not isinstance(start, str) or not start.strip():
@@ -228,6 +244,9 @@ class InstructionLearner(Optimizer):
         self.candidates = candidates
         self.accept = self.recipe.accept
         self.holdout = float(holdout)
+        self.demos = demos
+        self.parents = parents
+        self._train: list[Example] = []  # the training split demonstrations are drawn from (set by fit)
         self.errors = errors
         self.notes: list[str] = []
         self.epochs = epochs
@@ -285,6 +304,7 @@ class InstructionLearner(Optimizer):
         started, usage_before = time.perf_counter(), self.llm.usage.snapshot()
         train, val = self._check_data(trainset, valset)
         train, val = self._split_holdout(train, val)
+        self._train = train
         try:
             state = self._open_run(train, val)
             state.finished, state.stop_reason = False, None
@@ -382,6 +402,7 @@ class InstructionLearner(Optimizer):
 
     def _step(self, state: _State, batch: list[Example], val: list[Example] | None, *, next_batch: Sequence[Example] = ()) -> StepRecord:
         t0, usage0 = time.perf_counter(), self.llm.usage.snapshot()
+        parent = self._pick_parent(state, val)
         before = state.instruction
         assert before is not None
         # a. predict the mini-batch with p_j (one concurrent batch call; made already in the
@@ -399,20 +420,24 @@ class InstructionLearner(Optimizer):
         packed = pack_batch(self.prompts, predictions, template=self.pack_template, strip=not self.exact)
         # c. p_{j+1} = LLM(p_opt(r_j, p_j, h))
         shown = state.history[-self.history_size :] if self.history_kind == "scored" else []
+        if self.demos:  # the proposer sees and rewrites instruction texts; demonstrations are drawn
+            shown = [{**item, "instruction": split_demos(item["instruction"])[0]} for item in shown]
         prompt = self.prompts.render(
             self.update_template,
             strip=not self.exact,
             task_description=self._task_description(),
-            instruction=before,
+            instruction=split_demos(before)[0] if self.demos else before,
             score=batch_score,
             batch=packed,
             history=shown,
         )
         if self.candidates > 1 or self.accept == "improve":
-            return self._step_candidates(state, batch, val, before, predictions, batch_score, prompt, len(shown), unparseable, t0, usage0, next_batch)
+            return self._step_candidates(state, batch, val, before, predictions, batch_score, prompt, len(shown), unparseable, t0, usage0, next_batch, parent)
         chat_before = len(state.chat)
         completion = self._call(state, prompt, self.meta_params)
         after, warning = self._parse_update(completion, before, state.steps)
+        if self.demos and warning is None:  # the new text keeps p_j's demonstrations
+            after = join_demos(after, split_demos(before)[1])
         state.history.append({"version": state.steps, "instruction": before, "score": batch_score})
         state.steps += 1
         state.instruction = after
@@ -433,12 +458,14 @@ class InstructionLearner(Optimizer):
             val_score=val_score,
             warning=warning,
             unparseable=unparseable,
+            parent=parent,
             **self._costs(usage0, t0),
         )
 
     def _step_candidates(
         self, state: _State, batch: list[Example], val: list[Example] | None, before: str, predictions: list[Prediction],
         batch_score: float, prompt: str, shown: int, unparseable: int, t0: float, usage0: Usage, next_batch: Sequence[Example],
+        parent: int | None = None,
     ) -> StepRecord:
         """Step 2c beyond the paper: k proposals in one concurrent round (sample indices
         ``calls .. calls+k-1``), each scored on the mini-batch in one more round; the best replaces
@@ -450,11 +477,13 @@ class InstructionLearner(Optimizer):
         completions = self.llm.complete_many(requests)
         proposals: list[str] = []
         problems: list[str] = []
-        for completion in completions:
+        for i, completion in enumerate(completions):
             text, problem = self._parse(completion)
             if problem is not None:
                 problems.append(problem)
-            elif text not in proposals and text != before:
+                continue
+            text = self._with_demos(text, before, step, i)
+            if text not in proposals and text != before:
                 proposals.append(text)
         predictors = [self.predictor(text) for text in proposals]
         answers = self.llm.complete_many([p.request(e) for p in predictors for e in batch]) if predictors else []
@@ -477,7 +506,7 @@ class InstructionLearner(Optimizer):
         if accepted:
             val_score = self._validate(state, after, val, prefetch=next_batch)
         else:  # p_j stays: its validation score stands, no calls
-            val_score = state.val_scores.get(str(step)) if val is not None else None
+            val_score = state.pool.get(before, {}).get("score", state.val_scores.get(str(step))) if val is not None else None
             if val_score is not None:
                 state.val_scores[str(state.steps)] = val_score
                 state.steps_since_improvement += 1
@@ -497,8 +526,34 @@ class InstructionLearner(Optimizer):
             candidates=candidates,
             accepted=accepted,
             unparseable=unparseable,
+            parent=parent,
             **self._costs(usage0, t0),
         )
+
+    def _pick_parent(self, state: _State, val: list[Example] | None) -> int | None:
+        """Recipe ``parents: pareto``: make p_j a parent drawn (seeded by the run's seed and the
+        step) from the Pareto front of per-validation-example bests (see :mod:`.pareto`); returns
+        its version, ``None`` when p_j stays the current instruction (``current``, no
+        validation set, or an empty front)."""
+        if self.parents != "pareto" or val is None:
+            return None
+        chosen = pick_parent(state.pool, [e.id for e in val], f"parent:{self.seed}:{state.steps}")
+        if chosen is None:
+            return None
+        state.instruction = chosen
+        return int(state.pool[chosen]["version"])
+
+    def _with_demos(self, text: str, before: str, step: int, index: int) -> str:
+        """Proposal ``index`` of ``step`` with its demonstrations (recipe ``demos``): the first
+        keeps p_j's (none if p_j has none), the others draw a new set from the training split (seeded by the run's seed,
+        the step and the index), so accept-if-better chooses between demonstration sets too."""
+        if not self.demos:
+            return text
+        if index == 0:  # p_j's, also none when p_j started without them
+            demos = split_demos(before)[1]
+        else:
+            demos = draw_demos(self._train, self.demos, f"demos:{self.seed}:{step}:{index}")
+        return join_demos(text, demos)
 
     def _count_unparseable(self, state: _State, predictions: Sequence[Prediction], where: str) -> int:
         """Answers the task's parser left nothing of: scored 0 (they are), recorded in the state
@@ -515,9 +570,9 @@ class InstructionLearner(Optimizer):
     def _initialize(self, state: _State, val: list[Example] | None) -> None:
         t0, usage0 = time.perf_counter(), self.llm.usage.snapshot()
         if self.start_instruction is not None:  # start: human or a file; no p_init call
-            state.initial_instruction = state.instruction = self.start_instruction
-            val_score = self._validate(state, self.start_instruction, val)
-            self._save(state, InitRecord(instruction=self.start_instruction, answer=f"(start: {self.start})", val_score=val_score, **self._costs(usage0, t0)), usage0)
+            instruction, val_score = self._start_with_demos(state, self.start_instruction, val)
+            state.initial_instruction = state.instruction = instruction
+            self._save(state, InitRecord(instruction=state.instruction, answer=f"(start: {self.start})", val_score=val_score, **self._costs(usage0, t0)), usage0)
             return
         prompt = self._init_prompt()
         completion = self._call(state, prompt, self.meta_params)
@@ -528,9 +583,32 @@ class InstructionLearner(Optimizer):
                 "(edit optimizer/init.j2 in a {prompts} folder, or use another {llm})",
                 arguments=("prompts", "llm"),
             )
+        instruction, val_score = self._start_with_demos(state, instruction, val)
         state.initial_instruction = state.instruction = instruction
-        val_score = self._validate(state, instruction, val)
         self._save(state, InitRecord(instruction=instruction, answer=completion.text, val_score=val_score, **self._costs(usage0, t0)), usage0)
+
+    def _start_with_demos(self, state: _State, instruction: str, val: list[Example] | None) -> tuple[str, float | None]:
+        """p_0 and its validation score. With recipe ``demos``, p_0 gets that many
+        demonstrations drawn from the training split (unless it brings its own: a warm start
+        from a run that learned some); with a validation set both p_0 with and without them
+        are scored, and the better one starts (a tie: with them), so demonstrations that hurt
+        (a model that copies them) are not forced on the run. Later proposals draw sets anew."""
+        if not self.demos or split_demos(instruction)[1]:
+            return instruction, self._validate(state, instruction, val)
+        shown = join_demos(instruction, draw_demos(self._train, self.demos, f"demos:{self.seed}:start"))
+        if shown == instruction or val is None:
+            return shown, self._validate(state, shown, val)
+        bare = self._validate(state, instruction, val)
+        with_demos = self._validate(state, shown, val)
+        assert bare is not None and with_demos is not None
+        chosen, score = (shown, with_demos) if with_demos >= bare else (instruction, bare)
+        state.val_scores["0"] = score
+        state.best = {"version": 0, "instruction": chosen, "score": score}
+        state.steps_since_improvement = 0
+        note = f"start: p_0 {'with' if chosen is shown else 'without'} its {self.demos} demonstrations (validation score {with_demos:.3f} with, {bare:.3f} without)"
+        self.notes.append(note)
+        log.info(note)
+        return chosen, score
 
     def _init_prompt(self) -> str:
         """p_init(p_task): the prompt that asks for p_0."""
@@ -615,6 +693,9 @@ class InstructionLearner(Optimizer):
             self._prefetched = (instruction, tuple(prefetch), predictions[len(val) :])
         self._count_unparseable(state, predictions[: len(val)], f"validation of version {state.steps}")
         score = mean_score(predictions[: len(val)])
+        if instruction not in state.pool:
+            per_example = {p.example.id: (p.score.value if p.score is not None else 0.0) for p in predictions[: len(val)]}
+            state.pool[instruction] = {"version": state.steps, "score": score, "scores": per_example}
         state.val_scores[str(state.steps)] = score
         self._observe(state, state.steps, instruction, score)
         return score
@@ -743,6 +824,8 @@ class InstructionLearner(Optimizer):
                 "accept": self.accept,
                 "start": self.start,
                 "holdout": self.holdout,
+                "demos": self.demos,
+                "parents": self.parents,
             },
             "recipe_settings": self.recipe.to_json(),
             "sampling": {

@@ -14,6 +14,7 @@ from ..errors import InputError
 from ..llm import LLM, Completion, Request, SamplingParams, make_request, to_params
 from ..prompts import PromptLibrary
 from ..tasks.base import Example, Score, Task
+from .demos import split_demos
 
 # Greedy, and one paragraph: task outputs (a rewritten query, an antonym) are short, and a small
 # model that rambles on after its answer would otherwise cost a whole max_tokens per batch.
@@ -65,7 +66,8 @@ class Predictor:
 
     By default the instruction is the system message and the task's ``predict_template``,
     rendered with the example's input fields (each template puts them inside delimited fields),
-    is the user message. A recipe may instead give its own ``template`` with
+    is the user message; an instruction's demonstrations (see :mod:`.demos`) come between them
+    as user/assistant turns. A recipe may instead give its own ``template`` with
     ``instruction_in="prompt"``: then one user message, rendered with the instruction and the
     ``task_description`` too, exactly as written (``exact=True`` keeps its whitespace).
     ``params`` are the sampling parameters of every prediction.
@@ -120,8 +122,13 @@ class Predictor:
     def messages(self, example: Example) -> list[dict[str, str]]:
         if self.instruction_in == "prompt":
             return [{"role": "user", "content": self.user_message(example)}]
+        text, demos = split_demos(self.instruction)
+        turns: list[dict[str, str]] = []
+        for i, demo in enumerate(demos):  # earlier turns: the task's prompt for the inputs, then the answer
+            turns += [{"role": "user", "content": self.user_message(demo.example(i))}, {"role": "assistant", "content": demo.output}]
         return [
-            {"role": "system", "content": self.instruction},
+            {"role": "system", "content": text},
+            *turns,
             {"role": "user", "content": self.user_message(example)},
         ]
 

@@ -86,6 +86,8 @@ class Recipe:
     start: str = "p0"  # p0 (the LLM's initial instruction), human (the task's), or an instruction file
     holdout: float = 0.0  # without a validation set, the share of the training set held out to select by
     scorer: Literal["strict", "graded"] = "strict"  # which of the task's scorers drives learning
+    demos: int = 0  # demonstrations (drawn seeded from the training split) that travel with each instruction
+    parents: Literal["current", "pareto"] = "current"  # pareto: each step improves on a parent drawn from the validation Pareto front
 
     def template(self, role: str, default: str | None = None) -> str | None:
         """The template name this recipe uses for ``role`` (``default`` when it names none)."""
@@ -126,6 +128,8 @@ class Recipe:
             "start": self.start,
             "holdout": self.holdout,
             "scorer": self.scorer,
+            "demos": self.demos,
+            "parents": self.parents,
         }
 
 
@@ -169,7 +173,7 @@ def load_recipe(path: str | Path) -> Recipe:
     def bad(message: str) -> InputError:
         return InputError(f"recipe {path}: {message}")
 
-    known = {"name", "summary", "source", "tasks", "templates", "exact_prompts", "instruction_in", "epochs", "batch_size", "order", "history", "select", "parse", "sampling", "candidates", "accept", "start", "holdout", "scorer"}
+    known = {"name", "summary", "source", "tasks", "templates", "exact_prompts", "instruction_in", "epochs", "batch_size", "order", "history", "select", "parse", "sampling", "candidates", "accept", "start", "holdout", "scorer", "demos", "parents"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise bad(f"unknown setting(s) {', '.join(unknown)}")
@@ -203,6 +207,8 @@ def load_recipe(path: str | Path) -> Recipe:
         ("start", isinstance(data.get("start", "p0"), str) and bool(str(data.get("start", "p0")).strip())),
         ("holdout", isinstance(data.get("holdout", 0.0), (int, float)) and 0.0 <= data.get("holdout", 0.0) < 1.0),
         ("scorer", data.get("scorer", "strict") in ("strict", "graded")),
+        ("parents", data.get("parents", "current") in ("current", "pareto")),
+        ("demos", isinstance(data.get("demos", 0), int) and not isinstance(data.get("demos", 0), bool) and data.get("demos", 0) >= 0),
         ("tasks", tasks is None or (isinstance(tasks, list) and all(isinstance(t, str) for t in tasks))),
     ):
         if not ok:
@@ -231,6 +237,8 @@ def load_recipe(path: str | Path) -> Recipe:
         start=str(data.get("start", "p0")),
         holdout=float(data.get("holdout", 0.0)),
         scorer=data.get("scorer", "strict"),
+        demos=data.get("demos", 0),
+        parents=data.get("parents", "current"),
     )
     for role in ("meta", "predict", "inference"):
         recipe.sampling(role, SamplingParams())  # checks the overrides

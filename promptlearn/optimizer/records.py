@@ -98,6 +98,7 @@ class StepRecord(FitRecord):
     candidates: list[dict[str, Any]] = field(default_factory=list)
     accepted: bool | None = None
     unparseable: int = 0  # answers the task's parser could not use (scored 0)
+    parent: int | None = None  # recipe parents: pareto: the version drawn from the front to improve on (None: no draw, p_j as before)
 
 
 @dataclass(frozen=True, kw_only=True)

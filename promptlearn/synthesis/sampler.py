@@ -70,6 +70,7 @@ class SamplingRun:
     num_samples: int
     generators: list[torch.Generator]
     step_kwargs: dict[str, Any]
+    guidance_rescale: float = 0.0
 
     @property
     def device(self) -> torch.device:
@@ -107,14 +108,18 @@ class Synthesizer:
         width: int | None = None,
         eta: float = 0.0,
         decode: bool = True,
+        guidance_rescale: float = 0.0,
     ) -> SynthesisResult:
         """Generate one image per (prompt, seed), all in one UNet batch per step.
 
         ``seeds`` seed one ``torch.Generator`` per sample (the same seed gives the same image as a
         diffusers pipeline called with ``generator=torch.Generator().manual_seed(seed)``).
         ``guidance_scale > 1`` turns on classifier-free guidance. ``decode=False`` skips the VAE
-        and returns latents only.
+        and returns latents only. ``guidance_rescale`` in [0, 1] rescales the guided prediction towards the
+        conditional one's std, as diffusers' pipeline (Lin et al. 2024, Sec. 3.4; for zero-terminal-SNR models).
         """
+        if not isinstance(guidance_rescale, (int, float)) or not 0.0 <= guidance_rescale <= 1.0:
+            raise InputError(f"guidance rescale must be in [0, 1], got {guidance_rescale!r}")
         # 1. Check inputs
         prompt_list, seed_list, active = self.check_inputs(
             prompts, seeds, interventions, num_inference_steps, guidance_scale, negative_prompt, height, width, eta
@@ -138,7 +143,7 @@ class Synthesizer:
         run = SamplingRun(
             components=self.components, encoder=encoder, scheduler=scheduler, settings=settings,
             height=height, width=width, num_samples=len(generators), generators=generators,
-            step_kwargs=_step_kwargs(scheduler, generators, eta),
+            step_kwargs=_step_kwargs(scheduler, generators, eta), guidance_rescale=float(guidance_rescale),
         )
 
         # 5. Denoising loop
@@ -308,9 +313,19 @@ class Synthesizer:
                 break
         if prediction is None:
             prediction = classifier_free_guidance(noise, run.settings.guidance_scale)
+        if run.guidance_rescale > 0 and noise.uncond is not None:
+            prediction = rescale_guidance(prediction, noise.cond, run.guidance_rescale)
 
         # d. scheduler step x_t -> x_{t-1}
         return run.scheduler.step(prediction, step.timestep, latents, **run.step_kwargs, return_dict=False)[0]
+
+
+def rescale_guidance(guided: torch.Tensor, cond: torch.Tensor, rescale: float) -> torch.Tensor:
+    """diffusers' ``rescale_noise_cfg``: mix the guided prediction with itself rescaled to the conditional
+    prediction's per-sample std, by ``rescale``."""
+    dims = list(range(1, guided.ndim))
+    rescaled = guided * (cond.std(dim=dims, keepdim=True) / guided.std(dim=dims, keepdim=True))
+    return rescale * rescaled + (1 - rescale) * guided
 
 
 def _step_kwargs(scheduler: Any, generators: list[torch.Generator], eta: float) -> dict[str, Any]:

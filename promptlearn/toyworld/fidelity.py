@@ -45,7 +45,7 @@ def judge_accuracy(*, seed: int = 0, captions_per_scene: int = 2) -> dict[str, A
 
 
 def model_fidelity(components: Any, *, samples: int = 200, seed: int = 0, steps: int = 20, guidance: float = 7.5,
-                   batch: int = 25, progress: bool = True) -> dict[str, Any]:
+                   batch: int = 25, progress: bool = True, guidance_rescale: float = 0.0) -> dict[str, Any]:
     """Generate ``samples`` images from random captions (seeded) and judge every attribute each caption
     names. Returns, per attribute, how many were asked and how many the image showed."""
     from ..progress import progress_bar
@@ -64,7 +64,8 @@ def model_fidelity(components: Any, *, samples: int = 200, seed: int = 0, steps:
     with progress_bar(samples, "toy-world: fidelity", enabled=progress, unit="image") as bar:
         for start in range(0, samples, batch):
             chunk = jobs[start:start + batch]
-            out = synth.generate([t for t, _ in chunk], seeds=[chunk[0][1]], num_inference_steps=steps, guidance_scale=guidance)
+            out = synth.generate([t for t, _ in chunk], seeds=[chunk[0][1]], num_inference_steps=steps, guidance_scale=guidance,
+                                guidance_rescale=guidance_rescale)
             images.extend(out.images)
             bar.update(len(chunk))
     for (text, sample_seed), image in zip(jobs, images):
@@ -78,5 +79,5 @@ def model_fidelity(components: Any, *, samples: int = 200, seed: int = 0, steps:
     table = {a: {"asked": asked[a], "shown": shown[a], "share": shown[a] / asked[a] if asked[a] else None}
              for a in world.ATTRIBUTES}
     all_ok = sum(shown.values()) / max(1, sum(asked.values()))
-    return {"samples": samples, "steps": steps, "guidance": guidance, "seed": seed, "per_attribute": table,
+    return {"samples": samples, "steps": steps, "guidance": guidance, "guidance_rescale": guidance_rescale, "seed": seed, "per_attribute": table,
             "all_attributes": all_ok, "examples": examples, "images": images, "captions": [t for t, _ in jobs]}

@@ -1,12 +1,15 @@
 """Train the toy world's Stable-Diffusion-shaped checkpoint on the CPU, from scratch, seeded and resumable.
 
-Two phases, one run folder:
+Three phases, one run folder:
 
-1. **VAE** (AutoencoderKL, 32 x 32 pixels -> 8 x 8 x 4 latents): reconstruction (L1 + MSE) with a tiny KL
-   term, on the 360 scenes of the world.
-2. **Text encoder + UNet** jointly (CLIPTextModel with the real CLIP tokenizer, UNet2DConditionModel with
-   cross-attention), DDPM epsilon loss with min-SNR-5 weighting, 10% caption dropout (empty caption) for
-   classifier-free guidance, EMA weights, on the latents of the frozen VAE (posterior mode).
+1. **VAE** (AutoencoderKL, 32 x 32 pixels -> 8 x 8 x 4 latents): a deterministic autoencoder (posterior
+   mode, object-weighted L1 + MSE), on the 360 scenes of the world.
+2. **Decoder** alone on the frozen encoder's latents, until every scene survives the round trip (the gate).
+   ``vae_from`` (``--vae-from``) reuses a trained VAE instead of phases 1 and 2, behind the same gate.
+3. **Text encoder + UNet** jointly (CLIPTextModel with the real CLIP tokenizer, UNet2DConditionModel with
+   cross-attention), v-prediction on zero-terminal-SNR betas (or epsilon on SD's betas) with min-SNR-5
+   weighting, 10% caption dropout (empty caption) for classifier-free guidance, EMA weights, on the latents
+   of the frozen VAE (posterior mode).
 
 Every batch is a pure function of (seed, step), so a run resumed from its last checkpoint
 (``state.pt``, written atomically every ``checkpoint_every`` steps) continues exactly. The end product is a
@@ -48,13 +51,27 @@ SCHEDULER_CONFIG = {
 # shipped UNet reads layout and background from that residue of the noise seed rather than the caption
 # (position fidelity at chance, docs/toy-world.md). DDPM's linear 0.0001-0.02 betas (residue 0.0066) were tried
 # for 1600 UNet steps: background fidelity rose (0.48 -> 0.69) but colour and shape fell; not adopted.
+PREDICTION_TYPES = ("epsilon", "v_prediction")
+
+
+def scheduler_config(config: "TrainConfig") -> dict[str, Any]:
+    """The scheduler config a recipe trains with and ships (the sampler's DDIM is built from it).
+
+    ``zero_snr`` rescales SD's betas to zero terminal SNR (Lin et al. 2024, "Common Diffusion Noise Schedules
+    and Sample Steps are Flawed": the noisiest step keeps nothing of the latent) and samples with "trailing"
+    timesteps, so that sampling starts at that step; it needs v-prediction (epsilon says nothing at SNR 0)."""
+    return SCHEDULER_CONFIG | {
+        "prediction_type": config.prediction_type,
+        "rescale_betas_zero_snr": bool(config.zero_snr),
+        "timestep_spacing": "trailing" if config.zero_snr else "leading",
+    }
 
 
 @dataclass
 class TrainConfig:
     seed: int = 0
     vae_steps: int = 500
-    unet_steps: int = 2000
+    unet_steps: int = 3000
     vae_batch_size: int = 16
     batch_size: int = 32
     vae_lr: float = 3e-3
@@ -81,6 +98,11 @@ class TrainConfig:
     vae_norm_groups: int = 4  # 4, 8, 16 channels a group: 8 groups over 16 channels (2 a group) wash colour out
     object_weight: float = 4.0
     object_halo: int = 2  # the weight covers the object and this many pixels around it
+    prediction_type: str = "v_prediction"  # or "epsilon" (the checkpoints before 2026-12-01 b)
+    zero_snr: bool = True  # rescale the betas to zero terminal SNR, sample with trailing timesteps (needs v_prediction)
+    offset_noise: float = 0.0  # add this x a per-(sample, channel) constant to the training noise (offset noise)
+    unet_object_weight: float = 0.0  # diffusion loss weight 1 + this on the latent cells the object covers (0: plain mean)
+    vae_from: str | None = None  # reuse the VAE of this diffusers folder (or "toy"): skips the VAE and decoder phases
 
     def check(self) -> None:
         for name in ("vae_steps", "unet_steps", "batch_size", "checkpoint_every", "threads"):
@@ -88,6 +110,14 @@ class TrainConfig:
                 raise InputError(f"{name} must be positive, not {getattr(self, name)}")
         if not 0 <= self.caption_dropout < 1:
             raise InputError(f"caption dropout must be in [0, 1), not {self.caption_dropout}")
+        if self.prediction_type not in PREDICTION_TYPES:
+            raise InputError(f"prediction type must be one of {', '.join(PREDICTION_TYPES)}, not {self.prediction_type!r}")
+        if self.zero_snr and self.prediction_type != "v_prediction":
+            raise InputError("zero terminal SNR needs v_prediction (epsilon cannot be predicted at SNR 0)")
+        if self.unet_object_weight < 0:
+            raise InputError(f"UNet object weight must be >= 0, not {self.unet_object_weight}")
+        if not 0 <= self.offset_noise < 1:
+            raise InputError(f"offset noise must be in [0, 1), not {self.offset_noise}")
 
 
 # -- models ------------------------------------------------------------------------------------------
@@ -232,7 +262,9 @@ def train(out: str | os.PathLike[str], config: TrainConfig | None = None, *, pro
     atomic_json(out / "config.json", asdict(config))
     pixels = scene_pixels()
 
-    # 2. VAE phase: encoder + decoder as a deterministic autoencoder (posterior mode)
+    # 2. VAE phase: encoder + decoder as a deterministic autoencoder (posterior mode); or an existing VAE
+    if state.phase == "vae" and config.vae_from:
+        _reuse_vae(out, config, state, models, pixels)
     if state.phase == "vae":
         _train_vae(out, config, state, models, pixels, saved, progress)
         saved = None
@@ -298,6 +330,30 @@ def _train_decoder(out: Path, config: TrainConfig, state: TrainState, models: di
         first = check["failures"][0]
         raise InputError(f"{out}: the VAE round trip keeps {check['intact']}/{check['scenes']} scenes (e.g. {first['scene']} "
                          f"read back as {first['read']}); train longer (--vae-steps, --decoder-steps) into a new --out")
+    state.phase, state.step = "unet", 0
+    _save_state(out, state, models, None, None, config)
+
+
+def _reuse_vae(out: Path, config: TrainConfig, state: TrainState, models: dict[str, Any], pixels: torch.Tensor) -> None:
+    """Load the VAE of ``config.vae_from`` (a diffusers folder or "toy") in float32 instead of training one,
+    then the same gate as after the decoder phase: every scene must survive the round trip."""
+    from diffusers import AutoencoderKL
+
+    from ..synthesis.components import resolve_model_name
+
+    source = Path(resolve_model_name(config.vae_from))
+    try:
+        vae = AutoencoderKL.from_pretrained(source, subfolder="vae", torch_dtype=torch.float32, local_files_only=True)
+        models["vae"].load_state_dict(vae.state_dict())
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise InputError(f"--vae-from {config.vae_from}: cannot load a VAE of this recipe's shape from {source}/vae ({exc})".splitlines()[0]) from exc
+    check = round_trip(models["vae"], pixels)
+    state.round_trip = {"intact": check["intact"], "scenes": check["scenes"], "vae_from": str(config.vae_from)}
+    state.history["vae_from"] = {"source": str(source), "round_trip": f"{check['intact']}/{check['scenes']}"}
+    print(f"toy-world: VAE from {source}: round trip {check['intact']}/{check['scenes']} scenes intact", flush=True)
+    if check["intact"] < check["scenes"]:
+        raise InputError(f"--vae-from {config.vae_from}: its round trip keeps {check['intact']}/{check['scenes']} scenes; "
+                         "the UNet phase needs every scene intact")
     state.phase, state.step = "unet", 0
     _save_state(out, state, models, None, None, config)
 
@@ -391,9 +447,20 @@ def _train_unet(out: Path, config: TrainConfig, state: TrainState, models: dict[
     if state.latent_scale is None:
         state.latent_scale = float(1.0 / latents.std())
     latents = latents * state.latent_scale
-    scheduler = DDPMScheduler(**{k: v for k, v in SCHEDULER_CONFIG.items() if k not in ("set_alpha_to_one", "steps_offset")})
+    # the object covers 6-19% of the image: without a weight the loss is mostly the background, and the caption's
+    # colour, shape and position (all on the object) are learned last; weight the latent cells the object covers
+    cell_weights = torch.nn.functional.avg_pool2d(
+        object_weights(pixels, config.unet_object_weight, config.object_halo)[:, :1], pixels.shape[-1] // latents.shape[-1])
+    scheduler = DDPMScheduler(**{k: v for k, v in scheduler_config(config).items() if k not in ("set_alpha_to_one", "steps_offset")})
     alphas = scheduler.alphas_cumprod
     snr = alphas / (1 - alphas)
+    # min-SNR-gamma (Hang et al. 2023) as diffusers' train_text_to_image: min(SNR, gamma) / SNR for epsilon,
+    # / (SNR + 1) for v; 0 disables it; at SNR 0 (zero terminal SNR) the weight is 1
+    if config.min_snr_gamma > 0:
+        loss_weight = torch.clamp(snr, max=config.min_snr_gamma) / (snr + 1 if config.prediction_type == "v_prediction" else snr)
+        loss_weight[snr == 0] = 1.0
+    else:
+        loss_weight = torch.ones_like(snr)
     unet, text_encoder, tokenizer = models["unet"].train(), models["text_encoder"].train(), models["tokenizer"]
     params = [p for m in (unet, text_encoder) for p in m.parameters()]
     named = {f"unet.{k}": v for k, v in unet.named_parameters()} | {f"text_encoder.{k}": v for k, v in text_encoder.named_parameters()}
@@ -428,14 +495,18 @@ def _train_unet(out: Path, config: TrainConfig, state: TrainState, models: dict[
             x0 = latents[torch.tensor(index)]
             ids = torch.tensor([tokens(t) for t in texts])
             noise = torch.randn(x0.shape, generator=gen)
+            if config.offset_noise > 0:
+                noise = noise + config.offset_noise * torch.randn((*x0.shape[:2], 1, 1), generator=gen)
             t = torch.randint(0, scheduler.config.num_train_timesteps, (len(index),), generator=gen)
             xt = scheduler.add_noise(x0, noise, t)
             for group in optimizer.param_groups:
                 group["lr"] = _lr(state.step, config.unet_steps, config.lr, config.warmup)
             hidden = text_encoder(ids).last_hidden_state
             pred = unet(xt, t, hidden).sample
-            weight = torch.clamp(snr[t], max=config.min_snr_gamma) / snr[t]
-            loss = (weight * (pred - noise).pow(2).mean(dim=(1, 2, 3))).mean()
+            target = scheduler.get_velocity(x0, noise, t) if config.prediction_type == "v_prediction" else noise
+            cells = cell_weights[torch.tensor(index)]
+            error = (cells * (pred - target).pow(2)).mean(dim=(1, 2, 3)) / cells.mean(dim=(1, 2, 3))
+            loss = (loss_weight[t] * error).mean()
             _optimise(optimizer, loss, clip=params)
             decay = min(config.ema_decay, (1 + state.step) / (10 + state.step))
             with torch.no_grad():
@@ -478,7 +549,7 @@ def export(out: Path, config: TrainConfig, state: TrainState, models: dict[str, 
     unet.set_attn_processor(AttnProcessor2_0())
     pipe = StableDiffusionPipeline(
         vae=vae.half().eval(), text_encoder=copy.deepcopy(models["text_encoder"]).half().eval(),
-        tokenizer=models["tokenizer"], unet=unet.half().eval(), scheduler=DDIMScheduler(**SCHEDULER_CONFIG),
+        tokenizer=models["tokenizer"], unet=unet.half().eval(), scheduler=DDIMScheduler(**scheduler_config(config)),
         safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     )
     target = out / MODEL_DIR
@@ -492,7 +563,7 @@ def export(out: Path, config: TrainConfig, state: TrainState, models: dict[str, 
         "vae_final_loss": _tail_mean(state.losses["vae"]),
         "unet_final_loss": _tail_mean(state.losses["unet"]),
         "latent_scale": state.latent_scale,
-        "scheduler": SCHEDULER_CONFIG,
+        "scheduler": scheduler_config(config),
         "round_trip": state.round_trip,
         "round_trip_curve": state.round_trip_curve,
         "history": {k: {kk: vv for kk, vv in v.items() if kk != "losses"} if isinstance(v, dict) else v
@@ -503,7 +574,7 @@ def export(out: Path, config: TrainConfig, state: TrainState, models: dict[str, 
         "model_bytes": sum(p.stat().st_size for p in target.rglob("*") if p.is_file()),
     }
     atomic_json(out / "record.json", record)
-    plot_losses(state.losses, out / "loss.png")
+    plot_losses(state.losses, out / "loss.png", unet_target="v" if config.prediction_type == "v_prediction" else "eps")
     return target
 
 
@@ -512,7 +583,7 @@ def _tail_mean(points: list[tuple[int, float]], n: int = 100) -> float | None:
     return round(sum(tail) / len(tail), 5) if tail else None
 
 
-def plot_losses(losses: dict[str, list[tuple[int, float]]], path: Path) -> None:
+def plot_losses(losses: dict[str, list[tuple[int, float]]], path: Path, *, unet_target: str = "eps") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -520,7 +591,7 @@ def plot_losses(losses: dict[str, list[tuple[int, float]]], path: Path) -> None:
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
     for ax, (name, title) in zip(axes, (("vae", "1. VAE: weighted L1 + MSE"), ("decoder", "2. decoder: weighted L1 + MSE"),
-                                        ("unet", "3. UNet + text: min-SNR eps MSE"))):
+                                        ("unet", f"3. UNet + text: min-SNR {unet_target} MSE"))):
         points = losses.get(name) or []
         if points:
             steps, values = zip(*points)
@@ -529,6 +600,8 @@ def plot_losses(losses: dict[str, list[tuple[int, float]]], path: Path) -> None:
             ax.plot(steps, values, alpha=0.25, lw=0.6)
             ax.plot(steps[window - 1:], smooth, lw=1.4)
             ax.set_yscale("log")
+        else:
+            ax.text(0.5, 0.5, "not run here\n(VAE reused: --vae-from)", ha="center", va="center", transform=ax.transAxes)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("step")
     fig.tight_layout()

@@ -35,6 +35,29 @@ def test_plain_run_matches_diffusers_v_prediction(sd_v_dir):
     torch.testing.assert_close(ours.latents, theirs, rtol=0, atol=1e-5)
 
 
+def test_plain_run_matches_diffusers_zero_terminal_snr_v_prediction(sd_v_dir):
+    """The toy recipe's scheduler (zero terminal SNR, trailing DDIM timesteps, v-prediction) read from the config."""
+    from diffusers import DDIMScheduler
+
+    parts = load_components(sd_v_dir)
+    config = dict(parts.scheduler.config) | {"rescale_betas_zero_snr": True, "timestep_spacing": "trailing"}
+    parts = parts.with_scheduler("ddim")
+    from dataclasses import replace
+
+    parts = replace(parts, scheduler=DDIMScheduler.from_config(config))
+    assert parts.scheduler.alphas_cumprod[-1] == 0
+    ours = Synthesizer(parts).generate(QUERY, seeds=2, num_inference_steps=STEPS, guidance_scale=7.5, decode=False)
+    theirs = _diffusers_latents(parts, QUERY, 2, guidance_scale=7.5)
+    assert torch.isfinite(ours.latents).all()
+    torch.testing.assert_close(ours.latents, theirs, rtol=0, atol=1e-5)
+    ours = Synthesizer(parts).generate(QUERY, seeds=2, num_inference_steps=STEPS, guidance_scale=7.5, decode=False,
+                                       guidance_rescale=0.7)
+    theirs = _diffusers_latents(parts, QUERY, 2, guidance_scale=7.5, guidance_rescale=0.7)
+    torch.testing.assert_close(ours.latents, theirs, rtol=0, atol=1e-5)
+    with pytest.raises(InputError, match="guidance rescale"):
+        Synthesizer(parts).generate(QUERY, seeds=2, num_inference_steps=STEPS, guidance_rescale=1.5)
+
+
 def test_plain_run_matches_diffusers_sdxl(tmp_path):
     parts = tiny_sdxl_components(tmp_path / "tokenizer")
     ours = Synthesizer(parts).generate(QUERY, seeds=0, num_inference_steps=3, guidance_scale=5.0, decode=False)
