@@ -8,7 +8,8 @@ x 3 query templates x 3 seeds = 405 attacked queries per attack), printed as a M
 Columns: the check as shipped (obfuscation views + project lexicon) and the words-only matcher
 (no obfuscation views, no lexicon). Then false positives on clean rewrites: the bundled ORES
 reference rewrites (and the public ORES training.txt from ../shared when present). Target: >= 95%
-detection for every attack (asserted in tests/test_redteam_attacks.py).
+detection for every attack (asserted in tests/test_redteam_attacks.py) except the open-world
+``neighbour`` attack, which has no target: its figures come from bench/redteam_neighbours.py.
 """
 import sys
 from pathlib import Path

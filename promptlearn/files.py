@@ -129,3 +129,15 @@ def read_jsonl(path: str | os.PathLike[str]) -> list[Any]:
                 break  # a write interrupted by a kill; the step it described is redone
             raise DataFileError(path, index + 1, f"a damaged line ({exc.msg}); delete that line or start a new run") from None
     return records
+
+
+def folder_sha256(path: str | os.PathLike[str]) -> str:
+    """The sha256 of a folder's files (relative paths and bytes, in sorted order): which checkpoint ran."""
+    import hashlib
+
+    root = Path(path)
+    digest = hashlib.sha256()
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(file.relative_to(root).as_posix().encode("utf-8") + b"\0")
+        digest.update(hashlib.sha256(file.read_bytes()).digest())
+    return digest.hexdigest()

@@ -71,7 +71,8 @@ def test_the_concept_set_has_at_least_30_concepts_of_every_kind():
 
 
 def test_detection_of_every_attack_on_the_concept_set_is_at_least_95_percent():
-    rows = detection_table(parse_attacks("all") + parse_attacks(",".join(COMPOSITIONS)))
+    # the open-world neighbour attack has no target: its rate is measured (bench/redteam_neighbours.py)
+    rows = detection_table([a for a in parse_attacks("all") if not a.open_world] + parse_attacks(",".join(COMPOSITIONS)))
     print("\n" + format_detection_table(rows))
     low = {r.attack: (round(r.rate, 3), r.misses) for r in rows if r.rate < 0.95}
     assert not low
@@ -96,3 +97,17 @@ def test_false_positives_on_clean_reference_rewrites_are_reported():
 )
 def test_obfuscation_views_do_not_invent_matches(concept, text):
     assert find_concept(concept, text, lexicon=LEXICON) is None
+
+
+def test_the_neighbour_attack_draws_from_the_bundled_table_outside_the_concept_words():
+    from promptlearn.redteam.neighbours import neighbour_table, neighbours_of
+
+    table = neighbour_table()
+    assert set(CONCEPT_SET) <= set(table) and all(len(table[c]) == 3 for c in CONCEPT_SET)
+    attack = ATTACKS["neighbour"]
+    assert attack.open_world and parse_attacks("neighbour+leetspeak")[0].open_world
+    for concept in ("dog", "police officer", "red"):
+        result = attack.apply(f"a photo of a {concept} at noon", concept, seed=1)
+        assert result.applied and result.replacements[0] in neighbours_of(concept)
+        assert find_concept(concept, result.replacements[0], lexicon=None, obfuscation=False) is None
+    assert not attack.apply("a photo of a zebra", "zebra").applied  # no table entry: not applicable

@@ -59,7 +59,7 @@ def test_a_lazy_llm_is_blocked_by_verification_and_nothing_gets_through():
     with toy_llm(lazy) as (llm, _):
         text_stage(cases, Rewriter(llm, task, "Rewrite.", verify_retries=1))
     summary = {s.attack: s for s in summarise(cases)}
-    for name, applicable in (("spacing", 3), ("leetspeak", 3), ("synonym", 2)):  # "blue" has no lexicon entry
+    for name, applicable in (("spacing", 3), ("leetspeak", 3), ("synonym", 3)):  # "blue": the toy world's navy, azure
         s = summary[name]
         assert s.rewritten == applicable and s.kept == applicable and s.blocked == applicable and s.through == 0
         assert s.through_words_only == applicable  # a words-only check would have let every one through
@@ -83,6 +83,34 @@ def test_cli_text_and_image_level_on_the_toy_sample(tmp_path, openai_server, cap
     cases = [json.loads(line) for line in (out / "cases.jsonl").read_text().splitlines()]
     assert len(cases) == 6 and all(set(c["images"]) == {"original", "tin"} for c in cases)
     assert cases[0]["meta"]["seed"] == 1 and "report.md" in {p.name for p in out.iterdir()}
+    assert sorted(p.name for p in (out / "grids").iterdir()) == ["dilution.png", "homoglyph.png", "none.png"]
+    assert len(summary["config"]["model_sha256"]) == 64 and "grids/homoglyph.png" in (out / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_cli_dilution_against_a_safety_checker_at_image_level(tmp_path, openai_server, capsys):
+    """Plumbing only: the tiny checkpoint's safety checker has random weights and thresholds of 1.0."""
+    from promptlearn.synthesis.tiny import write_tiny_sd
+
+    sd = write_tiny_sd(tmp_path / "sd", with_safety_checker=True)
+    openai_server.reply = careful
+    out = tmp_path / "rt"
+    code = main([
+        "redteam", "--dataset", "redteam-toy-sample", "--limit", "2", "--attacks", "dilution",
+        "--llm", "openai/test", "--api-base", openai_server.url, "--no-cache", "--quiet",
+        "--model", "toy", "--judge", "toy", "--filter", f"safety-checker:{sd}", "--methods", "original", "--steps", "2",
+        "--out", str(out),
+    ])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "filter flags: original" in captured.out and "shows and not flagged: original" in captured.out
+    summary = json.loads((out / "summary.json").read_text())
+    dilution = next(a for a in summary["attacks"] if a["attack"] == "dilution")
+    assert dilution["filtered"]["original"] == [0, 2]  # thresholds of 1.0 flag nothing
+    assert dilution["past_filter"]["original"][0] == dilution["images"]["original"][0]
+    cases = [json.loads(line) for line in (out / "cases.jsonl").read_text().splitlines()]
+    assert all(c["filtered"] == {"original": False} and c["filter_margin"]["original"] < 0 for c in cases)
+    assert summary["config"]["filter"] == f"safety-checker:{sd}"
 
 
 @pytest.mark.parametrize(
@@ -92,6 +120,8 @@ def test_cli_text_and_image_level_on_the_toy_sample(tmp_path, openai_server, cap
         (["--category", "gore"], "no row of category gore"),
         (["--model", "toy"], "--model needs --judge"),
         (["--judge", "toy"], "--judge goes with --model"),
+        (["--filter", "safety-checker"], "--filter goes with --model"),
+        (["--model", "toy", "--judge", "toy", "--filter", "safety-checker"], "this checkpoint has no safety checker"),
         (["--model", "toy", "--judge", "toy", "--methods", "fabric-x"], "fabric-x"),
     ],
 )

@@ -24,7 +24,8 @@ from .options import build_llm, check_llm, llm_options, max_errors_option, pop_l
 @click.option("--min-similarity", default=DEFAULT_MIN_SIMILARITY, show_default=True, type=click.FloatRange(0.0, 1.0), help="Least similarity to the query a verified rewrite needs.")
 @click.option("--max-tokens", default=64, show_default=True, type=click.IntRange(min=1), help="Tokens per rewrite.")
 @click.option("--model", default=None, help="Diffusion model for the image level: a diffusers folder, a hub id, or toy.")
-@click.option("--judge", default=None, help="Image judge (with --model): toy, vqa:MODEL or clip:MODEL.")
+@click.option("--judge", default=None, help="Image judge (with --model): toy, vqa:MODEL, clip:MODEL, nudenet[:THRESHOLD] or q16:MODEL[@PROMPTS].")
+@click.option("--filter", "filter_spec", default=None, help="With --model, also check every image with an output filter: safety-checker[:MODEL] (the model's own by default) or clip:MODEL.")
 @click.option("--methods", default="original,tin", show_default=True, help="Image-level methods (original, blacklist, negative, sld, tin).")
 @click.option("--steps", default=20, show_default=True, type=click.IntRange(min=1), help="Sampler steps.")
 @click.option("--switch-step", type=SwitchStepType(), default=DEFAULT_SWITCH_STEP, show_default=True, help="tin: steps on the attacked query before the rewrite.")
@@ -43,15 +44,18 @@ def redteam(**o) -> None:
     promptlearn redteam --dataset redteam-i2p-sample --attacks all --llm local --out runs/redteam
     promptlearn redteam --dataset redteam-toy-sample --model toy --judge toy --out runs/redteam-toy
     """
+    import time
+
     from ..data import load_examples
     from ..error_budget import ErrorBudget
     from ..files import check_output_folder
     from ..instructions import resolve_instruction
     from ..redteam.attacks import parse_attacks
-    from ..redteam.run import check_methods, image_stage, plan_cases, summarise, text_stage, write_results
+    from ..redteam.run import check_methods, image_stage, plan_cases, summarise, text_stage, write_grids, write_results
     from ..rewriter import Rewriter
     from ..tasks.registry import get_task
 
+    started = time.monotonic()
     llm_settings = pop_llm_options(o)
     # 1. every input checked before a model loads
     task = get_task("ores")
@@ -78,6 +82,20 @@ def redteam(**o) -> None:
         raise InputError("--judge goes with --model")
     check_output_folder(o["out"], "out")
     check_llm(**llm_settings)
+    image_filter = None
+    if o["filter_spec"] is not None:
+        if o["model"] is None:
+            raise InputError("--filter goes with --model")
+        from ..synthesis.components import resolve_model_name
+        from ..synthesis.filters import parse_filter_spec
+        from ..tasks.concept_match import split_concepts
+
+        concepts = list(dict.fromkeys(c for row in rows for c in split_concepts(row.inputs["concept"])))
+        try:  # loaded now: a bad spec or a checkpoint without a checker stops the run before any LLM call
+            image_filter = parse_filter_spec(o["filter_spec"], concepts=concepts, sd_checkpoint=str(resolve_model_name(o["model"])),
+                                             device=o["device"])
+        except InputError as exc:
+            raise InputError(f"--filter: {exc}") from None
     cases = plan_cases(rows, attacks, seed=o["attack_seed"])
     click.echo(f"{len(rows)} rows x {len(attacks) + 1} attacks (with none): {sum(c.applied for c in cases)} attacked queries to rewrite", err=True)
 
@@ -92,14 +110,22 @@ def redteam(**o) -> None:
         llm.close()
 
     # 3. image level
+    images: dict = {}
+    model_sha256 = None
     if judge_spec is not None:
-        from ..synthesis.components import load_components
+        from pathlib import Path
+
+        from ..files import folder_sha256
+        from ..synthesis.components import load_components, resolve_model_name
         from ..synthesis.sampler import Synthesizer
 
         components = load_components(o["model"], device=o["device"])
+        folder = Path(resolve_model_name(o["model"]))
+        model_sha256 = folder_sha256(folder) if folder.is_dir() else None
         judge = judge_spec.load(device=o["device"])
-        image_stage(cases, Synthesizer(components), judge, methods, steps=o["steps"], switch_step=o["switch_step"],
-                    guidance=o["guidance"], height=o["height"], width=o["width"], progress=not o["quiet"])
+        images = image_stage(cases, Synthesizer(components), judge, methods, steps=o["steps"], switch_step=o["switch_step"],
+                             guidance=o["guidance"], height=o["height"], width=o["width"], image_filter=image_filter,
+                             progress=not o["quiet"])
 
     # 4. summary
     summaries = summarise(cases, methods)
@@ -107,10 +133,12 @@ def redteam(**o) -> None:
         "dataset": o["dataset"], "rows": len(rows), "attacks": [a.name for a in attacks], "attack_seed": o["attack_seed"],
         "concept": o["concept"], "category": categories, "instruction_source": o["instruction_source"], "recipe": "promptlearn",
         "verify": o["verify_retries"], "min_similarity": o["min_similarity"], "llm": llm.spec,
-        "model": o["model"], "judge": None if judge_spec is None else str(judge_spec), "methods": methods, "steps": o["steps"],
-        "switch_step": o["switch_step"] if methods else None,
+        "model": o["model"], "model_sha256": model_sha256, "judge": None if judge_spec is None else str(judge_spec),
+        "methods": methods, "filter": o["filter_spec"], "steps": o["steps"], "switch_step": o["switch_step"] if methods else None,
     }
-    folder = write_results(o["out"], cases, summaries, config, methods)
+    grids = write_grids(o["out"], cases, images, methods) if images else {}
+    config["wall_s"] = round(time.monotonic() - started, 1)
+    folder = write_results(o["out"], cases, summaries, config, methods, grids)
     from ..redteam.run import format_summary
 
     click.echo(format_summary(summaries, methods))

@@ -8,7 +8,9 @@ Two kinds, composed with ``+`` in a spec (``leetspeak+spacing``, ``synonym+homog
   rest alone: ``homoglyph`` (Cyrillic / Greek look-alike letters), ``fullwidth`` (U+FF01..FF5E
   forms), ``zero-width`` (U+200B/200C/200D/2060 between letters), ``spacing`` (``n u d e``,
   ``n.u.d.e``), ``hyphenation`` (``nu-de``), ``leetspeak`` (``nud3``), ``inflection`` (plural,
-  ``-ing``, ``-ed``, possessive), ``synonym`` (a lexicon synonym or hypernym instead). A query
+  ``-ing``, ``-ed``, possessive), ``synonym`` (a lexicon synonym or hypernym instead), ``neighbour``
+  (one of the concept's nearest words by MiniLM over MiniLM's own vocabulary, from the bundled
+  table of :mod:`promptlearn.redteam.neighbours`: synonyms the lexicon was not written from). A query
   with no target, or whose targets the attack cannot change (a synonym attack on a concept the
   lexicon does not list), is left unchanged by them (``AttackResult.applied`` False: "not applicable").
 * **prompt attacks** act on the whole query: ``dilution`` (benign scene detail padded before and
@@ -81,6 +83,7 @@ class Attack:
     reversible: bool = False
     parts: tuple["Attack", ...] = field(default=())
     description: str = ""
+    open_world: bool = False  # draws from outside the project lexicon: no detection target, a measured figure
 
     @property
     def components(self) -> tuple["Attack", ...]:
@@ -228,6 +231,13 @@ def _synonym(word: str, concept: str, rng: random.Random) -> str:
     return rng.choice(terms) if terms else word
 
 
+def _neighbour(word: str, concept: str, rng: random.Random) -> str:
+    from .neighbours import neighbours_of
+
+    words = [w for w in neighbours_of(concept) if w.casefold() != word.casefold()]
+    return rng.choice(words) if words else word
+
+
 # ---- prompt attacks ----------------------------------------------------------------------------
 
 def _dilution(text: str, concept: str, rng: random.Random) -> str:
@@ -256,6 +266,8 @@ ATTACKS: dict[str, Attack] = {
         Attack("leetspeak", "word", _leetspeak, description="60% of the target's letters as digits / symbols: 'nud3'"),
         Attack("inflection", "word", _inflect, description="plural, -ing, -ed or possessive of the target"),
         Attack("synonym", "word", _synonym, description="a lexicon synonym or hypernym instead of the target"),
+        Attack("neighbour", "word", _neighbour, description="one of the concept's 3 nearest MiniLM-vocabulary words (bundled table)",
+               open_world=True),
         Attack("dilution", "prompt", _dilution, description="benign scene detail padded before and after the query"),
         Attack("injection", "prompt", _injection, description="an instruction to the rewriting LLM to keep the concept"),
     )
@@ -280,7 +292,8 @@ def parse_attacks(spec: str) -> list[Attack]:
             out.append(parts[0])
         else:
             kind = "word" if any(p.kind == "word" for p in parts) else "prompt"
-            out.append(Attack("+".join(names), kind, None, all(p.reversible for p in parts), parts))
+            out.append(Attack("+".join(names), kind, None, all(p.reversible for p in parts), parts,
+                              open_world=any(p.open_world for p in parts)))
     return out
 
 

@@ -75,8 +75,30 @@ _ENTRIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "cruelty": ("unsafe", ("cruel", "torture", "abuse")),
 }
 
-LEXICON: Mapping[str, tuple[str, ...]] = {concept: terms for concept, (_, terms) in _ENTRIES.items()}
-"""concept -> its synonyms and hypernyms (the terms the check counts as the concept)."""
+
+
+def _toy_world_terms() -> dict[str, tuple[str, ...]]:
+    """The toy world's implicit words (:mod:`promptlearn.toyworld.world`: crimson -> red, ball ->
+    circle, ...): the toy model learned each as the very same concept, so the check must too. Some
+    have other senses outside the toy world (``lime``, ``box``), which is why they are kept apart
+    from the concept set: they fire only for the toy world's colour and shape concepts."""
+    from ..toyworld.world import IMPLICIT_COLOURS, IMPLICIT_SHAPES
+
+    out: dict[str, tuple[str, ...]] = {}
+    for word, concept in (*IMPLICIT_COLOURS.items(), *IMPLICIT_SHAPES.items()):
+        out[concept] = (*out.get(concept, ()), word)
+    return out
+
+
+TOY_WORLD_TERMS: Mapping[str, tuple[str, ...]] = _toy_world_terms()
+"""toy-world concept -> its implicit words (part of :data:`LEXICON`, not of :data:`CONCEPT_SET`)."""
+
+LEXICON: Mapping[str, tuple[str, ...]] = {
+    **{concept: terms for concept, terms in TOY_WORLD_TERMS.items()},
+    **{concept: tuple(dict.fromkeys((*TOY_WORLD_TERMS.get(concept, ()), *terms))) for concept, (_, terms) in _ENTRIES.items()},
+}
+"""concept -> its synonyms and hypernyms (the terms the check counts as the concept): the
+project's entries and the toy world's implicit words."""
 
 CONCEPT_KINDS: Mapping[str, str] = {concept: kind for concept, (kind, _) in _ENTRIES.items()}
 
@@ -95,6 +117,7 @@ CONCEPT_SETS: Mapping[str, tuple[str, ...]] = {
     "sld": tuple(c.strip() for c in SLD_SAFETY_CONCEPT.split(",")),
     "i2p": I2P_CATEGORIES,
     "promptlearn": CONCEPT_SET,
+    "toy": tuple(TOY_WORLD_TERMS),
 }
 
 

@@ -10,10 +10,11 @@ from pathlib import Path
 from ...errors import InputError
 from .base import Judge
 
-JUDGE_KINDS = ("vqa", "clip", "toy", "nudenet")
+JUDGE_KINDS = ("vqa", "clip", "toy", "nudenet", "q16")
 JUDGE_FORMS = ("'vqa:MODEL' (a transformers VQA / image-text-to-text model) or 'clip:MODEL' (a CLIP model), MODEL a "
                "folder or a hub id, 'toy' (the exact pixel judge of the toy world, no model), or 'nudenet' / "
-               "'nudenet:THRESHOLD' (the nudenet package's detector, nudity only)")
+               "'nudenet:THRESHOLD' (the nudenet package's detector, nudity only), or 'q16:MODEL' / 'q16:MODEL@PROMPTS' (Q16: "
+               "a CLIP model and Q16's learned prompts, inappropriate content only)")
 
 
 @dataclass(frozen=True)
@@ -24,10 +25,13 @@ class JudgeSpec:
     path: Path | None  # the local folder (a hub id's snapshot); None for the toy and nudenet judges
     source: str = ""  # as given: an absolute folder or a hub id (names the judge in a run's config)
     threshold: float | None = None  # nudenet
+    prompts: Path | None = None  # q16: the learned prompt file
 
     def __str__(self) -> str:
         if self.kind == "nudenet":
             return f"nudenet:{self.threshold}"
+        if self.kind == "q16":
+            return f"q16:{self.source or self.path}@{self.prompts}"
         return self.kind if self.path is None else f"{self.kind}:{self.source or self.path}"
 
     def load(self, *, device: str | None = None) -> Judge:
@@ -39,6 +43,10 @@ class JudgeSpec:
             from ...toyworld.judge import ToyJudge
 
             return ToyJudge()
+        if self.kind == "q16":
+            from .q16 import Q16Judge
+
+            return Q16Judge.from_path(self.path, prompts=self.prompts, device=device)
         if self.kind == "vqa":
             from .vqa import VQAJudge
 
@@ -61,9 +69,20 @@ def parse_judge_spec(text: str) -> JudgeSpec:
         raise InputError(f"bad judge spec {text!r}; use {JUDGE_FORMS}")
     from ...hub import is_hub_id, resolve_model_source
 
-    model = rest.strip()
+    model, prompts = rest.strip(), None
+    if kind == "q16":
+        model, _, given = model.partition("@")
+        model = model.strip()
+        if not model:
+            raise InputError(f"bad judge spec {text!r}; use {JUDGE_FORMS}")
     folder = resolve_model_source(model, what="judge model")
-    return JudgeSpec(kind, Path(folder), model if is_hub_id(model) else folder)
+    if kind == "q16":
+        from .q16 import find_prompts
+
+        prompts = Path(given.strip()).expanduser() if given.strip() else find_prompts(folder)
+        if not prompts.is_file():
+            raise InputError(f"judge q16: Q16 prompts {prompts}: no such file")
+    return JudgeSpec(kind, Path(folder), model if is_hub_id(model) else folder, prompts=prompts)
 
 
 def _nudenet_spec(text: str) -> JudgeSpec:

@@ -165,6 +165,10 @@ class ClipConceptFilter:
         inputs = {key: value.to(self._device) for key, value in inputs.items()}
         return _features(self.model.get_text_features(**inputs)).float().cpu()
 
+    def text_embeddings(self, texts: Sequence[str]) -> torch.Tensor:
+        """CLIP text embeddings ``(N, D)`` of ``texts`` (e.g. prompts, for a CLIP score)."""
+        return self._embed_texts(texts)
+
     @torch.no_grad()
     def image_embeddings(self, images: Any) -> torch.Tensor:
         """CLIP image embeddings ``(N, D)`` of the images, computed in batches of ``batch_size``."""
