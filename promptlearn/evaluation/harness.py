@@ -49,6 +49,16 @@ class BenchRun:
     start_seconds: float = 0.0
     cells_seconds: float = 0.0
 
+    def count(self, record: Mapping[str, Any], where: str) -> bool:
+        """Count one recorded cell: done when its status is ok, else failed, with ``where: error``
+        kept in ``errors``; True when it was ok."""
+        if record["status"] == "ok":
+            self.done += 1
+            return True
+        self.failed += 1
+        self.errors.append(f"{where}: {record['error']}")
+        return False
+
 
 def run_image_bench(
     *,
@@ -257,12 +267,8 @@ def _record(folder: Path, cells: CellStore, run: BenchRun, unit: ImageUnit, resu
         if result.png is not None:
             atomic_write_bytes(folder / record["image"], result.png)
         cells.add(record)
-        if record["status"] == "ok":
-            run.done += 1
-        else:
-            run.failed += 1
-            run.errors.append(f"{unit.row.id} / {record['method']} / seed {unit.seed}: {record['error']}")
-            logger.warning("cell failed: %s / %s / seed %s: %s", unit.row.id, record["method"], unit.seed, record["error"])
+        if not run.count(record, f"{unit.row.id} / {record['method']} / seed {unit.seed}"):
+            logger.warning("cell failed: %s", run.errors[-1])
 
 
 def _unit_failed(unit: ImageUnit, error: str | None) -> list[CellResult]:

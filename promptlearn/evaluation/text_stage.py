@@ -114,11 +114,7 @@ def run_text_bench(
                 {**_base(unit, row), "status": "failed", "error": f"worker failed: {outcome.error}"} for row in unit.rows]
             for record in records:
                 cells.add(record)
-                if record["status"] == "ok":
-                    run.done += 1
-                else:
-                    run.failed += 1
-                    run.errors.append(f"{record['row_id']} / {unit.method}: {record['error']}")
+                run.count(record, f"{record['row_id']} / {unit.method}")
             bar.update(len(unit.rows))
     return run
 
