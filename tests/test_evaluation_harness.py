@@ -15,6 +15,8 @@ from promptlearn.evaluation import Rewrite, ScriptedJudge, run_image_bench, writ
 from promptlearn.evaluation.report import ReportOptions
 from promptlearn.tasks.base import Example
 
+from _word_task import WordTask
+
 # grey levels per synthesis method; the judge says "present" for the unconstrained colour
 LEVEL = {"original": 0, "blacklist": 0, "negative": 51, "sld": 102, "tin": 51, "tin-no-instruction": 51, "tin-no-intervention": 51}
 
@@ -243,26 +245,6 @@ def test_seed_and_method_lists():
         parse_methods("tin, original,tin")
     with pytest.raises(InputError, match="no method"):
         parse_methods(" , ", known=["tin"])
-
-
-class WordTask:
-    """A stand-in for the ORES task: avoided when the rewrite lacks the concept word, similarity 0.5."""
-
-    name = "word"
-
-    def check_example(self, row):
-        pass
-
-    class scorer:
-        @staticmethod
-        def score(rows, predictions):
-            from promptlearn.tasks.base import Score
-
-            out = []
-            for row, text in zip(rows, predictions):
-                avoided = row.inputs["concept"] not in text
-                out.append(Score(0.5 if avoided else 0.0, {"avoided": avoided, "similarity": 0.5}))
-            return out
 
 
 class StoppingRewriter(ListRewriter):

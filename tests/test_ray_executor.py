@@ -23,8 +23,12 @@ from promptlearn.tasks.base import Example  # noqa: E402
 from promptlearn.testing.openai_server import OpenAIServer  # noqa: E402
 from promptlearn.testing.toy import ToyReply  # noqa: E402
 
-# the workers get this module's functions and classes by value (they cannot import a test module)
+import _word_task  # noqa: E402
+from _word_task import WordTask  # noqa: E402
+
+# the workers get this module's (and the shared stand-in's) functions and classes by value (they cannot import a test module)
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+ray.cloudpickle.register_pickle_by_value(_word_task)
 
 TASK_FILE = "from promptlearn.testing.toy import toy_task\n\nTASK = toy_task()\n"
 
@@ -221,23 +225,6 @@ def test_a_killed_worker_loses_no_cell(local_ray, tmp_path):
 
 
 # -- bench: the text stage ---------------------------------------------------------------------
-
-
-class WordTask:
-    """A stand-in for the ORES task: avoided when the rewrite lacks the concept word."""
-
-    name = "word"
-
-    def check_example(self, row):
-        pass
-
-    class scorer:
-        @staticmethod
-        def score(rows, predictions):
-            from promptlearn.tasks.base import Score
-
-            return [Score(0.5 if row.inputs["concept"] not in text else 0.0,
-                          {"avoided": row.inputs["concept"] not in text, "similarity": 0.5}) for row, text in zip(rows, predictions)]
 
 
 class SwapRewriter:
