@@ -96,6 +96,7 @@ def test_train_refuses_bad_recipes_with_one_line(tmp_path, capsys, args, words):
     err = capsys.readouterr().err
     assert code != 0 and words in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()  # refused before the run folder is made
 
 
 @pytest.mark.slow

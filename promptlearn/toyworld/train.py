@@ -130,6 +130,12 @@ class TrainConfig:
             raise InputError(f"high_noise_from must be a timestep in [0, 1000), not {self.high_noise_from}")
         if not 0 <= self.offset_noise < 1:
             raise InputError(f"offset noise must be in [0, 1), not {self.offset_noise}")
+        if self.vae_from is not None:  # before the run folder is made: a bad source leaves nothing behind
+            from ..synthesis.components import resolve_model_name
+
+            source = Path(resolve_model_name(self.vae_from)).expanduser()
+            if not (source / "vae" / "config.json").is_file():
+                raise InputError(f"--vae-from {self.vae_from}: no VAE at {source / 'vae'} (give OUT/model of an earlier run, or toy)")
 
 
 # -- models ------------------------------------------------------------------------------------------
