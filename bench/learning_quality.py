@@ -7,10 +7,11 @@ Tasks x arms x seeds on one LLM (the embedded SmolLM2-135M, ``--llm local``, by 
 * ``paper-loop``: the paper's loop, one proposal per step, always taken, the last kept: the
   ``paper`` recipe on ORES; on the word tasks (the paper recipe's templates are ORES-only) the
   ``single`` recipe, the same loop shape with promptlearn's templates;
-* ``promptlearn-start``: the promptlearn arm's starting instruction: p_0 (the same text as
-  ``p0``) with the recipe's demonstrations drawn from the training split (``--demos``) when they
-  score at least as well on validation as without, else p_0 itself; so that what the
-  demonstrations do and what the learning does are told apart;
+* ``promptlearn-start``: the promptlearn arm's starting instruction, as its recipe's ``start``
+  chose it (``--start``; promptlearn's default ``best``: p_0 (the same text as ``p0``) and the
+  task's human-written instruction, each with and without the recipe's demonstrations drawn from
+  the training split (``--demos``), scored on validation, the best kept); so that what the start
+  does and what the learning does are told apart;
 * ``promptlearn``: the promptlearn recipe (k proposals, each with demonstrations, accept only if
   better on the mini-batch, the best on validation among the accepted ones).
 
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--candidates", type=int, default=None, help="k of the promptlearn arm [default: its recipe's]")
     parser.add_argument("--demos", type=int, default=None, help="demonstrations of the promptlearn arm [default: its recipe's]")
+    parser.add_argument("--start", default=None, help="start of the promptlearn arm: p0, human or best [default: its recipe's]")
     parser.add_argument("--val-limit", type=int, default=0, help="use only the first N validation examples (0: all)")
     parser.add_argument("--test-limit", type=int, default=0, help="score only the first N test examples (0: all)")
     parser.add_argument("--predict-max-tokens", type=int, default=None, help="cap of every answer's length [default: the project's, 64]")
@@ -125,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             arms["human"] = {"instruction": task.human_instruction, "calls": 0, "seconds": 0.0}
             for arm, recipe, kwargs in (
                 ("paper-loop", "paper" if task_name == "ores" else "single", {}),
-                ("promptlearn", "promptlearn", {"candidates": args.candidates, "start": "p0", "demos": args.demos}),
+                ("promptlearn", "promptlearn", {"candidates": args.candidates, "start": args.start, "demos": args.demos}),
             ):
                 t0, u0 = time.perf_counter(), llm.usage.snapshot()
                 learner = InstructionLearner(llm, task, recipe=recipe, epochs=50, batch_size=args.batch_size if recipe != "paper" else None,
@@ -139,8 +141,10 @@ def main(argv: list[str] | None = None) -> int:
                     "accepted": sum(1 for s in steps if s.accepted) if arm == "promptlearn" else None,
                     "scorers": result.scorers, "notes": result.notes,
                 }
-                if arm == "promptlearn":  # its start: p_0 with the recipe's demonstrations
-                    arms["promptlearn-start"] = {"instruction": result.initial_instruction, "recipe": "promptlearn (step 0)", "calls": 0, "seconds": 0.0}
+                if arm == "promptlearn":  # its start: the candidate that won on validation (recipe start)
+                    init = next((s for s in result.steps if getattr(s, "kind", "") == "init"), None)
+                    arms["promptlearn-start"] = {"instruction": result.initial_instruction, "recipe": "promptlearn (step 0)", "calls": 0, "seconds": 0.0,
+                                                 "start": getattr(init, "start", None), "start_scores": getattr(init, "start_scores", None)}
                 arms[arm]["val_curve"] = val_curve(result)
                 curves.setdefault(task_name, {}).setdefault(arm, []).append(arms[arm]["val_curve"])
             for arm in ARMS:

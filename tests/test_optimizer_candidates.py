@@ -38,8 +38,9 @@ class KReply(ToyReply):
 
 
 def learner(llm, **options) -> InstructionLearner:
-    # demos=0: these tests follow instruction texts; tests/test_optimizer_demos.py tests demonstrations
-    return InstructionLearner(llm, TASK, prompts=toy_prompts(), **{"epochs": 1, "batch_size": 4, "seed": 3, "demos": 0, **options})
+    # demos=0, start=p0: these tests follow instruction texts from p_0; tests/test_optimizer_demos.py
+    # tests demonstrations, tests/test_optimizer_start.py the start's choice
+    return InstructionLearner(llm, TASK, prompts=toy_prompts(), **{"epochs": 1, "batch_size": 4, "seed": 3, "demos": 0, "start": "p0", **options})
 
 
 def steps_of(result) -> list[StepRecord]:

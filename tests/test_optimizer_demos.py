@@ -136,7 +136,7 @@ def test_the_start_goes_without_demonstrations_when_they_score_lower_on_validati
     with toy_llm(CopiesExamples()) as (llm, _):
         result = learner(llm, demos=2).fit(TRAIN, valset=VAL)
     assert split_demos(result.initial_instruction)[1] == [] and result.val_score == 1.0
-    assert any("without its 2 demonstrations (validation score 0.000 with, 1.000 without)" in n for n in result.notes)
+    assert any("won on validation (p0 with 2 demonstrations 0.000, p0 1.000" in n for n in result.notes)
 
 
 def test_a_warm_start_keeps_its_own_demonstrations(tmp_path):

@@ -59,7 +59,7 @@ class Specialists:
 
 
 def learner(llm, **options):
-    return InstructionLearner(llm, TASK, prompts=toy_prompts(), **{"epochs": 3, "batch_size": 4, "seed": 1, "candidates": 3, "demos": 0, **options})
+    return InstructionLearner(llm, TASK, prompts=toy_prompts(), **{"epochs": 3, "batch_size": 4, "seed": 1, "candidates": 3, "demos": 0, "start": "p0", **options})
 
 
 def test_steps_draw_their_parent_from_the_front(tmp_path):

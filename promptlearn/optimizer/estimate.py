@@ -79,9 +79,12 @@ def estimate_fit(learner: Any, trainset: Sequence[Example], valset: Sequence[Exa
 
     steps = 0
     if learner.baseline is None:
-        if learner.start == "p0":
+        if learner.start in ("p0", "best"):
             calls, prompt, completion = 1, tokens.text(learner._init_prompt()), meta_cap
-        predictions(val or [], 2 if demos else 1)  # with demonstrations p_0 is scored with and without them
+        # the start's candidates, each scored on validation: p_0 (and with start "best" the task's
+        # human-written instruction, when it has one), each with and without demonstrations
+        starts = 2 if learner.start == "best" and (learner.task.human_instruction or "").strip() else 1
+        predictions(val or [], starts * (2 if demos else 1) if val else 1)
         steps = learner.epochs * math.ceil(len(train) / learner.batch_size) if train else 0
         proposals = learner.candidates if (learner.candidates > 1 or learner.accept == "improve") else 1
         scored = proposals if (learner.candidates > 1 or learner.accept == "improve") else 0

@@ -125,6 +125,8 @@ class _State:
     stop_reason: str | None = None
     errors: list[list[str]] = field(default_factory=list)  # [where, what] counted against --max-errors
     final: dict[str, Any] | None = None
+    # the start's choice among the candidates scored on validation: {"chosen", "scores", "note"}
+    start: dict[str, Any] | None = None
 
     def random(self) -> random.Random:
         rng = random.Random(self.seed)
@@ -212,7 +214,7 @@ class InstructionLearner(Optimizer):
         if not isinstance(candidates, int) or candidates < 1:
             raise InputError(f"candidates must be an integer >= 1, got {candidates!r}")
         if not isinstance(start, str) or not start.strip():
-            raise InputError(f"start must be p0, human or an instruction file, got {start!r}")
+            raise InputError(f"start must be p0, human, best or an instruction file, got {start!r}")
         if scorer not in ("strict", "graded"):
             raise InputError(f"scorer must be 'strict' or 'graded', got {scorer!r}")
         if not isinstance(holdout, (int, float)) or not 0.0 <= holdout < 1.0:
@@ -315,6 +317,8 @@ class InstructionLearner(Optimizer):
                 # 1. the initial instruction p_0
                 if state.instruction is None:
                     self._initialize(state, val)
+                elif state.start is not None:  # resumed: the start chosen before is said again
+                    self.notes.append(state.start["note"])
                 # 2. epochs of mini-batches, each ending in an update of the instruction
                 self._learn(state, train, val)
 
@@ -570,9 +574,9 @@ class InstructionLearner(Optimizer):
     def _initialize(self, state: _State, val: list[Example] | None) -> None:
         t0, usage0 = time.perf_counter(), self.llm.usage.snapshot()
         if self.start_instruction is not None:  # start: human or a file; no p_init call
-            instruction, val_score = self._start_with_demos(state, self.start_instruction, val)
+            instruction, val_score = self._start_with_demos(state, [(self.start, self.start_instruction)], val)
             state.initial_instruction = state.instruction = instruction
-            self._save(state, InitRecord(instruction=state.instruction, answer=f"(start: {self.start})", val_score=val_score, **self._costs(usage0, t0)), usage0)
+            self._save(state, InitRecord(instruction=state.instruction, answer=f"(start: {self.start})", val_score=val_score, **self._start_fields(state), **self._costs(usage0, t0)), usage0)
             return
         prompt = self._init_prompt()
         completion = self._call(state, prompt, self.meta_params)
@@ -583,31 +587,57 @@ class InstructionLearner(Optimizer):
                 "(edit optimizer/init.j2 in a {prompts} folder, or use another {llm})",
                 arguments=("prompts", "llm"),
             )
-        instruction, val_score = self._start_with_demos(state, instruction, val)
+        starts = [("p0", instruction)]
+        if self.start == "best" and (self.task.human_instruction or "").strip():  # a task without one: p_0 alone
+            starts.append(("human", human_instruction(self.task)))
+        instruction, val_score = self._start_with_demos(state, starts, val)
         state.initial_instruction = state.instruction = instruction
-        self._save(state, InitRecord(instruction=instruction, answer=completion.text, val_score=val_score, **self._costs(usage0, t0)), usage0)
+        self._save(state, InitRecord(instruction=instruction, answer=completion.text, val_score=val_score, **self._start_fields(state), **self._costs(usage0, t0)), usage0)
 
-    def _start_with_demos(self, state: _State, instruction: str, val: list[Example] | None) -> tuple[str, float | None]:
-        """p_0 and its validation score. With recipe ``demos``, p_0 gets that many
-        demonstrations drawn from the training split (unless it brings its own: a warm start
-        from a run that learned some); with a validation set both p_0 with and without them
-        are scored, and the better one starts (a tie: with them), so demonstrations that hurt
-        (a model that copies them) are not forced on the run. Later proposals draw sets anew."""
-        if not self.demos or split_demos(instruction)[1]:
-            return instruction, self._validate(state, instruction, val)
-        shown = join_demos(instruction, draw_demos(self._train, self.demos, f"demos:{self.seed}:start"))
-        if shown == instruction or val is None:
-            return shown, self._validate(state, shown, val)
-        bare = self._validate(state, instruction, val)
-        with_demos = self._validate(state, shown, val)
-        assert bare is not None and with_demos is not None
-        chosen, score = (shown, with_demos) if with_demos >= bare else (instruction, bare)
+    @staticmethod
+    def _start_fields(state: _State) -> dict[str, Any]:
+        """The start's choice for the init record: which candidate won and every candidate's score."""
+        if state.start is None:
+            return {}
+        return {"start": state.start["chosen"], "start_scores": dict(state.start["scores"])}
+
+    def _start_with_demos(self, state: _State, starts: Sequence[tuple[str, str]], val: list[Example] | None) -> tuple[str, float | None]:
+        """p_0 and its validation score, chosen among the named ``starts`` (``p0``; with
+        ``start: best`` also ``human``, the task's human-written instruction). With recipe
+        ``demos``, each start is a candidate with that many demonstrations drawn from the
+        training split (unless it brings its own: a warm start from a run that learned some)
+        and one without them. With a validation set and more than one candidate, every candidate
+        is scored and the best starts; a tie goes to the earlier candidate in this fixed order:
+        each start in the order given (p0 before human), with its demonstrations before without
+        them. So demonstrations that hurt (a model that copies them) are not forced on the run,
+        and a human-written instruction that scores better than p_0 is not thrown away. Without a
+        validation set the first candidate starts. Later proposals draw demonstration sets anew.
+        The choice is kept in the state (``start``) and said in the notes and the init record."""
+        candidates: list[tuple[str, str]] = []  # (label, instruction) in the tie order
+        for name, instruction in starts:
+            if self.demos and not split_demos(instruction)[1]:
+                shown = join_demos(instruction, draw_demos(self._train, self.demos, f"demos:{self.seed}:start"))
+                if shown != instruction:
+                    candidates.append((f"{name} with {self.demos} demonstrations", shown))
+            candidates.append((name, instruction))
+        if len(candidates) == 1 or val is None:
+            return candidates[0][1], self._validate(state, candidates[0][1], val)
+        scores = [self._validate(state, instruction, val) for _, instruction in candidates]
+        assert all(score is not None for score in scores)
+        index = max(range(len(candidates)), key=lambda i: (scores[i], -i))  # the best; a tie: the earliest
+        (label, chosen), score = candidates[index], scores[index]
+        assert score is not None
+        for _, instruction in candidates:  # the losers leave the pool: the Pareto front holds this run's versions
+            if instruction != chosen:
+                state.pool.pop(instruction, None)
         state.val_scores["0"] = score
         state.best = {"version": 0, "instruction": chosen, "score": score}
         state.steps_since_improvement = 0
-        note = f"start: p_0 {'with' if chosen is shown else 'without'} its {self.demos} demonstrations (validation score {with_demos:.3f} with, {bare:.3f} without)"
-        self.notes.append(note)
-        log.info(note)
+        listed = ", ".join(f"{name} {value:.3f}" for (name, _), value in zip(candidates, scores))
+        state.start = {"chosen": label, "scores": {name: value for (name, _), value in zip(candidates, scores)},
+                       "note": f"start ({self.start}): {label} won on validation ({listed}; a tie goes to the earlier one)"}
+        self.notes.append(state.start["note"])
+        log.info(state.start["note"])
         return chosen, score
 
     def _init_prompt(self) -> str:
@@ -915,7 +945,7 @@ def check_fit_data(
 def _start_instruction(task: Task, start: str) -> str | None:
     """The instruction a ``start`` other than ``p0`` names: the task's human-written one, a
     file's text, or an earlier run's learned ``instruction.txt`` (checked here, before any call)."""
-    if start == "p0":
+    if start in ("p0", "best"):  # best: p_0 (and the task's human-written one) are chosen in fit
         return None
     if start == "human":
         return human_instruction(task)
@@ -923,7 +953,7 @@ def _start_instruction(task: Task, start: str) -> str | None:
     if path.is_dir() and (path / INSTRUCTION).is_file():  # warm start from an earlier run's folder
         path = path / INSTRUCTION
     if not path.is_file():
-        raise InputError(f"{{start}} must be p0, human, an instruction file or a finished run's folder; {start!r} is none of them", arguments="start")
+        raise InputError(f"{{start}} must be p0, human, best, an instruction file or a finished run's folder; {start!r} is none of them", arguments="start")
     try:
         text = path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:

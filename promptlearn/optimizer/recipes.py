@@ -83,7 +83,7 @@ class Recipe:
     # beyond the paper's loop (the paper recipe keeps these defaults, i.e. its own behaviour):
     candidates: int = 1  # proposals per step (k), made concurrently, each its own sample index
     accept: Literal["always", "improve"] = "always"  # improve: the best proposal must beat p_j on the mini-batch
-    start: str = "p0"  # p0 (the LLM's initial instruction), human (the task's), or an instruction file
+    start: str = "p0"  # p0 (the LLM's initial instruction), human (the task's), best (of p0 and human, on validation), or an instruction file
     holdout: float = 0.0  # without a validation set, the share of the training set held out to select by
     scorer: Literal["strict", "graded"] = "strict"  # which of the task's scorers drives learning
     demos: int = 0  # demonstrations (drawn seeded from the training split) that travel with each instruction

@@ -71,6 +71,8 @@ class InitRecord(FitRecord):
     kind: ClassVar[str] = "init"
     instruction: str
     answer: str  # the LLM's raw answer the instruction was parsed from
+    start: str | None = None  # the start that won on validation (e.g. "human with 3 demonstrations")
+    start_scores: dict[str, float] | None = None  # every start candidate's validation score
 
 
 @dataclass(frozen=True, kw_only=True)
