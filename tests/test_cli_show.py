@@ -23,13 +23,35 @@ def test_show_prints_both_instructions_with_held_out_scores_and_examples(capsys,
     openai_server.reply = reply
     llm = ["--llm", "openai/test", "--api-base", openai_server.url, "--cache-dir", str(tmp_path / "cache")]
     run = tmp_path / "run"
-    assert main(["fit", "--task", "antonyms", "--epochs", "1", "--max-steps", "1", "--quiet", "--out", str(run), *llm]) == 0
+    # --start p0: this test follows p_0 (its answers are not the antonyms); start best is below
+    assert main(["fit", "--task", "antonyms", "--epochs", "1", "--max-steps", "1", "--start", "p0", "--quiet", "--out", str(run), *llm]) == 0
     capsys.readouterr()
     assert main(["show", str(run), "--limit", "4", *llm]) == 0
     out = capsys.readouterr().out
     assert "starting instruction (held-out score 0.000" in out and "Say something about the word." in out
     assert "learned instruction (held-out score" in out and "Answer with the opposite word only" in out
     assert "antonyms-test (4)" in out and out.count(" -> ") == 6
+
+
+def test_show_says_which_start_won_with_start_best(capsys, openai_server, tmp_path):
+    def reply(messages, params):
+        last = messages[-1]["content"]
+        system = next((m["content"] for m in messages if m["role"] == "system"), "")
+        if "<batch>" in last:
+            return "Say one more thing about the word."
+        if "<word>" not in last:
+            return "Say something about the word."
+        # the human-written instruction ("... the opposite meaning ...") gets every antonym in its answers
+        return ANTONYMS if "opposite" in system else 'The word is "hot".'
+
+    openai_server.reply = reply
+    llm = ["--llm", "openai/test", "--api-base", openai_server.url, "--cache-dir", str(tmp_path / "cache")]
+    run = tmp_path / "run"
+    assert main(["fit", "--task", "antonyms", "--epochs", "1", "--max-steps", "1", "--demos", "0", "--start", "best", "--out", str(run), *llm]) == 0
+    assert "note: start (best): human won on validation (p0 0.000, human 0.500; scorer graded" in capsys.readouterr().err
+    assert main(["show", str(run), "--limit", "2", *llm]) == 0
+    out = capsys.readouterr().out
+    assert "start (best): human won on validation" in out and "Write the antonym of the given word" in out
 
 
 def test_show_refuses_a_folder_that_is_no_finished_fit(capsys, tmp_path):

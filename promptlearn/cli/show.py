@@ -20,7 +20,7 @@ def show(run: str, data: str | None, limit: int, n_examples: int, **kwargs) -> N
     from ..optimizer.show import compare_run, run_instructions
     from ..tasks.registry import get_task
 
-    config, _, _ = run_instructions(run, argument="run")  # checked before the model loads
+    config, *_ = run_instructions(run, argument="run")  # checked before the model loads
     task = get_task(config["task"])
     source = data or task.default_testset
     if source is None:

@@ -635,7 +635,7 @@ class InstructionLearner(Optimizer):
         state.steps_since_improvement = 0
         listed = ", ".join(f"{name} {value:.3f}" for (name, _), value in zip(candidates, scores))
         state.start = {"chosen": label, "scores": {name: value for (name, _), value in zip(candidates, scores)},
-                       "note": f"start ({self.start}): {label} won on validation ({listed}; a tie goes to the earlier one)"}
+                       "note": f"start ({self.start}): {label} won on validation ({listed}; scorer {self.scorers()['learning']}; a tie goes to the earlier one)"}
         self.notes.append(state.start["note"])
         log.info(state.start["note"])
         return chosen, score

@@ -34,9 +34,12 @@ class Comparison:
     graded_scorer: str | None
     held_out: str
     rows: list[Shown]
+    start_choice: str | None = None  # how the fit chose its start (recipe start: best), with the scores
 
     def text(self) -> str:
         lines = [f"task {self.task}, recipe {self.recipe}; held-out examples: {self.held_out}; scorer {self.scorer}" + (f" (graded: {self.graded_scorer})" if self.graded_scorer else "")]
+        if self.start_choice:
+            lines.append(self.start_choice)
         for row in self.rows:
             graded = f", graded {row.graded:.3f}" if row.graded is not None else ""
             lines += ["", f"{row.label} instruction (held-out score {row.score:.3f}{graded}):", f"  {row.instruction}", "  example rewrites:"]
@@ -46,8 +49,9 @@ class Comparison:
         return "\n".join(lines)
 
 
-def run_instructions(run_dir: str | os.PathLike[str], *, argument: str = "run_dir") -> tuple[dict[str, Any], str, str]:
-    """A finished fit's config, starting instruction and learned instruction."""
+def run_instructions(run_dir: str | os.PathLike[str], *, argument: str = "run_dir") -> tuple[dict[str, Any], str, str, str | None]:
+    """A finished fit's config, starting instruction, learned instruction and how the start was
+    chosen (``None`` when there was no choice)."""
     folder = RunFolder(run_dir, kind=FIT_KIND, argument=argument)
     config, state = folder.read_config(), folder.read_state()
     if config is None or state is None or config.get("kind") != FIT_KIND:
@@ -55,7 +59,7 @@ def run_instructions(run_dir: str | os.PathLike[str], *, argument: str = "run_di
     if not state.get("finished") or not state.get("final"):
         raise InputError(f"{{{argument}}} {folder.path}: the fit has not finished (resume it first)", arguments=argument)
     start = state.get("initial_instruction") or state["final"]["instruction"]
-    return config, start, state["final"]["instruction"]
+    return config, start, state["final"]["instruction"], (state.get("start") or {}).get("note")
 
 
 def compare_run(llm: LLM, task: Task, run_dir: str | os.PathLike[str], examples: Sequence[Example], *, held_out: str, n_examples: int = 3) -> Comparison:
@@ -64,7 +68,7 @@ def compare_run(llm: LLM, task: Task, run_dir: str | os.PathLike[str], examples:
     fit used; keep ``n_examples`` answers of each."""
     from .learner import InstructionLearner
 
-    config, start, learned = run_instructions(run_dir)
+    config, start, learned, start_choice = run_instructions(run_dir)
     if config.get("task") != task.name:
         raise InputError(f"the run learned task {config.get('task')!r}, not {task.name!r}")
     if not examples:
@@ -78,7 +82,7 @@ def compare_run(llm: LLM, task: Task, run_dir: str | os.PathLike[str], examples:
             graded = fmean(s.value for s in task.graded_scorer.score(list(examples), [p.output for p in evaluation.predictions]))
         shown = [{"inputs": dict(p.example.inputs), "answer": p.text.strip(), "score": p.score.value if p.score else 0.0} for p in evaluation.predictions[:n_examples]]
         rows.append(Shown(label, instruction, evaluation.score, graded, shown))
-    return Comparison(task.name, str(config.get("recipe")), getattr(task.scorer, "name", "?"), getattr(task.graded_scorer, "name", None) if task.graded_scorer else None, held_out, rows)
+    return Comparison(task.name, str(config.get("recipe")), getattr(task.scorer, "name", "?"), getattr(task.graded_scorer, "name", None) if task.graded_scorer else None, held_out, rows, start_choice)
 
 
 __all__ = ["Comparison", "Shown", "compare_run", "run_instructions"]
