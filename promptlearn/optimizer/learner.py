@@ -21,7 +21,9 @@ proposes ``candidates`` (k) instructions in one concurrent round, each its own s
 with ``accept: improve`` every proposal is scored on the same mini-batch and the best replaces
 ``p_j`` only when it scores higher there (a tie keeps ``p_j``); the scored history then holds
 accepted and rejected proposals. ``start`` picks p_0: the LLM's (``p0``), the task's human
-instruction (``human``) or an instruction file. ``holdout`` splits a seeded share of the
+instruction (``human``), an instruction file, or ``best`` (promptlearn's default): the LLM's and
+the task's human instruction, each with and without demonstrations, scored on validation, the
+best kept (:meth:`InstructionLearner._start_with_demos`). ``holdout`` splits a seeded share of the
 training set off as the validation set when none is given. ``scorer: graded`` learns with the
 task's graded scorer when it declares one. ``demos`` (:mod:`.demos`) gives every
 instruction that many demonstrations drawn from the training split (the first proposal of a step
