@@ -97,6 +97,13 @@ def test_a_task_without_a_human_instruction_falls_back_to_p0():
     assert not any(HUMAN in (m["content"] or "") for request in log for m in request)
 
 
+def test_without_a_validation_set_the_first_candidate_starts_and_it_is_said():
+    with toy_llm(Scripted("(human)")) as (llm, _):
+        result = learner(llm, holdout=0.0, select="last").fit(TRAIN)
+    assert result.initial_instruction == P0 and init_of(result).start == "p0"
+    assert any("no validation set to choose by, so p0 starts (the first of p0, human)" in n for n in result.notes)
+
+
 def test_the_choice_survives_resume(tmp_path):
     run = tmp_path / "run"
     with toy_llm(Scripted("(human)"), cache_dir=tmp_path / "cache") as (llm, _):

@@ -622,6 +622,10 @@ class InstructionLearner(Optimizer):
                 if shown != instruction:
                     candidates.append((f"{name} with {self.demos} demonstrations", shown))
             candidates.append((name, instruction))
+        if len(candidates) > 1 and val is None:  # nothing to choose by: the first in the fixed order
+            state.start = {"chosen": candidates[0][0], "scores": {},
+                           "note": f"start ({self.start}): no validation set to choose by, so {candidates[0][0]} starts (the first of {', '.join(name for name, _ in candidates)})"}
+            self.notes.append(state.start["note"])
         if len(candidates) == 1 or val is None:
             return candidates[0][1], self._validate(state, candidates[0][1], val)
         scores = [self._validate(state, instruction, val) for _, instruction in candidates]
