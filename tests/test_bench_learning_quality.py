@@ -32,6 +32,8 @@ def test_learning_quality_bench_writes_table_plot_and_results(tmp_path, openai_s
     arms = {row["arm"]: row for row in results["rows"]}
     assert set(arms) == {"p0", "human", "promptlearn-start", "paper-loop", "promptlearn"}
     assert "Demonstrations" in arms["promptlearn-start"]["instruction"] and "Demonstrations" not in arms["p0"]["instruction"]
+    # the promptlearn arm's start is the recipe's (best): which won and every candidate's score are kept
+    assert arms["promptlearn-start"]["start"] and set(arms["promptlearn-start"]["start_scores"]) == {"p0 with 3 demonstrations", "p0", "human with 3 demonstrations", "human"}
     for arm in ("paper-loop", "promptlearn"):
         assert "max calls" in arms[arm]["stop"] and arms[arm]["val_curve"]
     table = (out / "table.md").read_text()
