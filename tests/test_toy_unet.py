@@ -70,6 +70,23 @@ def test_the_position_embedding_changes_the_output():
     assert (with_position - without).norm() / without.norm() > 0.05
 
 
+def test_learned_attention_adds_one_embedding_per_attention_block_and_round_trips(tmp_path):
+    unet = _unet("learned-attention")
+    extra = {k: tuple(v.shape) for k, v in unet.state_dict().items() if "position" in k}
+    assert extra == {"conv_in.position_embedding": (32, 8, 8), "down_blocks.1.attentions.0.position.embedding": (64, 4, 4),
+                     "mid_block.attentions.0.position.embedding": (64, 4, 4),
+                     "up_blocks.0.attentions.0.position.embedding": (64, 4, 4),
+                     "up_blocks.0.attentions.1.position.embedding": (64, 4, 4)}
+    x, text = _inputs()
+    with torch.no_grad():
+        before = unet(x, 500, text).sample
+        unet.save_pretrained(tmp_path)
+        loaded = ToyUNet2DConditionModel.from_pretrained(tmp_path).eval()
+        assert torch.equal(loaded(x, 500, text).sample, before)
+        unet.mid_block.attentions[0].position.embedding.zero_()  # the hook reads this module's own parameter
+        assert not torch.equal(unet(x, 500, text).sample, before)
+
+
 def test_a_bad_option_is_refused():
     with pytest.raises(ValueError, match="position_embedding"):
         _unet("fourier")

@@ -94,7 +94,7 @@ class TrainConfig:
     unet_attention_levels: int = 1  # the coarsest levels that cross-attend to the text (plus the mid block)
     unet_heads: int = 4  # diffusers' legacy name: attention_head_dim is the number of heads
     unet_norm_groups: int = 8
-    unet_position: str = "none"  # "learned": a learned 2-D positional embedding after conv_in (ToyUNet2DConditionModel)
+    unet_position: str = "none"  # "learned": a learned 2-D positional embedding after conv_in (ToyUNet2DConditionModel); "learned-attention": also before every cross-attention
     vae_channels: tuple[int, ...] = (16, 32, 64)
     latent_channels: int = 4
     vae_norm_groups: int = 4  # 4, 8, 16 channels a group: 8 groups over 16 channels (2 a group) wash colour out
@@ -119,8 +119,8 @@ class TrainConfig:
             raise InputError(f"prediction type must be one of {', '.join(PREDICTION_TYPES)}, not {self.prediction_type!r}")
         if self.zero_snr and self.prediction_type != "v_prediction":
             raise InputError("zero terminal SNR needs v_prediction (epsilon cannot be predicted at SNR 0)")
-        if self.unet_position not in ("none", "learned"):
-            raise InputError(f"UNet position must be none or learned, not {self.unet_position!r}")
+        if self.unet_position not in ("none", "learned", "learned-attention"):
+            raise InputError(f"UNet position must be none, learned or learned-attention, not {self.unet_position!r}")
         if self.unet_object_weight < 0:
             raise InputError(f"UNet object weight must be >= 0, not {self.unet_object_weight}")
         if self.decoder_extend < 0:

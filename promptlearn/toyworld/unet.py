@@ -10,7 +10,10 @@ and the UNet's output barely changed when only the position word changed).
 ``conv_in.position_embedding`` of shape (block_out_channels[0], sample_size, sample_size), initialised with
 2-D sinusoids (half the channels code the column, half the row), to ``conv_in``'s output. ``conv_in`` stays
 a ``Conv2d`` (a subclass) with its own ``weight`` and ``bias``, so every state-dict key of the stock parts is
-unchanged and the embedding is the one extra parameter. ``position_embedding="none"`` is the stock UNet.
+unchanged and the embedding is the one extra parameter. ``position_embedding="learned-attention"`` adds, besides it, one
+such embedding (``<block>.attentions.<i>.position.embedding``) to the ``proj_in`` output of every
+Transformer2DModel, i.e. directly to what the cross-attention's queries are made of at that level.
+``position_embedding="none"`` is the stock UNet.
 
 The option is in the config (``register_to_config``), the folder is diffusers' own (``unet/config.json``
 with ``_class_name: ToyUNet2DConditionModel``), and
@@ -27,7 +30,7 @@ import torch
 from diffusers import UNet2DConditionModel
 from torch import nn
 
-POSITION_EMBEDDINGS = ("none", "learned")
+POSITION_EMBEDDINGS = ("none", "learned", "learned-attention")
 
 
 def sinusoidal_2d(channels: int, height: int, width: int) -> torch.Tensor:
@@ -66,6 +69,21 @@ class PositionalConv2d(nn.Conv2d):
         return y + self.position_embedding.to(y.dtype)
 
 
+class AttentionPosition(nn.Module):
+    """A learnable (channels, height, width) embedding added to a Transformer2DModel's ``proj_in`` output, i.e.
+    to what its self- and cross-attention queries are made of (the block's residual path does not get it)."""
+
+    def __init__(self, channels: int, height: int, width: int):
+        super().__init__()
+        self.embedding = nn.Parameter(sinusoidal_2d(channels, height, width))
+
+    def hook(self, module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
+        if output.ndim != 4 or output.shape[-3:] != self.embedding.shape:
+            raise ValueError(f"attention positional embedding is {tuple(self.embedding.shape)}, the features "
+                             f"{tuple(output.shape[1:])}; this UNet samples only at its sample_size")
+        return output + self.embedding.to(output.dtype)
+
+
 class ToyUNet2DConditionModel(UNet2DConditionModel):
     """UNet2DConditionModel with an optional learned positional embedding after ``conv_in`` (see module doc)."""
 
@@ -74,13 +92,31 @@ class ToyUNet2DConditionModel(UNet2DConditionModel):
             raise ValueError(f"position_embedding must be one of {', '.join(POSITION_EMBEDDINGS)}, not {position_embedding!r}")
         super().__init__(*args, **kwargs)  # the stock __init__ registers its own arguments in the config
         self.register_to_config(position_embedding=position_embedding)
-        if position_embedding == "learned":
+        side = self.config.sample_size
+        height, width = (side, side) if isinstance(side, int) else tuple(side)
+        if position_embedding in ("learned", "learned-attention"):
             stock = self.conv_in
-            side = self.config.sample_size
-            height, width = (side, side) if isinstance(side, int) else tuple(side)
             conv = PositionalConv2d(stock.in_channels, stock.out_channels, stock.kernel_size[0], stock.padding[0], height, width)
             conv.weight, conv.bias = stock.weight, stock.bias
             self.conv_in = conv
+        if position_embedding == "learned-attention":
+            self._attention_positions(height, width)
+
+    def _attention_positions(self, height: int, width: int) -> None:
+        """An :class:`AttentionPosition` in every Transformer2DModel (``<block>.attentions.<i>.position``)."""
+        from diffusers.models.transformers.transformer_2d import Transformer2DModel
+
+        levels = len(self.config.block_out_channels)
+        blocks = [*self.down_blocks, self.mid_block, *self.up_blocks]
+        for index, block in enumerate(blocks):
+            # the level a block works at: down block i at i downsamplings (the last has none), mid at the
+            # coarsest, up block j at levels - 1 - j before its upsampler
+            level = index if index < levels else levels - 1 if index == levels else 2 * levels - index
+            for attention in getattr(block, "attentions", None) or []:
+                if not isinstance(attention, Transformer2DModel) or not isinstance(attention.proj_in, nn.Conv2d):
+                    raise ValueError("learned-attention needs Transformer2DModel blocks with a conv proj_in (use_linear_projection=False)")
+                attention.position = AttentionPosition(attention.proj_in.out_channels, height >> level, width >> level)
+                attention.proj_in.register_forward_hook(attention.position.hook)
 
 
 # diffusers reads a model's config keys from its __init__ signature: the stock arguments plus ours
