@@ -24,11 +24,12 @@ def toy_world() -> None:
 @click.option("--zero-snr/--no-zero-snr", default=None, help="Rescale the betas to zero terminal SNR and sample with trailing timesteps (needs v_prediction) [default: the recipe's].")
 @click.option("--offset-noise", default=None, type=click.FloatRange(0, 1, max_open=True), help="Offset noise strength [default: the recipe's].")
 @click.option("--vae-from", default=None, help="Reuse the VAE of a trained toy folder (OUT/model of an earlier run, or toy: the shipped one) instead of the VAE and decoder phases; the round-trip gate still applies.")
+@click.option("--unet-position", default=None, type=click.Choice(["none", "learned", "learned-attention"]), help="none: the stock UNet2DConditionModel; learned: a learned 2-D positional embedding after conv_in (ToyUNet2DConditionModel); learned-attention: also one before every cross-attention [default: the recipe's].")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="torch CPU threads.")
 @click.option("--no-progress", is_flag=True)
 def train_command(out: Path, seed: int, vae_steps: int | None, decoder_steps: int | None, unet_steps: int | None,
                   prediction_type: str | None, zero_snr: bool | None, offset_noise: float | None, vae_from: str | None,
-                  threads: int, no_progress: bool) -> None:
+                  unet_position: str | None, threads: int, no_progress: bool) -> None:
     """Train the toy checkpoint from scratch on the CPU into OUT (model in OUT/model, loss curve OUT/loss.png).
 
     Phases: VAE, decoder (then the gate: every scene must survive an encode/decode round trip, toy judge),
@@ -44,7 +45,7 @@ def train_command(out: Path, seed: int, vae_steps: int | None, decoder_steps: in
     if unet_steps is not None:
         config.unet_steps = unet_steps
     for name, value in (("prediction_type", prediction_type), ("zero_snr", zero_snr), ("offset_noise", offset_noise),
-                        ("vae_from", vae_from)):
+                        ("vae_from", vae_from), ("unet_position", unet_position)):
         if value is not None:
             setattr(config, name, value)
     model = train(out, config, progress=not no_progress)

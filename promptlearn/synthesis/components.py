@@ -260,9 +260,16 @@ def load_components(
     return DiffusionComponents(**parts).to(device=device)
 
 
+# promptlearn's own model classes a checkpoint may name (model_index.json / <part>/config.json ``_class_name``),
+# and the module each lives in: the one place such a name maps to code (a checkpoint never picks a module itself)
+PROMPTLEARN_CLASSES = {"ToyUNet2DConditionModel": "promptlearn.toyworld.unet"}
+
+
 def _component_class(library: str, cls_name: str, name: str, source: str) -> Any:
     import importlib
 
+    if cls_name in PROMPTLEARN_CLASSES and library in ("promptlearn", PROMPTLEARN_CLASSES[cls_name]):
+        return getattr(importlib.import_module(PROMPTLEARN_CLASSES[cls_name]), cls_name)
     module_name = {"diffusers": "diffusers", "transformers": "transformers"}.get(library)
     if module_name is None and library == "stable_diffusion":
         module_name = "diffusers.pipelines.stable_diffusion"

@@ -94,6 +94,7 @@ class TrainConfig:
     unet_attention_levels: int = 1  # the coarsest levels that cross-attend to the text (plus the mid block)
     unet_heads: int = 4  # diffusers' legacy name: attention_head_dim is the number of heads
     unet_norm_groups: int = 8
+    unet_position: str = "none"  # "learned": a learned 2-D positional embedding after conv_in (ToyUNet2DConditionModel); "learned-attention": also before every cross-attention
     vae_channels: tuple[int, ...] = (16, 32, 64)
     latent_channels: int = 4
     vae_norm_groups: int = 4  # 4, 8, 16 channels a group: 8 groups over 16 channels (2 a group) wash colour out
@@ -118,6 +119,8 @@ class TrainConfig:
             raise InputError(f"prediction type must be one of {', '.join(PREDICTION_TYPES)}, not {self.prediction_type!r}")
         if self.zero_snr and self.prediction_type != "v_prediction":
             raise InputError("zero terminal SNR needs v_prediction (epsilon cannot be predicted at SNR 0)")
+        if self.unet_position not in ("none", "learned", "learned-attention"):
+            raise InputError(f"UNet position must be none, learned or learned-attention, not {self.unet_position!r}")
         if self.unet_object_weight < 0:
             raise InputError(f"UNet object weight must be >= 0, not {self.unet_object_weight}")
         if self.decoder_extend < 0:
@@ -148,6 +151,7 @@ def build_models(config: TrainConfig) -> dict[str, Any]:
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     from ..synthesis.tiny import CLIP_MAX_LENGTH, CLIP_VOCAB_SIZE, write_clip_tokenizer
+    from .unet import ToyUNet2DConditionModel
 
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer = CLIPTokenizer.from_pretrained(write_clip_tokenizer(Path(tmp) / "tokenizer"))
@@ -173,8 +177,12 @@ def build_models(config: TrainConfig) -> dict[str, Any]:
         # cross-attention only at the coarse level(s) and in the mid block: attention over 77 text tokens at
         # the 8 x 8 level cost more than the rest of the UNet together on one CPU thread
         attend = [i >= n - config.unet_attention_levels for i in range(n)]
-        unet = UNet2DConditionModel(
-            sample_size=latent_side, in_channels=config.latent_channels, out_channels=config.latent_channels,
+        # the stock UNet2DConditionModel when unet_position is "none" (same parameters, same init), plus a learned
+        # positional embedding after conv_in when "learned" (the stock UNet cannot tell where a cell is)
+        unet_class, extra = ((ToyUNet2DConditionModel, {"position_embedding": config.unet_position})
+                             if config.unet_position != "none" else (UNet2DConditionModel, {}))
+        unet = unet_class(
+            **extra, sample_size=latent_side, in_channels=config.latent_channels, out_channels=config.latent_channels,
             block_out_channels=ch, layers_per_block=1,
             down_block_types=tuple("CrossAttnDownBlock2D" if a else "DownBlock2D" for a in attend),
             up_block_types=tuple("CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attend)),
