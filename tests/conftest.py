@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import random
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 import pytest
@@ -47,3 +49,31 @@ def fast_retry() -> RetryPolicy:
     from promptlearn.llm.retry import RetryPolicy
 
     return RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=2.0, rng=random.Random(0))
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory) -> Iterator[Path]:
+    """A PROMPTLEARN_CACHE_DIR holding the embedded SmolLM2 converted once for the whole session
+    (the GGUF -> safetensors conversion takes 20-60 s; every test's own empty cache dir would
+    convert it again). Skips where the embedded model is not installed."""
+    from promptlearn.backends.local_model import local_model_path
+    from promptlearn.llm import BackendUnavailableError
+
+    folder = tmp_path_factory.getbasetemp() / "promptlearn-model-cache"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PROMPTLEARN_CACHE_DIR", str(folder))
+        started = time.perf_counter()
+        try:
+            local_model_path()
+        except BackendUnavailableError as exc:
+            pytest.skip(f"the embedded model is not available: {exc}")
+        print(f"\nembedded model ready in {time.perf_counter() - started:.1f} s (conversion on first use)")
+    yield folder
+
+
+@pytest.fixture
+def use_model_cache(model_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point this test at the session's converted embedded model (see ``model_cache``); its LLM
+    completion cache stays wherever the test puts it."""
+    monkeypatch.setenv("PROMPTLEARN_CACHE_DIR", str(model_cache))
+    return model_cache

@@ -57,3 +57,11 @@ def test_show_says_which_start_won_with_start_best(capsys, openai_server, tmp_pa
 def test_show_refuses_a_folder_that_is_no_finished_fit(capsys, tmp_path):
     assert main(["show", str(tmp_path)]) == 2
     assert "is not a promptlearn fit run folder" in capsys.readouterr().err
+
+
+def test_a_multi_line_instruction_is_indented_on_every_line():
+    from promptlearn.optimizer.show import Comparison, Shown
+
+    text = Comparison("ores", "promptlearn", "ores", None, "ores-test", [Shown("learned", "Rewrite the query.\n\nExample:\nq -> r", 0.5, None)]).text()
+    block = text.split("learned instruction (held-out score 0.500):\n", 1)[1].split("\n  example rewrites:", 1)[0]
+    assert block.splitlines() == ["  Rewrite the query.", "", "  Example:", "  q -> r"]

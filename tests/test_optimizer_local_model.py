@@ -12,7 +12,7 @@ from _torch_threads import one_torch_thread  # noqa: F401  (autouse)
 pytestmark = pytest.mark.slow
 
 
-def test_one_epoch_on_the_embedded_model_then_again_from_the_cache(tmp_path):
+def test_one_epoch_on_the_embedded_model_then_again_from_the_cache(tmp_path, use_model_cache):
     task = get_task("ores")
     train = load_examples("ores-train", task, limit=2)
     cache = tmp_path / "cache"

@@ -36,27 +36,6 @@ PROMPTS = [  # four different prompt lengths, so a batch of them is really padde
 
 
 @pytest.fixture(scope="module")
-def model_cache(tmp_path_factory) -> Path:
-    """PROMPTLEARN_CACHE_DIR for this module: a fixed folder in the session's temp dir, so any
-    test module of the session that uses it shares one conversion."""
-    folder = tmp_path_factory.getbasetemp() / "promptlearn-model-cache"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PROMPTLEARN_CACHE_DIR", str(folder))
-        started = time.perf_counter()
-        local_model_path()
-        print(f"\nembedded model ready in {time.perf_counter() - started:.1f} s (conversion on first use)")
-        yield folder
-
-
-@pytest.fixture
-def use_model_cache(model_cache, monkeypatch) -> Path:
-    """Point this test at the module's converted model (conftest gives every test an empty
-    cache dir, where ``local`` would be converted again)."""
-    monkeypatch.setenv("PROMPTLEARN_CACHE_DIR", str(model_cache))
-    return model_cache
-
-
-@pytest.fixture(scope="module")
 def backend(model_cache) -> TransformersBackend:
     return load_local_backend(device="cpu", max_batch_size=8)
 

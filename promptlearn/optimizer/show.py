@@ -4,6 +4,7 @@ with their scores and a few example answers by each (``promptlearn show RUN``, `
 from __future__ import annotations
 
 import os
+import textwrap
 from dataclasses import dataclass, field
 from statistics import fmean
 from typing import Any, Sequence
@@ -42,7 +43,7 @@ class Comparison:
             lines.append(self.start_choice)
         for row in self.rows:
             graded = f", graded {row.graded:.3f}" if row.graded is not None else ""
-            lines += ["", f"{row.label} instruction (held-out score {row.score:.3f}{graded}):", f"  {row.instruction}", "  example rewrites:"]
+            lines += ["", f"{row.label} instruction (held-out score {row.score:.3f}{graded}):", textwrap.indent(row.instruction, "  "), "  example rewrites:"]
             for example in row.examples:
                 inputs = ", ".join(f"{k}={v!r}" for k, v in example["inputs"].items())
                 lines.append(f"    {inputs} -> {example['answer']!r} (score {example['score']:.2f})")

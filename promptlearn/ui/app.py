@@ -153,12 +153,15 @@ def build_app(studio: Studio):
                 guidance = gr.Number(label="Guidance", value=s.guidance, minimum=0, elem_id="guidance")
                 admin_seed = gr.Number(label="Seed", value=s.seed, precision=0, minimum=0)
                 sld = gr.Dropdown(list(SLD_PRESETS), value=s.sld_preset, label="SLD preset")
+                negative_weight = gr.Textbox(label="Negative weight", value="" if s.negative_weight is None else f"{s.negative_weight:g}",
+                                             elem_id="negative_weight",
+                                             info="method negative: empty (the concepts replace the unconditional branch) or alpha >= 0")
                 verify = gr.Checkbox(value=s.verify, label="Verify rewrites (and ask again when they fail)")
             apply = gr.Button("Apply settings", variant="primary", elem_id="apply")
             admin_status = gr.Markdown(elem_id="admin_status")
 
             def do_apply(concepts_text, source, role_value, llm_spec, base, model_value, judge_value, chosen, s_text,
-                         steps_value, guidance_value, seed_value, sld_value, verify_value, filter_value=""):
+                         steps_value, guidance_value, seed_value, sld_value, verify_value, filter_value="", negative_value=""):
                 def action():
                     return studio.apply(
                         concepts=parse_concepts(concepts_text), instruction=source.strip(), instruction_role=role_value,
@@ -166,11 +169,11 @@ def build_app(studio: Studio):
                         filter=(filter_value or "").strip(),
                         baselines=tuple(chosen or ()), switch_step=parse_switch_step(s_text), steps=_int(steps_value, "steps"),
                         guidance=_float(guidance_value, "guidance"), seed=_int(seed_value, "seed"), sld_preset=sld_value,
-                        verify=bool(verify_value))
+                        negative_weight=_optional_float(negative_value, "negative weight"), verify=bool(verify_value))
                 return run_action(action, lambda message: message)
 
             apply.click(do_apply, [concepts, instruction, role, llm, api_base, model, judge, baselines, switch_step, steps,
-                                   guidance, admin_seed, sld, verify, output_filter], admin_status, api_name="apply_settings")
+                                   guidance, admin_seed, sld, verify, output_filter, negative_weight], admin_status, api_name="apply_settings")
 
         # ---- human evaluation --------------------------------------------------------------------
         with gr.Tab("Human evaluation", id="rate"):
@@ -219,6 +222,11 @@ def _int(value: Any, name: str) -> int:
     if not number.is_integer():
         raise InputError(f"{name} must be an integer, got {value!r}")
     return int(number)
+
+
+def _optional_float(value: Any, name: str) -> float | None:
+    """An optional number field: empty is None."""
+    return None if value is None or not str(value).strip() else _float(value, name)
 
 
 def _float(value: Any, name: str) -> float:

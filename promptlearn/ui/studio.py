@@ -41,6 +41,7 @@ ARGUMENT_FIELDS = {
     "instruction": "'Instruction source'", "model": "'Model'", "num_images": "'Images per method'", "query": "'Query'",
     "batch": "'Images per round'", "bench": "'Bench run folder'", "rater": "'Your name'", "present": "'Concept shown?'",
     "similarity": "'Similarity'", "spec": "'LLM'", "llm": "'LLM'", "source": "'Instruction source'",
+    "negative_weight": "'Negative weight'",
 }
 
 
@@ -76,6 +77,7 @@ class Settings:
     guidance: float = 7.5
     seed: int = 0
     sld_preset: str = "medium"
+    negative_weight: float | None = None  # method negative: None replaces the unconditional branch (diffusers' form)
     verify: bool = True
     verify_retries: int = 2
     judge: str = ""  # '' (none), toy, clip:MODEL, vqa:MODEL
@@ -123,6 +125,8 @@ def check_settings(settings: Settings, *, need_concepts: bool = True) -> Setting
         raise InputError(f"seed must be an integer >= 0, got {settings.seed!r} ({{seed}})", arguments="seed")
     if settings.sld_preset not in SLD_PRESETS:
         raise InputError(f"unknown SLD preset {settings.sld_preset!r}; choose from {', '.join(SLD_PRESETS)}")
+    if settings.negative_weight is not None and (not math.isfinite(settings.negative_weight) or settings.negative_weight < 0):
+        raise InputError(f"negative weight must be >= 0 or empty, got {settings.negative_weight} ({{negative_weight}})", arguments="negative_weight")
     if settings.instruction_role not in INSTRUCTION_ROLES:
         raise InputError(f"unknown instruction role {settings.instruction_role!r}; choose from {', '.join(INSTRUCTION_ROLES)}")
     if not str(settings.instruction).strip():
@@ -228,7 +232,8 @@ class Studio:
         return (f"settings applied: concepts {', '.join(new.concepts)}; instruction {new.instruction}"
                 f"{f' ({new.instruction_role})' if Path(new.instruction).expanduser().is_dir() else ''}; llm {new.llm}; "
                 f"model {new.model}; methods {', '.join(new.methods)}; S={new.switch_step}, {new.steps} steps, "
-                f"guidance {new.guidance}, SLD {new.sld_preset}, verification {'on' if new.verify else 'off'}"
+                f"guidance {new.guidance}, SLD {new.sld_preset}, "
+                f"negative {'alpha ' + format(new.negative_weight, 'g') if new.negative_weight is not None else 'in place of the unconditional branch'}, verification {'on' if new.verify else 'off'}"
                 f"{f', judge {new.judge}' if new.judge else ''}{f', filter {new.filter}' if new.filter else ''}")
 
     def close(self) -> None:
@@ -329,8 +334,7 @@ class Studio:
             results = {}
             for spec in specs:
                 rewrite = rewrites[spec.instruction].text if spec.instruction else None
-                interventions = spec.interventions(concepts=settings.concepts, rewrite=rewrite,
-                                                   switch_step=settings.switch_step, sld_preset=settings.sld_preset)
+                interventions = method_interventions(spec, settings, rewrite)
                 results[spec.name] = synthesizer.generate(query, seeds=seeds, interventions=interventions,
                                                           num_inference_steps=settings.steps, guidance_scale=settings.guidance,
                                                           height=settings.height, width=settings.width)
@@ -426,8 +430,7 @@ class Studio:
         key = (query, spec.name, batch, settings)
         if state.loop is None or state.key != key:
             rewrite = self.rewrite(settings, query, spec.instruction).text if spec.instruction else None
-            interventions = spec.interventions(concepts=settings.concepts, rewrite=rewrite,
-                                               switch_step=settings.switch_step, sld_preset=settings.sld_preset)
+            interventions = method_interventions(spec, settings, rewrite)
             state.loop = FeedbackLoop(self.synthesizer(settings), query, batch_size=batch, seed=settings.seed,
                                       interventions=interventions, num_inference_steps=settings.steps,
                                       guidance_scale=settings.guidance, height=settings.height, width=settings.width)
@@ -485,9 +488,15 @@ class Studio:
         return self.rating_view(str(folder), rater)
 
 
+def method_interventions(spec, settings: Settings, rewrite: str | None) -> list:
+    """The interventions of method ``spec`` under the administrator's settings."""
+    return spec.interventions(concepts=settings.concepts, rewrite=rewrite, switch_step=settings.switch_step,
+                              sld_preset=settings.sld_preset, negative_weight=settings.negative_weight)
+
+
 def caption(spec, query: str, settings: Settings, rewrite: str | None, seed: int | None) -> str:
     """The caption of a method's image: its name and the prompt it really used."""
-    label = spec.describe(switch_step=settings.switch_step, sld_preset=settings.sld_preset)
+    label = spec.describe(switch_step=settings.switch_step, sld_preset=settings.sld_preset, negative_weight=settings.negative_weight)
     if spec.instruction is not None:
         switch = spec.switch_step_for(settings.switch_step)
         prompt = f"'{rewrite}'" if not switch else f"'{query}' for S={switch}, then '{rewrite}'"

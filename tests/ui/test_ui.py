@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+from PIL import Image
 from _ui_server import QUERY, REWRITE
 
 pytest.importorskip("gradio", reason="the ui extra is not installed: pip install 'promptlearn[ui]'")
@@ -20,7 +22,7 @@ pytestmark = [  # gradio's own queue code, not ours
 
 ADMIN_DEFAULTS = dict(concepts_text="red", source="human", role_value="learned", llm_spec="openai/test", model_value="toy",
                       judge_value="", chosen=["negative"], s_text="1", steps_value=4, guidance_value=7.5, seed_value=0,
-                      sld_value="medium", verify_value=True, filter_value="")
+                      sld_value="medium", verify_value=True, filter_value="", negative_value="")
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +37,7 @@ def _apply(client, ui_server, **changes):
     return client.predict(values["concepts_text"], values["source"], values["role_value"], values["llm_spec"], values["base"],
                           values["model_value"], values["judge_value"], values["chosen"], values["s_text"], values["steps_value"],
                           values["guidance_value"], values["seed_value"], values["sld_value"], values["verify_value"],
-                          values["filter_value"], api_name="/apply_settings")
+                          values["filter_value"], values["negative_value"], api_name="/apply_settings")
 
 
 def _captions(gallery):
@@ -73,6 +75,22 @@ def test_admin_chooses_baselines_and_a_judge(client, ui_server):
         assert all(" | judge: " in c for c in captions)
     finally:
         assert _apply(client, ui_server).startswith("settings applied")
+
+
+def test_the_negative_prompt_gets_its_own_weight_when_the_admin_gives_one(client, ui_server):
+    try:
+        _, _, before = client.predict(QUERY, 0, 1, api_name="/generate")
+        message = _apply(client, ui_server, negative_value="3")
+        assert "negative alpha 3," in message
+        _, _, gallery = client.predict(QUERY, 0, 1, api_name="/generate")
+        assert _captions(gallery)[2] == f"negative (alpha=3): '{QUERY}', negative prompt 'red', seed 0"
+        pixels = [[np.asarray(Image.open(item["image"])) for item in g["value"]] for g in (before, gallery)]
+        assert np.array_equal(pixels[0][0], pixels[1][0])  # the original is the same image
+        assert not np.array_equal(pixels[0][2], pixels[1][2])  # the negative prompt is sampled differently
+        assert _apply(client, ui_server, negative_value="-1") == "error: negative weight must be >= 0 or empty, got -1.0 ('Negative weight')"
+        assert _apply(client, ui_server, negative_value="lots") == "error: negative weight must be a number, got 'lots'"
+    finally:
+        assert "negative in place of the unconditional branch" in _apply(client, ui_server)
 
 
 def test_a_filter_blacks_out_what_it_flags(client, ui_server):
