@@ -161,7 +161,7 @@ def _fit_args(tmp_path, server, run, *extra):
     task_file.write_text(TASK_FILE)
     train = tmp_path / "train.jsonl"
     train.write_text("".join(json.dumps(e.to_json()) + "\n" for e in toy_examples(6)))
-    return ["fit", "--task", str(task_file), "--train", str(train), "--epochs", "1", "--batch-size", "2", "--out", str(run),
+    return ["fit", "--task", str(task_file), "--train", str(train), "--epochs", "1", "--start", "p0", "--batch-size", "2", "--out", str(run),
             "--quiet", "--llm", "openai/test", "--api-base", server.url, "--no-cache", *extra]
 
 

@@ -13,7 +13,7 @@ from promptlearn.cli.main import main
 
 
 def _fit(server, *args):
-    return main(["fit", "--llm", "openai/test", "--api-base", server.url, "--no-cache", "--quiet", "--task", "antonyms", *args])
+    return main(["fit", "--llm", "openai/test", "--api-base", server.url, "--no-cache", "--quiet", "--task", "antonyms", "--start", "p0", *args])
 
 
 def _script(server):
