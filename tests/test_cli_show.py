@@ -9,19 +9,25 @@ from promptlearn.tasks.registry import get_task
 ANTONYMS = " ".join(e.references[0] for e in load_examples("antonyms-train", get_task("antonyms")))
 
 
-def test_show_prints_both_instructions_with_held_out_scores_and_examples(capsys, openai_server, tmp_path):
+def _scripted_antonyms(server, tmp_path, update: str) -> list[str]:
+    """A scripted LLM for an antonyms fit: ``update`` is every proposed instruction, p_0 is "Say
+    something about the word.", and an instruction saying "opposite" answers with every training
+    antonym (graded 0.5), any other 'The word is "hot".'. Returns the LLM flags."""
     def reply(messages, params):
         last = messages[-1]["content"]
         system = next((m["content"] for m in messages if m["role"] == "system"), "")
         if "<batch>" in last:
-            return "Answer with the opposite word only, one word, lowercase."
+            return update
         if "<word>" not in last:
             return "Say something about the word."
-        # the learned instruction's answers hold every training antonym somewhere: graded 0.5, not 0
         return ANTONYMS if "opposite" in system else 'The word is "hot".'
 
-    openai_server.reply = reply
-    llm = ["--llm", "openai/test", "--api-base", openai_server.url, "--cache-dir", str(tmp_path / "cache")]
+    server.reply = reply
+    return ["--llm", "openai/test", "--api-base", server.url, "--cache-dir", str(tmp_path / "cache")]
+
+
+def test_show_prints_both_instructions_with_held_out_scores_and_examples(capsys, openai_server, tmp_path):
+    llm = _scripted_antonyms(openai_server, tmp_path, "Answer with the opposite word only, one word, lowercase.")
     run = tmp_path / "run"
     # --start p0: this test follows p_0 (its answers are not the antonyms); start best is below
     assert main(["fit", "--task", "antonyms", "--epochs", "1", "--max-steps", "1", "--start", "p0", "--quiet", "--out", str(run), *llm]) == 0
@@ -34,18 +40,8 @@ def test_show_prints_both_instructions_with_held_out_scores_and_examples(capsys,
 
 
 def test_show_says_which_start_won_with_start_best(capsys, openai_server, tmp_path):
-    def reply(messages, params):
-        last = messages[-1]["content"]
-        system = next((m["content"] for m in messages if m["role"] == "system"), "")
-        if "<batch>" in last:
-            return "Say one more thing about the word."
-        if "<word>" not in last:
-            return "Say something about the word."
-        # the human-written instruction ("... the opposite meaning ...") gets every antonym in its answers
-        return ANTONYMS if "opposite" in system else 'The word is "hot".'
-
-    openai_server.reply = reply
-    llm = ["--llm", "openai/test", "--api-base", openai_server.url, "--cache-dir", str(tmp_path / "cache")]
+    # the human-written instruction ("... the opposite meaning ...") gets every antonym in its answers
+    llm = _scripted_antonyms(openai_server, tmp_path, "Say one more thing about the word.")
     run = tmp_path / "run"
     assert main(["fit", "--task", "antonyms", "--epochs", "1", "--max-steps", "1", "--demos", "0", "--start", "best", "--out", str(run), *llm]) == 0
     assert "note: start (best): human won on validation (p0 0.000, human 0.500; scorer graded" in capsys.readouterr().err
