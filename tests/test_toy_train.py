@@ -131,7 +131,43 @@ def test_high_noise_floor_raises_only_the_high_noise_weights():
 
 
 @pytest.mark.parametrize("field, value", [("high_noise_share", 1.5), ("high_noise_weight_floor", -1.0),
-                                          ("high_noise_from", 1000), ("decoder_extend", -0.1)])
+                                          ("high_noise_from", 1000), ("decoder_extend", -0.1), ("text_max_length", 78),
+                                          ("text_max_length", 4), ("caption_policy", {"p_sky": 0.5}),
+                                          ("caption_policy", {"p_background": 1.5})])
 def test_recipe_check_refuses_bad_high_noise_and_decoder_options(field, value):
     with pytest.raises(InputError):
         TrainConfig(**{field: value}).check()
+
+
+def test_text_max_length_sets_the_tokenizer_padding_and_the_encoder_positions():
+    from promptlearn.toyworld.train import build_models
+
+    models = build_models(TrainConfig(text_max_length=16))
+    assert models["tokenizer"].model_max_length == 16
+    assert models["text_encoder"].config.max_position_embeddings == 16
+    assert len(models["tokenizer"]("a small yellow coin on the right on a white background", padding="max_length",
+                                   max_length=16).input_ids) == 16
+
+
+def test_caption_policy_changes_what_training_captions_name():
+    import random
+
+    from promptlearn.toyworld import world
+
+    policy = world.CaptionPolicy(**TrainConfig(caption_policy={"p_background": 1.0, "p_position": 0.0}).caption_policy)
+    rng = random.Random(0)
+    captions = [world.caption(world.random_scene(rng), rng, policy) for _ in range(50)]
+    assert all("background" in c for c in captions) and not any(p in c for c in captions for p in world.POSITION_PHRASES.values())
+
+
+def test_a_run_saved_before_a_field_was_added_still_resumes_with_that_fields_default():
+    from dataclasses import asdict
+
+    from promptlearn.toyworld.train import _same_recipe
+
+    saved = asdict(TrainConfig(unet_steps=800))
+    del saved["text_max_length"], saved["caption_policy"]  # a run folder from before these fields existed
+    assert _same_recipe(saved, TrainConfig(unet_steps=800))
+    assert not _same_recipe(saved, TrainConfig(unet_steps=800, text_max_length=16))  # the run was trained at 77
+    assert not _same_recipe(saved, TrainConfig(unet_steps=900))
+    assert not _same_recipe({**saved, "retired_field": 1}, TrainConfig(unet_steps=800))

@@ -24,7 +24,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,7 @@ class TrainConfig:
     threads: int = 1
     text_hidden: int = 32
     text_layers: int = 2
+    text_max_length: int = 77  # tokens the tokenizer pads to (its model_max_length) and the text encoder's positions; captions need 13
     unet_channels: tuple[int, ...] = (32, 64)
     unet_attention_levels: int = 1  # the coarsest levels that cross-attend to the text (plus the mid block)
     unet_heads: int = 4  # diffusers' legacy name: attention_head_dim is the number of heads
@@ -107,6 +108,7 @@ class TrainConfig:
     high_noise_from: int = 600  # the timesteps >= this are "high noise" for the two options below
     high_noise_weight_floor: float = 0.0  # loss weight at least this at high noise (min-SNR makes it ~SNR there)
     high_noise_share: float = 0.0  # this share of each batch draws its timestep from the high-noise range
+    caption_policy: dict[str, float] = field(default_factory=dict)  # world.CaptionPolicy fields to change, e.g. {"p_background": 0.8}
     vae_from: str | None = None  # reuse the VAE of this diffusers folder (or "toy"): skips the VAE and decoder phases
 
     def check(self) -> None:
@@ -121,6 +123,8 @@ class TrainConfig:
             raise InputError("zero terminal SNR needs v_prediction (epsilon cannot be predicted at SNR 0)")
         if self.unet_position not in ("none", "learned", "learned-attention"):
             raise InputError(f"UNet position must be none, learned or learned-attention, not {self.unet_position!r}")
+        if not 8 <= self.text_max_length <= 77:
+            raise InputError(f"text max length must be in [8, 77] tokens (CLIP's), not {self.text_max_length}")
         if self.unet_object_weight < 0:
             raise InputError(f"UNet object weight must be >= 0, not {self.unet_object_weight}")
         if self.decoder_extend < 0:
@@ -133,6 +137,12 @@ class TrainConfig:
             raise InputError(f"high_noise_from must be a timestep in [0, 1000), not {self.high_noise_from}")
         if not 0 <= self.offset_noise < 1:
             raise InputError(f"offset noise must be in [0, 1), not {self.offset_noise}")
+        known = {f.name for f in fields(world.CaptionPolicy)}
+        for name, value in self.caption_policy.items():
+            if name not in known:
+                raise InputError(f"caption policy: unknown field {name!r} (known: {', '.join(sorted(known))})")
+            if not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise InputError(f"caption policy: {name} must be a probability in [0, 1], not {value!r}")
         if self.vae_from is not None:  # before the run folder is made: a bad source leaves nothing behind
             from ..synthesis.components import resolve_model_name
 
@@ -154,7 +164,8 @@ def build_models(config: TrainConfig) -> dict[str, Any]:
     from .unet import ToyUNet2DConditionModel
 
     with tempfile.TemporaryDirectory() as tmp:
-        tokenizer = CLIPTokenizer.from_pretrained(write_clip_tokenizer(Path(tmp) / "tokenizer"))
+        tokenizer = CLIPTokenizer.from_pretrained(write_clip_tokenizer(Path(tmp) / "tokenizer"),
+                                                  model_max_length=config.text_max_length)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         vae_ch = list(config.vae_channels)
@@ -167,7 +178,7 @@ def build_models(config: TrainConfig) -> dict[str, Any]:
         hidden = config.text_hidden
         text_encoder = CLIPTextModel(CLIPTextConfig(
             vocab_size=CLIP_VOCAB_SIZE, hidden_size=hidden, intermediate_size=2 * hidden, num_attention_heads=4,
-            num_hidden_layers=config.text_layers, max_position_embeddings=CLIP_MAX_LENGTH, layer_norm_eps=1e-5,
+            num_hidden_layers=config.text_layers, max_position_embeddings=config.text_max_length, layer_norm_eps=1e-5,
             bos_token_id=CLIP_VOCAB_SIZE - 2, eos_token_id=CLIP_VOCAB_SIZE - 1, pad_token_id=CLIP_VOCAB_SIZE - 1,
             projection_dim=hidden,
         ))
@@ -280,7 +291,7 @@ def train(out: str | os.PathLike[str], config: TrainConfig | None = None, *, pro
     saved = None
     if (out / STATE_FILE).exists():
         saved = torch.load(out / STATE_FILE, map_location="cpu", weights_only=False)
-        if saved["config"] != json.loads(json.dumps(asdict(config))) and saved["config"] != asdict(config):
+        if not _same_recipe(saved["config"], config):
             raise InputError(f"{out}: holds a run with another configuration; resume with the same settings or use a new --out")
         state = TrainState(**saved["state"])
         for name in ("vae", "text_encoder", "unet"):
@@ -304,6 +315,14 @@ def train(out: str | os.PathLike[str], config: TrainConfig | None = None, *, pro
         _train_unet(out, config, state, models, pixels, saved, progress)
     # 5. Export the diffusers folder, the loss curve and the record
     return export(out, config, state, models)
+
+
+def _same_recipe(saved: dict[str, Any], config: TrainConfig) -> bool:
+    """Whether a run folder's saved configuration is ``config``. A field added to TrainConfig after the run was
+    saved counts as the same when ``config`` keeps its default (the recipe the run was trained with)."""
+    current, default = (json.loads(json.dumps(asdict(c))) for c in (config, TrainConfig()))
+    saved = json.loads(json.dumps(saved))
+    return all(saved[k] == v if k in saved else v == default[k] for k, v in current.items()) and saved.keys() <= current.keys()
 
 
 def _train_decoder(out: Path, config: TrainConfig, state: TrainState, models: dict[str, Any], pixels: torch.Tensor,
@@ -518,6 +537,7 @@ def _train_unet(out: Path, config: TrainConfig, state: TrainState, models: dict[
         return token_cache[text]
 
     scenes = world.all_scenes()
+    policy = world.CaptionPolicy(**config.caption_policy)
     started = time.monotonic() - state.seconds
     with progress_bar(config.unet_steps, "toy-world: text encoder + UNet", enabled=progress, unit="step") as bar:
         bar.update(state.step)
@@ -528,7 +548,7 @@ def _train_unet(out: Path, config: TrainConfig, state: TrainState, models: dict[
             for _ in range(config.batch_size):
                 i = rng.randrange(len(scenes))
                 index.append(i)
-                text = world.caption(scenes[i], rng)
+                text = world.caption(scenes[i], rng, policy)
                 texts.append("" if rng.random() < config.caption_dropout else text)
             x0 = latents[torch.tensor(index)]
             ids = torch.tensor([tokens(t) for t in texts])
