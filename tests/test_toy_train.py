@@ -90,6 +90,9 @@ def test_zero_snr_recipe_ships_a_scheduler_that_starts_from_pure_noise():
 @pytest.mark.parametrize("args, words", [
     (["--zero-snr", "--prediction-type", "epsilon"], "needs v_prediction"),
     (["--vae-from", "/nonexistent/folder"], "--vae-from"),
+    (["--caption-policy", "p_background"], "--caption-policy"),
+    (["--caption-policy", "p_sky=0.5"], "unknown field 'p_sky'"),
+    (["--attention-levels", "3"], "attention levels"),
 ])
 def test_train_refuses_bad_recipes_with_one_line(tmp_path, capsys, args, words):
     code = main(["toy-world", "train", "--out", str(tmp_path / "run"), "--unet-steps", "1", "--no-progress", *args])

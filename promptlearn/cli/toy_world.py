@@ -25,16 +25,25 @@ def toy_world() -> None:
 @click.option("--offset-noise", default=None, type=click.FloatRange(0, 1, max_open=True), help="Offset noise strength [default: the recipe's].")
 @click.option("--vae-from", default=None, help="Reuse the VAE of a trained toy folder (OUT/model of an earlier run, or toy: the shipped one) instead of the VAE and decoder phases; the round-trip gate still applies.")
 @click.option("--unet-position", default=None, type=click.Choice(["none", "learned", "learned-attention"]), help="none: the stock UNet2DConditionModel; learned: a learned 2-D positional embedding after conv_in (ToyUNet2DConditionModel); learned-attention: also one before every cross-attention [default: the recipe's].")
+@click.option("--attention-levels", "unet_attention_levels", default=None, type=click.IntRange(min=1), help="The coarsest UNet levels that cross-attend to the text, plus the mid block [default: the recipe's].")
+@click.option("--text-max-length", default=None, type=click.IntRange(8, 77), help="Tokens the tokenizer pads to and the text encoder reads (CLIP: 77; the toy captions need 13) [default: the recipe's].")
+@click.option("--caption-policy", "caption_policy", multiple=True, metavar="FIELD=P", help="How often training captions name an attribute, e.g. p_background=0.8 (fields of toyworld.world.CaptionPolicy); repeatable.")
+@click.option("--high-noise-share", default=None, type=click.FloatRange(0, 1), help="Share of each batch drawn from the timesteps >= --high-noise-from [default: 0].")
+@click.option("--high-noise-floor", "high_noise_weight_floor", default=None, type=click.FloatRange(min=0), help="Loss weight at least this at the timesteps >= --high-noise-from [default: 0].")
+@click.option("--high-noise-from", default=None, type=click.IntRange(0, 999), help="First high-noise timestep [default: 600].")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="torch CPU threads.")
 @click.option("--no-progress", is_flag=True)
 def train_command(out: Path, seed: int, vae_steps: int | None, decoder_steps: int | None, unet_steps: int | None,
                   prediction_type: str | None, zero_snr: bool | None, offset_noise: float | None, vae_from: str | None,
-                  unet_position: str | None, threads: int, no_progress: bool) -> None:
+                  unet_position: str | None, unet_attention_levels: int | None, text_max_length: int | None,
+                  caption_policy: tuple[str, ...], high_noise_share: float | None, high_noise_weight_floor: float | None,
+                  high_noise_from: int | None, threads: int, no_progress: bool) -> None:
     """Train the toy checkpoint from scratch on the CPU into OUT (model in OUT/model, loss curve OUT/loss.png).
 
     Phases: VAE, decoder (then the gate: every scene must survive an encode/decode round trip, toy judge),
     text encoder + UNet. Install the result with:
     rm -r promptlearn/toyworld/checkpoint && cp -r OUT/model promptlearn/toyworld/checkpoint"""
+    from ..errors import InputError
     from ..toyworld.train import TrainConfig, train
 
     config = TrainConfig(seed=seed, threads=threads)
@@ -45,9 +54,18 @@ def train_command(out: Path, seed: int, vae_steps: int | None, decoder_steps: in
     if unet_steps is not None:
         config.unet_steps = unet_steps
     for name, value in (("prediction_type", prediction_type), ("zero_snr", zero_snr), ("offset_noise", offset_noise),
-                        ("vae_from", vae_from), ("unet_position", unet_position)):
+                        ("vae_from", vae_from), ("unet_position", unet_position),
+                        ("unet_attention_levels", unet_attention_levels), ("text_max_length", text_max_length),
+                        ("high_noise_share", high_noise_share), ("high_noise_weight_floor", high_noise_weight_floor),
+                        ("high_noise_from", high_noise_from)):
         if value is not None:
             setattr(config, name, value)
+    for item in caption_policy:
+        name, _, text = item.partition("=")
+        try:
+            config.caption_policy[name.strip()] = float(text)
+        except ValueError:
+            raise InputError(f"--caption-policy {item!r}: give FIELD=P, e.g. p_background=0.8") from None
     model = train(out, config, progress=not no_progress)
     click.echo(f"model: {model}")
     click.echo(f"record: {out / 'record.json'}  loss curve: {out / 'loss.png'}")

@@ -123,6 +123,8 @@ class TrainConfig:
             raise InputError("zero terminal SNR needs v_prediction (epsilon cannot be predicted at SNR 0)")
         if self.unet_position not in ("none", "learned", "learned-attention"):
             raise InputError(f"UNet position must be none, learned or learned-attention, not {self.unet_position!r}")
+        if not 1 <= self.unet_attention_levels <= len(self.unet_channels):
+            raise InputError(f"attention levels must be in [1, {len(self.unet_channels)}] (the UNet's levels), not {self.unet_attention_levels}")
         if not 8 <= self.text_max_length <= 77:
             raise InputError(f"text max length must be in [8, 77] tokens (CLIP's), not {self.text_max_length}")
         if self.unet_object_weight < 0:
