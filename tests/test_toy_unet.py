@@ -118,3 +118,21 @@ def test_build_models_uses_the_option():
     assert type(build_models(TrainConfig())["unet"]) is UNet2DConditionModel  # "none": exactly the stock model
     unet = build_models(TrainConfig(unet_position="learned"))["unet"]
     assert type(unet) is ToyUNet2DConditionModel and unet.config.position_embedding == "learned"
+
+
+def test_text_map_starts_as_the_learned_unet_and_then_reads_the_caption(tmp_path):
+    x, text = _inputs()
+    learned, mapped = _unet("learned"), _unet("text-map")
+    assert set(mapped.state_dict()) - set(learned.state_dict()) == {"text_map.proj.weight", "text_map.proj.bias"}
+    with torch.no_grad():
+        assert torch.equal(mapped(x, 500, text).sample, learned(x, 500, text).sample)  # zero-initialised map
+        mapped.text_map.proj.weight.normal_()
+        one = mapped(x, 500, text).sample
+        alone = mapped(x[:1], 500, text[:1]).sample
+    assert not torch.allclose(one, learned(x, 500, text).sample, atol=1e-3)  # the map now adds to conv_in
+    assert torch.allclose(one[:1], alone, atol=1e-5)  # each sample's map comes from its own caption
+    assert mapped.conv_in.text_map_value is None  # nothing of a call is left on the module
+    mapped.save_pretrained(tmp_path)
+    loaded = ToyUNet2DConditionModel.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        assert torch.equal(loaded(x, 500, text).sample, one)

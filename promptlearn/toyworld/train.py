@@ -95,6 +95,7 @@ class TrainConfig:
     unet_attention_levels: int = 1  # the coarsest levels that cross-attend to the text (plus the mid block)
     unet_heads: int = 4  # diffusers' legacy name: attention_head_dim is the number of heads
     unet_norm_groups: int = 8
+    unet_text_film: bool = False  # also pool the text into the time embedding (addition_embed_type "text") and let it scale and shift every ResNet's channels (resnet_time_scale_shift "scale_shift"), as DeepFloyd IF's UNet
     unet_position: str = "none"  # "learned": a learned 2-D positional embedding after conv_in (ToyUNet2DConditionModel); "learned-attention": also before every cross-attention
     vae_channels: tuple[int, ...] = (16, 32, 64)
     latent_channels: int = 4
@@ -121,8 +122,10 @@ class TrainConfig:
             raise InputError(f"prediction type must be one of {', '.join(PREDICTION_TYPES)}, not {self.prediction_type!r}")
         if self.zero_snr and self.prediction_type != "v_prediction":
             raise InputError("zero terminal SNR needs v_prediction (epsilon cannot be predicted at SNR 0)")
-        if self.unet_position not in ("none", "learned", "learned-attention"):
-            raise InputError(f"UNet position must be none, learned or learned-attention, not {self.unet_position!r}")
+        from .unet import POSITION_EMBEDDINGS
+
+        if self.unet_position not in POSITION_EMBEDDINGS:
+            raise InputError(f"UNet position must be one of {', '.join(POSITION_EMBEDDINGS)}, not {self.unet_position!r}")
         if not 1 <= self.unet_attention_levels <= len(self.unet_channels):
             raise InputError(f"attention levels must be in [1, {len(self.unet_channels)}] (the UNet's levels), not {self.unet_attention_levels}")
         if not 8 <= self.text_max_length <= 77:
@@ -200,6 +203,8 @@ def build_models(config: TrainConfig) -> dict[str, Any]:
             down_block_types=tuple("CrossAttnDownBlock2D" if a else "DownBlock2D" for a in attend),
             up_block_types=tuple("CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attend)),
             cross_attention_dim=hidden, attention_head_dim=config.unet_heads, norm_num_groups=config.unet_norm_groups,
+            **({"addition_embed_type": "text", "addition_embed_type_num_heads": config.unet_heads,
+                "resnet_time_scale_shift": "scale_shift"} if config.unet_text_film else {}),
         )
     return {"vae": vae, "text_encoder": text_encoder, "unet": unet, "tokenizer": tokenizer}
 

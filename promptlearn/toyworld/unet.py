@@ -30,7 +30,7 @@ import torch
 from diffusers import UNet2DConditionModel
 from torch import nn
 
-POSITION_EMBEDDINGS = ("none", "learned", "learned-attention")
+POSITION_EMBEDDINGS = ("none", "learned", "learned-attention", "text-map")
 
 
 def sinusoidal_2d(channels: int, height: int, width: int) -> torch.Tensor:
@@ -66,7 +66,27 @@ class PositionalConv2d(nn.Conv2d):
         if y.shape[-2:] != self.position_embedding.shape[-2:]:
             raise ValueError(f"positional embedding is {tuple(self.position_embedding.shape[-2:])}, "
                              f"the latent {tuple(y.shape[-2:])}; this UNet samples only at its sample_size")
-        return y + self.position_embedding.to(y.dtype)
+        y = y + self.position_embedding.to(y.dtype)
+        text_map = getattr(self, "text_map_value", None)
+        return y if text_map is None else y + text_map.to(y.dtype)
+
+
+class TextMap(nn.Module):
+    """A spatial map read from the caption: the mean of the text encoder's states through one linear layer,
+    reshaped to (channels, height, width) and added to ``conv_in``'s output. Text reaches the stock UNet only
+    through cross-attention, where a position word must meet a query that knows its cell (a product of two
+    things that both start near zero); this is a direct path from the words to a map. Zero-initialised: a
+    fresh model starts as the stock UNet."""
+
+    def __init__(self, text_dim: int, channels: int, height: int, width: int):
+        super().__init__()
+        self.shape = (channels, height, width)
+        self.proj = nn.Linear(text_dim, channels * height * width)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        return self.proj(states.mean(dim=1)).view(states.shape[0], *self.shape)
 
 
 class AttentionPosition(nn.Module):
@@ -94,13 +114,24 @@ class ToyUNet2DConditionModel(UNet2DConditionModel):
         self.register_to_config(position_embedding=position_embedding)
         side = self.config.sample_size
         height, width = (side, side) if isinstance(side, int) else tuple(side)
-        if position_embedding in ("learned", "learned-attention"):
+        if position_embedding in ("learned", "learned-attention", "text-map"):
             stock = self.conv_in
             conv = PositionalConv2d(stock.in_channels, stock.out_channels, stock.kernel_size[0], stock.padding[0], height, width)
             conv.weight, conv.bias = stock.weight, stock.bias
             self.conv_in = conv
         if position_embedding == "learned-attention":
             self._attention_positions(height, width)
+        if position_embedding == "text-map":
+            self.text_map = TextMap(self.config.cross_attention_dim, self.conv_in.out_channels, height, width)
+
+    def forward(self, sample: torch.Tensor, timestep, encoder_hidden_states: torch.Tensor, *args, **kwargs):
+        if not hasattr(self, "text_map"):
+            return super().forward(sample, timestep, encoder_hidden_states, *args, **kwargs)
+        self.conv_in.text_map_value = self.text_map(encoder_hidden_states)
+        try:
+            return super().forward(sample, timestep, encoder_hidden_states, *args, **kwargs)
+        finally:
+            self.conv_in.text_map_value = None
 
     def _attention_positions(self, height: int, width: int) -> None:
         """An :class:`AttentionPosition` in every Transformer2DModel (``<block>.attentions.<i>.position``)."""
