@@ -136,7 +136,7 @@ def test_high_noise_floor_raises_only_the_high_noise_weights():
 @pytest.mark.parametrize("field, value", [("high_noise_share", 1.5), ("high_noise_weight_floor", -1.0),
                                           ("high_noise_from", 1000), ("decoder_extend", -0.1), ("text_max_length", 78),
                                           ("text_max_length", 4), ("caption_policy", {"p_sky": 0.5}),
-                                          ("caption_policy", {"p_background": 1.5})])
+                                          ("caption_policy", {"p_background": 1.5}), ("text_attribute_weight", -0.1)])
 def test_recipe_check_refuses_bad_high_noise_and_decoder_options(field, value):
     with pytest.raises(InputError):
         TrainConfig(**{field: value}).check()
@@ -174,3 +174,21 @@ def test_a_run_saved_before_a_field_was_added_still_resumes_with_that_fields_def
     assert not _same_recipe(saved, TrainConfig(unet_steps=800, text_max_length=16))  # the run was trained at 77
     assert not _same_recipe(saved, TrainConfig(unet_steps=900))
     assert not _same_recipe({**saved, "retired_field": 1}, TrainConfig(unet_steps=800))
+
+
+def test_attribute_probe_scores_only_what_each_caption_names():
+    from promptlearn.toyworld import world
+    from promptlearn.toyworld.train import AttributeProbe
+
+    torch.manual_seed(0)
+    probe = AttributeProbe(8)
+    scene = world.Scene("red", "circle", "left", "small", "white")
+    hidden = torch.randn(3, 5, 8, requires_grad=True)
+    texts = ["a crimson ball on the left", "", "a red shape"]  # 3 + 0 + 1 named attributes
+    loss = probe.loss(hidden, texts, [scene] * 3)
+    loss.backward()
+    assert torch.isfinite(loss) and hidden.grad[1].abs().sum() == 0  # the dropped caption gets no gradient
+    assert hidden.grad[0].abs().sum() > 0 and hidden.grad[2].abs().sum() > 0
+    position_head = probe.heads["position"].weight.grad
+    assert position_head.abs().sum() > 0 and probe.heads["background"].weight.grad is None  # no caption names one
+    assert probe.loss(hidden, [""] * 3, [scene] * 3) == 0

@@ -27,6 +27,7 @@ def toy_world() -> None:
 @click.option("--unet-position", default=None, type=click.Choice(["none", "learned", "learned-attention", "text-map"]), help="none: the stock UNet2DConditionModel; learned: a learned 2-D positional embedding after conv_in (ToyUNet2DConditionModel); learned-attention: also one before every cross-attention; text-map: learned, plus a map read from the caption (mean text state -> linear) added there [default: the recipe's].")
 @click.option("--attention-levels", "unet_attention_levels", default=None, type=click.IntRange(min=1), help="The coarsest UNet levels that cross-attend to the text, plus the mid block [default: the recipe's].")
 @click.option("--text-max-length", default=None, type=click.IntRange(8, 77), help="Tokens the tokenizer pads to and the text encoder reads (CLIP: 77; the toy captions need 13) [default: the recipe's].")
+@click.option("--text-attribute-weight", default=None, type=click.FloatRange(min=0), help="Weight of an auxiliary loss making the text encoder's mean state predict each attribute its caption names (0: off) [default: the recipe's].")
 @click.option("--caption-policy", "caption_policy", multiple=True, metavar="FIELD=P", help="How often training captions name an attribute, e.g. p_background=0.8 (fields of toyworld.world.CaptionPolicy); repeatable.")
 @click.option("--high-noise-share", default=None, type=click.FloatRange(0, 1), help="Share of each batch drawn from the timesteps >= --high-noise-from [default: 0].")
 @click.option("--high-noise-floor", "high_noise_weight_floor", default=None, type=click.FloatRange(min=0), help="Loss weight at least this at the timesteps >= --high-noise-from [default: 0].")
@@ -36,7 +37,7 @@ def toy_world() -> None:
 def train_command(out: Path, seed: int, vae_steps: int | None, decoder_steps: int | None, unet_steps: int | None,
                   prediction_type: str | None, zero_snr: bool | None, offset_noise: float | None, vae_from: str | None,
                   unet_position: str | None, unet_attention_levels: int | None, text_max_length: int | None,
-                  caption_policy: tuple[str, ...], high_noise_share: float | None, high_noise_weight_floor: float | None,
+                  text_attribute_weight: float | None, caption_policy: tuple[str, ...], high_noise_share: float | None, high_noise_weight_floor: float | None,
                   high_noise_from: int | None, threads: int, no_progress: bool) -> None:
     """Train the toy checkpoint from scratch on the CPU into OUT (model in OUT/model, loss curve OUT/loss.png).
 
@@ -56,6 +57,7 @@ def train_command(out: Path, seed: int, vae_steps: int | None, decoder_steps: in
     for name, value in (("prediction_type", prediction_type), ("zero_snr", zero_snr), ("offset_noise", offset_noise),
                         ("vae_from", vae_from), ("unet_position", unet_position),
                         ("unet_attention_levels", unet_attention_levels), ("text_max_length", text_max_length),
+                        ("text_attribute_weight", text_attribute_weight),
                         ("high_noise_share", high_noise_share), ("high_noise_weight_floor", high_noise_weight_floor),
                         ("high_noise_from", high_noise_from)):
         if value is not None:

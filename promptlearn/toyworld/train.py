@@ -109,6 +109,7 @@ class TrainConfig:
     high_noise_from: int = 600  # the timesteps >= this are "high noise" for the two options below
     high_noise_weight_floor: float = 0.0  # loss weight at least this at high noise (min-SNR makes it ~SNR there)
     high_noise_share: float = 0.0  # this share of each batch draws its timestep from the high-noise range
+    text_attribute_weight: float = 0.0  # > 0: an auxiliary loss (this weight) makes the text encoder's mean state predict every attribute its caption names (a linear probe trained along, not shipped)
     caption_policy: dict[str, float] = field(default_factory=dict)  # world.CaptionPolicy fields to change, e.g. {"p_background": 0.8}
     vae_from: str | None = None  # reuse the VAE of this diffusers folder (or "toy"): skips the VAE and decoder phases
 
@@ -130,6 +131,8 @@ class TrainConfig:
             raise InputError(f"attention levels must be in [1, {len(self.unet_channels)}] (the UNet's levels), not {self.unet_attention_levels}")
         if not 8 <= self.text_max_length <= 77:
             raise InputError(f"text max length must be in [8, 77] tokens (CLIP's), not {self.text_max_length}")
+        if self.text_attribute_weight < 0:
+            raise InputError(f"text attribute weight must be >= 0, not {self.text_attribute_weight}")
         if self.unet_object_weight < 0:
             raise InputError(f"UNet object weight must be >= 0, not {self.unet_object_weight}")
         if self.decoder_extend < 0:
@@ -206,7 +209,33 @@ def build_models(config: TrainConfig) -> dict[str, Any]:
             **({"addition_embed_type": "text", "addition_embed_type_num_heads": config.unet_heads,
                 "resnet_time_scale_shift": "scale_shift"} if config.unet_text_film else {}),
         )
-    return {"vae": vae, "text_encoder": text_encoder, "unet": unet, "tokenizer": tokenizer}
+        models = {"vae": vae, "text_encoder": text_encoder, "unet": unet, "tokenizer": tokenizer}
+        if config.text_attribute_weight > 0:
+            models["text_probe"] = AttributeProbe(hidden)
+    return models
+
+
+class AttributeProbe(torch.nn.Module):
+    """Linear heads from the text encoder's mean state to each attribute's value (training only: an auxiliary
+    loss that makes the caption's words, position words included, separable in what the UNet reads)."""
+
+    def __init__(self, hidden: int):
+        super().__init__()
+        self.values = {a: sorted(v) for a, v in (("colour", world.COLOURS), ("shape", world.SHAPES), ("position", world.POSITIONS),
+                                                 ("size", world.SIZES), ("background", world.BACKGROUNDS))}
+        self.heads = torch.nn.ModuleDict({a: torch.nn.Linear(hidden, len(v)) for a, v in self.values.items()})
+
+    def loss(self, hidden: torch.Tensor, texts: list[str], scenes: list[Any]) -> torch.Tensor:
+        """Mean cross-entropy over the (caption, attribute) pairs the captions name."""
+        pooled = hidden.mean(dim=1)
+        total, count = hidden.new_zeros(()), 0
+        for attribute, head in self.heads.items():
+            rows = [i for i, text in enumerate(texts) if attribute in world.parse_caption(text)]
+            if rows:
+                labels = torch.tensor([self.values[attribute].index(getattr(scenes[i], attribute)) for i in rows])
+                total = total + torch.nn.functional.cross_entropy(head(pooled[rows]), labels, reduction="sum")
+                count += len(rows)
+        return total / max(count, 1)
 
 
 def _fast_attention(models: dict[str, Any]) -> None:
@@ -245,6 +274,7 @@ def _save_state(out: Path, state: TrainState, models: dict[str, Any], optimizer:
         "vae": models["vae"].state_dict(),
         "text_encoder": models["text_encoder"].state_dict(),
         "unet": models["unet"].state_dict(),
+        **({"text_probe": models["text_probe"].state_dict()} if "text_probe" in models else {}),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "ema": ema,
     }
@@ -301,8 +331,9 @@ def train(out: str | os.PathLike[str], config: TrainConfig | None = None, *, pro
         if not _same_recipe(saved["config"], config):
             raise InputError(f"{out}: holds a run with another configuration; resume with the same settings or use a new --out")
         state = TrainState(**saved["state"])
-        for name in ("vae", "text_encoder", "unet"):
-            models[name].load_state_dict(saved[name])
+        for name in ("vae", "text_encoder", "unet", "text_probe"):
+            if name in models:
+                models[name].load_state_dict(saved[name])
     atomic_json(out / "config.json", asdict(config))
     pixels = scene_pixels()
 
@@ -526,7 +557,8 @@ def _train_unet(out: Path, config: TrainConfig, state: TrainState, models: dict[
     scheduler = DDPMScheduler(**{k: v for k, v in scheduler_config(config).items() if k not in ("set_alpha_to_one", "steps_offset")})
     loss_weight = timestep_loss_weights(config, scheduler.alphas_cumprod)
     unet, text_encoder, tokenizer = models["unet"].train(), models["text_encoder"].train(), models["tokenizer"]
-    params = [p for m in (unet, text_encoder) for p in m.parameters()]
+    trained = (unet, text_encoder, *([models["text_probe"]] if "text_probe" in models else []))
+    params = [p for m in trained for p in m.parameters()]
     named = {f"unet.{k}": v for k, v in unet.named_parameters()} | {f"text_encoder.{k}": v for k, v in text_encoder.named_parameters()}
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.01, fused=True)
     ema = {k: v.detach().clone() for k, v in named.items()}
@@ -575,8 +607,11 @@ def _train_unet(out: Path, config: TrainConfig, state: TrainState, models: dict[
             target = scheduler.get_velocity(x0, noise, t) if config.prediction_type == "v_prediction" else noise
             cells = cell_weights[torch.tensor(index)]
             error = (cells * (pred - target).pow(2)).mean(dim=(1, 2, 3)) / cells.mean(dim=(1, 2, 3))
-            loss = (loss_weight[t] * error).mean()
-            _optimise(optimizer, loss, clip=params)
+            loss = (loss_weight[t] * error).mean()  # recorded: the diffusion loss alone
+            total = loss
+            if "text_probe" in models:
+                total = loss + config.text_attribute_weight * models["text_probe"].loss(hidden, texts, [scenes[i] for i in index])
+            _optimise(optimizer, total, clip=params)
             decay = min(config.ema_decay, (1 + state.step) / (10 + state.step))
             with torch.no_grad():
                 torch._foreach_lerp_(ema_values, param_values, 1 - decay)
