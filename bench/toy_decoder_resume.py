@@ -12,7 +12,7 @@ out = Path(sys.argv[1])
 saved = torch.load(out / T.STATE_FILE, map_location="cpu", weights_only=False)
 config = T.TrainConfig()
 names = {f.name for f in fields(T.TrainConfig)}
-for k, v in saved["config"].items():
+for k, v in {**T.LEGACY_VALUES, **saved["config"]}.items():  # a field the old run lacks: the value it was trained with
     setattr(config, k, tuple(v) if isinstance(v, list) else v)
 print("old config == new defaults except new fields:", {k: v for k, v in saved["config"].items() if json.loads(json.dumps(getattr(T.TrainConfig(), k))) != json.loads(json.dumps(v))})
 config.check()

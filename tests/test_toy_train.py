@@ -163,32 +163,16 @@ def test_caption_policy_changes_what_training_captions_name():
     assert all("background" in c for c in captions) and not any(p in c for c in captions for p in world.POSITION_PHRASES.values())
 
 
-def test_a_run_saved_before_a_field_was_added_still_resumes_with_that_fields_default():
+def test_a_run_saved_before_a_field_was_added_resumes_with_the_value_it_was_trained_with():
     from dataclasses import asdict
 
     from promptlearn.toyworld.train import _same_recipe
 
-    saved = asdict(TrainConfig(unet_steps=800))
-    del saved["text_max_length"], saved["caption_policy"]  # a run folder from before these fields existed
-    assert _same_recipe(saved, TrainConfig(unet_steps=800))
-    assert not _same_recipe(saved, TrainConfig(unet_steps=800, text_max_length=16))  # the run was trained at 77
-    assert not _same_recipe(saved, TrainConfig(unet_steps=900))
-    assert not _same_recipe({**saved, "retired_field": 1}, TrainConfig(unet_steps=800))
-
-
-def test_attribute_probe_scores_only_what_each_caption_names():
-    from promptlearn.toyworld import world
-    from promptlearn.toyworld.train import AttributeProbe
-
-    torch.manual_seed(0)
-    probe = AttributeProbe(8)
-    scene = world.Scene("red", "circle", "left", "small", "white")
-    hidden = torch.randn(3, 5, 8, requires_grad=True)
-    texts = ["a crimson ball on the left", "", "a red shape"]  # 3 + 0 + 1 named attributes
-    loss = probe.loss(hidden, texts, [scene] * 3)
-    loss.backward()
-    assert torch.isfinite(loss) and hidden.grad[1].abs().sum() == 0  # the dropped caption gets no gradient
-    assert hidden.grad[0].abs().sum() > 0 and hidden.grad[2].abs().sum() > 0
-    position_head = probe.heads["position"].weight.grad
-    assert position_head.abs().sum() > 0 and probe.heads["background"].weight.grad is None  # no caption names one
-    assert probe.loss(hidden, [""] * 3, [scene] * 3) == 0
+    saved = asdict(TrainConfig(unet_steps=800, text_max_length=77, text_attribute_weight=0.0))
+    del saved["text_max_length"], saved["caption_policy"], saved["text_attribute_weight"], saved["unet_text_film"]
+    # a run folder from before these fields existed was trained at 77 tokens, without the auxiliary loss
+    assert _same_recipe(saved, TrainConfig(unet_steps=800, text_max_length=77, text_attribute_weight=0.0))
+    assert not _same_recipe(saved, TrainConfig(unet_steps=800))  # today's defaults: 16 tokens, attribute loss
+    assert not _same_recipe(saved, TrainConfig(unet_steps=900, text_max_length=77, text_attribute_weight=0.0))
+    assert not _same_recipe({**saved, "retired_field": 1}, TrainConfig(unet_steps=800, text_max_length=77, text_attribute_weight=0.0))
+    assert _same_recipe(asdict(TrainConfig()), TrainConfig())

@@ -115,7 +115,8 @@ def test_load_components_picks_the_class_by_name_and_stock_checkpoints_stay_stoc
 
 
 def test_build_models_uses_the_option():
-    assert type(build_models(TrainConfig())["unet"]) is UNet2DConditionModel  # "none": exactly the stock model
+    assert type(build_models(TrainConfig(unet_position="none"))["unet"]) is UNet2DConditionModel  # exactly the stock model
+    assert build_models(TrainConfig())["unet"].config.position_embedding == "learned-attention"  # the recipe's default
     unet = build_models(TrainConfig(unet_position="learned"))["unet"]
     assert type(unet) is ToyUNet2DConditionModel and unet.config.position_embedding == "learned"
 

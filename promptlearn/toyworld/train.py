@@ -71,7 +71,7 @@ def scheduler_config(config: "TrainConfig") -> dict[str, Any]:
 class TrainConfig:
     seed: int = 0
     vae_steps: int = 500
-    unet_steps: int = 3000
+    unet_steps: int = 6000
     vae_batch_size: int = 16
     batch_size: int = 32
     vae_lr: float = 3e-3
@@ -90,13 +90,13 @@ class TrainConfig:
     threads: int = 1
     text_hidden: int = 32
     text_layers: int = 2
-    text_max_length: int = 77  # tokens the tokenizer pads to (its model_max_length) and the text encoder's positions; captions need 13
+    text_max_length: int = 16  # tokens the tokenizer pads to (its model_max_length) and the text encoder's positions; captions need 13
     unet_channels: tuple[int, ...] = (32, 64)
     unet_attention_levels: int = 1  # the coarsest levels that cross-attend to the text (plus the mid block)
     unet_heads: int = 4  # diffusers' legacy name: attention_head_dim is the number of heads
     unet_norm_groups: int = 8
     unet_text_film: bool = False  # also pool the text into the time embedding (addition_embed_type "text") and let it scale and shift every ResNet's channels (resnet_time_scale_shift "scale_shift"), as DeepFloyd IF's UNet
-    unet_position: str = "none"  # "learned": a learned 2-D positional embedding after conv_in (ToyUNet2DConditionModel); "learned-attention": also before every cross-attention
+    unet_position: str = "learned-attention"  # "learned": a learned 2-D positional embedding after conv_in (ToyUNet2DConditionModel); "learned-attention": also before every cross-attention
     vae_channels: tuple[int, ...] = (16, 32, 64)
     latent_channels: int = 4
     vae_norm_groups: int = 4  # 4, 8, 16 channels a group: 8 groups over 16 channels (2 a group) wash colour out
@@ -109,7 +109,7 @@ class TrainConfig:
     high_noise_from: int = 600  # the timesteps >= this are "high noise" for the two options below
     high_noise_weight_floor: float = 0.0  # loss weight at least this at high noise (min-SNR makes it ~SNR there)
     high_noise_share: float = 0.0  # this share of each batch draws its timestep from the high-noise range
-    text_attribute_weight: float = 0.0  # > 0: an auxiliary loss (this weight) makes the text encoder's mean state predict every attribute its caption names (a linear probe trained along, not shipped)
+    text_attribute_weight: float = 0.1  # > 0: an auxiliary loss (this weight) makes the text encoder's mean state predict every attribute its caption names (a linear probe trained along, not shipped)
     caption_policy: dict[str, float] = field(default_factory=dict)  # world.CaptionPolicy fields to change, e.g. {"p_background": 0.8}
     vae_from: str | None = None  # reuse the VAE of this diffusers folder (or "toy"): skips the VAE and decoder phases
 
@@ -355,12 +355,18 @@ def train(out: str | os.PathLike[str], config: TrainConfig | None = None, *, pro
     return export(out, config, state, models)
 
 
+# Fields added to TrainConfig after run folders were saved without them, with the value that reproduces what
+# those runs did (not the current default): a saved run lacking the field was trained with this value.
+LEGACY_VALUES: dict[str, Any] = {"text_max_length": 77, "text_attribute_weight": 0.0, "caption_policy": {},
+                                 "unet_text_film": False}
+
+
 def _same_recipe(saved: dict[str, Any], config: TrainConfig) -> bool:
-    """Whether a run folder's saved configuration is ``config``. A field added to TrainConfig after the run was
-    saved counts as the same when ``config`` keeps its default (the recipe the run was trained with)."""
-    current, default = (json.loads(json.dumps(asdict(c))) for c in (config, TrainConfig()))
-    saved = json.loads(json.dumps(saved))
-    return all(saved[k] == v if k in saved else v == default[k] for k, v in current.items()) and saved.keys() <= current.keys()
+    """Whether a run folder's saved configuration is ``config``; a field the saved run lacks counts with its
+    :data:`LEGACY_VALUES` value."""
+    current = json.loads(json.dumps(asdict(config)))
+    saved = json.loads(json.dumps({**LEGACY_VALUES, **saved}))
+    return saved == current
 
 
 def _train_decoder(out: Path, config: TrainConfig, state: TrainState, models: dict[str, Any], pixels: torch.Tensor,
