@@ -6,10 +6,12 @@ Three phases, one run folder:
    mode, object-weighted L1 + MSE), on the 360 scenes of the world.
 2. **Decoder** alone on the frozen encoder's latents, until every scene survives the round trip (the gate).
    ``vae_from`` (``--vae-from``) reuses a trained VAE instead of phases 1 and 2, behind the same gate.
-3. **Text encoder + UNet** jointly (CLIPTextModel with the real CLIP tokenizer, UNet2DConditionModel with
-   cross-attention), v-prediction on zero-terminal-SNR betas (or epsilon on SD's betas) with min-SNR-5
-   weighting, 10% caption dropout (empty caption) for classifier-free guidance, EMA weights, on the latents
-   of the frozen VAE (posterior mode).
+3. **Text encoder + UNet** jointly (CLIPTextModel with the real CLIP tokenizer padded to 16 tokens,
+   ToyUNet2DConditionModel: the stock UNet plus learned positional embeddings), v-prediction on
+   zero-terminal-SNR betas (or epsilon on SD's betas) with min-SNR-5 weighting, 10% caption dropout (empty
+   caption) for classifier-free guidance, EMA weights, on the latents of the frozen VAE (posterior mode); plus
+   an auxiliary loss (:class:`AttributeProbe`, not shipped) that makes the text encoder's mean state predict
+   every attribute its caption names: without it, position words stayed at chance (docs/toy-world.md).
 
 Every batch is a pure function of (seed, step), so a run resumed from its last checkpoint
 (``state.pt``, written atomically every ``checkpoint_every`` steps) continues exactly. The end product is a
@@ -96,7 +98,7 @@ class TrainConfig:
     unet_heads: int = 4  # diffusers' legacy name: attention_head_dim is the number of heads
     unet_norm_groups: int = 8
     unet_text_film: bool = False  # also pool the text into the time embedding (addition_embed_type "text") and let it scale and shift every ResNet's channels (resnet_time_scale_shift "scale_shift"), as DeepFloyd IF's UNet
-    unet_position: str = "learned-attention"  # "learned": a learned 2-D positional embedding after conv_in (ToyUNet2DConditionModel); "learned-attention": also before every cross-attention
+    unet_position: str = "learned-attention"  # "none": the stock UNet; "learned": a learned 2-D positional embedding after conv_in (ToyUNet2DConditionModel); "learned-attention": also before every cross-attention; "text-map": learned + a map read from the caption
     vae_channels: tuple[int, ...] = (16, 32, 64)
     latent_channels: int = 4
     vae_norm_groups: int = 4  # 4, 8, 16 channels a group: 8 groups over 16 channels (2 a group) wash colour out

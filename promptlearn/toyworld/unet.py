@@ -13,7 +13,11 @@ a ``Conv2d`` (a subclass) with its own ``weight`` and ``bias``, so every state-d
 unchanged and the embedding is the one extra parameter. ``position_embedding="learned-attention"`` adds, besides it, one
 such embedding (``<block>.attentions.<i>.position.embedding``) to the ``proj_in`` output of every
 Transformer2DModel, i.e. directly to what the cross-attention's queries are made of at that level.
-``position_embedding="none"`` is the stock UNet.
+``position_embedding="text-map"`` adds, besides the ``learned`` one, a :class:`TextMap` (``text_map.proj``): the
+mean of the text encoder's states through one zero-initialised linear layer, as a map added after ``conv_in``.
+``position_embedding="none"`` is the stock UNet. (Which of these the toy checkpoint uses, and what each measured:
+docs/toy-world.md; the position words were learned only once the trainer's auxiliary attribute loss made them
+separable in the text encoder.)
 
 The option is in the config (``register_to_config``), the folder is diffusers' own (``unet/config.json``
 with ``_class_name: ToyUNet2DConditionModel``), and
@@ -76,7 +80,7 @@ class TextMap(nn.Module):
     reshaped to (channels, height, width) and added to ``conv_in``'s output. Text reaches the stock UNet only
     through cross-attention, where a position word must meet a query that knows its cell (a product of two
     things that both start near zero); this is a direct path from the words to a map. Zero-initialised: a
-    fresh model starts as the stock UNet."""
+    fresh model starts as the ``learned`` UNet."""
 
     def __init__(self, text_dim: int, channels: int, height: int, width: int):
         super().__init__()
