@@ -176,3 +176,31 @@ def test_a_run_saved_before_a_field_was_added_resumes_with_the_value_it_was_trai
     assert not _same_recipe(saved, TrainConfig(unet_steps=900, text_max_length=77, text_attribute_weight=0.0))
     assert not _same_recipe({**saved, "retired_field": 1}, TrainConfig(unet_steps=800, text_max_length=77, text_attribute_weight=0.0))
     assert _same_recipe(asdict(TrainConfig()), TrainConfig())
+
+
+def test_attribute_probe_scores_only_what_each_caption_names():
+    from promptlearn.toyworld import world
+    from promptlearn.toyworld.train import AttributeProbe
+
+    torch.manual_seed(0)
+    probe = AttributeProbe(8)
+    hidden = torch.randn(3, 5, 8, requires_grad=True)
+    texts = ["a crimson ball on the left", "", "a red shape"]  # 3 + 0 + 1 named attributes
+    loss = probe.loss(hidden, texts)
+    loss.backward()
+    assert torch.isfinite(loss) and hidden.grad[1].abs().sum() == 0  # the dropped caption gets no gradient
+    assert hidden.grad[0].abs().sum() > 0 and hidden.grad[2].abs().sum() > 0
+    assert probe.heads["position"].weight.grad.abs().sum() > 0
+    assert probe.heads["background"].weight.grad is None  # no caption names one
+    assert probe.values["position"] == sorted(world.POSITIONS)
+    assert probe.loss(hidden, [""] * 3) == 0
+
+
+def test_attribute_probe_labels_implicit_words_as_their_concept():
+    from promptlearn.toyworld.train import AttributeProbe
+
+    torch.manual_seed(0)
+    probe = AttributeProbe(8)
+    hidden = torch.randn(2, 5, 8)
+    # "crimson ball" is red circle: the same loss as the explicit caption for the same text states
+    assert torch.equal(probe.loss(hidden, ["a crimson ball", "a scarlet disc"]), probe.loss(hidden, ["a red circle", "a red circle"]))

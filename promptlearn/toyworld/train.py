@@ -223,18 +223,19 @@ class AttributeProbe(torch.nn.Module):
 
     def __init__(self, hidden: int):
         super().__init__()
-        self.values = {a: sorted(v) for a, v in (("colour", world.COLOURS), ("shape", world.SHAPES), ("position", world.POSITIONS),
-                                                 ("size", world.SIZES), ("background", world.BACKGROUNDS))}
+        self.values = {a: sorted(v) for a, v in world.VALUES.items()}
         self.heads = torch.nn.ModuleDict({a: torch.nn.Linear(hidden, len(v)) for a, v in self.values.items()})
 
-    def loss(self, hidden: torch.Tensor, texts: list[str], scenes: list[Any]) -> torch.Tensor:
-        """Mean cross-entropy over the (caption, attribute) pairs the captions name."""
+    def loss(self, hidden: torch.Tensor, texts: list[str]) -> torch.Tensor:
+        """Mean cross-entropy over the (caption, attribute) pairs the captions name (implicit words count as
+        their concept: world.parse_caption)."""
         pooled = hidden.mean(dim=1)
+        named = [world.parse_caption(text) for text in texts]
         total, count = hidden.new_zeros(()), 0
         for attribute, head in self.heads.items():
-            rows = [i for i, text in enumerate(texts) if attribute in world.parse_caption(text)]
+            rows = [i for i, found in enumerate(named) if attribute in found]
             if rows:
-                labels = torch.tensor([self.values[attribute].index(getattr(scenes[i], attribute)) for i in rows])
+                labels = torch.tensor([self.values[attribute].index(named[i][attribute]) for i in rows])
                 total = total + torch.nn.functional.cross_entropy(head(pooled[rows]), labels, reduction="sum")
                 count += len(rows)
         return total / max(count, 1)
@@ -618,7 +619,7 @@ def _train_unet(out: Path, config: TrainConfig, state: TrainState, models: dict[
             loss = (loss_weight[t] * error).mean()  # recorded: the diffusion loss alone
             total = loss
             if "text_probe" in models:
-                total = loss + config.text_attribute_weight * models["text_probe"].loss(hidden, texts, [scenes[i] for i in index])
+                total = loss + config.text_attribute_weight * models["text_probe"].loss(hidden, texts)
             _optimise(optimizer, total, clip=params)
             decay = min(config.ema_decay, (1 + state.step) / (10 + state.step))
             with torch.no_grad():

@@ -52,6 +52,8 @@ POSITION_PHRASES = {"left": "on the left", "right": "on the right", "top": "at t
 SYNONYMS = {"grey": "gray", "centre": "center", "middle": "center"}
 
 ATTRIBUTES = ("colour", "shape", "position", "size", "background")
+VALUES: dict[str, tuple[str, ...]] = {"colour": tuple(COLOURS), "shape": SHAPES, "position": tuple(POSITIONS),
+                                      "size": tuple(SIZES), "background": tuple(BACKGROUNDS)}
 
 
 def colour_words(colour: str) -> list[str]:
@@ -72,9 +74,8 @@ class Scene:
     background: str
 
     def __post_init__(self) -> None:
-        for name, value, allowed in (("colour", self.colour, COLOURS), ("shape", self.shape, SHAPES),
-                                     ("position", self.position, POSITIONS), ("size", self.size, SIZES),
-                                     ("background", self.background, BACKGROUNDS)):
+        for name, allowed in VALUES.items():
+            value = getattr(self, name)
             if value not in allowed:
                 raise ValueError(f"unknown {name} {value!r}; use one of {', '.join(allowed)}")
 
