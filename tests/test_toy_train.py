@@ -93,6 +93,8 @@ def test_zero_snr_recipe_ships_a_scheduler_that_starts_from_pure_noise():
     (["--caption-policy", "p_background"], "--caption-policy"),
     (["--caption-policy", "p_sky=0.5"], "unknown field 'p_sky'"),
     (["--attention-levels", "3"], "attention levels"),
+    (["--vae-latent-noise", "1.5"], "--vae-latent-noise"),
+    (["--unet-position", "diagonal"], "--unet-position"),
 ])
 def test_train_refuses_bad_recipes_with_one_line(tmp_path, capsys, args, words):
     code = main(["toy-world", "train", "--out", str(tmp_path / "run"), "--unet-steps", "1", "--no-progress", *args])
@@ -136,7 +138,8 @@ def test_high_noise_floor_raises_only_the_high_noise_weights():
 @pytest.mark.parametrize("field, value", [("high_noise_share", 1.5), ("high_noise_weight_floor", -1.0),
                                           ("high_noise_from", 1000), ("decoder_extend", -0.1), ("text_max_length", 78),
                                           ("text_max_length", 4), ("caption_policy", {"p_sky": 0.5}),
-                                          ("caption_policy", {"p_background": 1.5}), ("text_attribute_weight", -0.1)])
+                                          ("caption_policy", {"p_background": 1.5}), ("text_attribute_weight", -0.1),
+                                          ("vae_latent_noise", 1.0), ("decoder_latent_noise", -0.1)])
 def test_recipe_check_refuses_bad_high_noise_and_decoder_options(field, value):
     with pytest.raises(InputError):
         TrainConfig(**{field: value}).check()
@@ -204,3 +207,21 @@ def test_attribute_probe_labels_implicit_words_as_their_concept():
     hidden = torch.randn(2, 5, 8)
     # "crimson ball" is red circle: the same loss as the explicit caption for the same text states
     assert torch.equal(probe.loss(hidden, ["a crimson ball", "a scarlet disc"]), probe.loss(hidden, ["a red circle", "a red circle"]))
+
+
+@pytest.mark.slow
+def test_vae_latent_noise_changes_what_the_vae_phase_decodes(tmp_path):
+    from promptlearn.toyworld.train import STATE_FILE, train
+
+    torch.set_num_threads(1)
+    first_losses = []
+    for noise in (0.0, 0.5):
+        out = tmp_path / f"noise-{noise}"
+        config = TrainConfig(vae_steps=2, decoder_steps=1, decoder_extend=0.0, unet_steps=1, vae_latent_noise=noise)
+        with pytest.raises(InputError, match="round trip keeps"):  # two steps cannot pass the gate
+            train(out, config, progress=False)
+        saved = torch.load(out / STATE_FILE, weights_only=False)
+        assert saved["config"]["vae_latent_noise"] == noise
+        first_losses.append([loss for _, loss in saved["state"]["losses"]["vae"]])
+    # same seed, same batches: the first step (before any update) differs only by the noise
+    assert first_losses[0][0] != first_losses[1][0]

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from ..toyworld import POSITION_EMBEDDINGS, PREDICTION_TYPES
+
 
 @click.group("toy-world")
 def toy_world() -> None:
@@ -19,16 +21,18 @@ def toy_world() -> None:
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--vae-steps", default=None, type=click.IntRange(min=1), help="VAE (encoder + decoder) steps [default: 500].")
 @click.option("--decoder-steps", default=None, type=click.IntRange(min=1), help="Decoder steps at most; stops at the first 360/360 round trip [default: 1800].")
-@click.option("--unet-steps", default=None, type=click.IntRange(min=1), help="Text encoder + UNet steps [default: 3000].")
-@click.option("--prediction-type", default=None, type=click.Choice(["epsilon", "v_prediction"]), help="What the UNet predicts [default: the recipe's].")
+@click.option("--unet-steps", default=None, type=click.IntRange(min=1), help="Text encoder + UNet steps [default: the recipe's, 6000].")
+@click.option("--prediction-type", default=None, type=click.Choice(PREDICTION_TYPES), help="What the UNet predicts [default: the recipe's].")
 @click.option("--zero-snr/--no-zero-snr", default=None, help="Rescale the betas to zero terminal SNR and sample with trailing timesteps (needs v_prediction) [default: the recipe's].")
 @click.option("--offset-noise", default=None, type=click.FloatRange(0, 1, max_open=True), help="Offset noise strength [default: the recipe's].")
 @click.option("--vae-from", default=None, help="Reuse the VAE of a trained toy folder (OUT/model of an earlier run, or toy: the shipped one) instead of the VAE and decoder phases; the round-trip gate still applies.")
-@click.option("--unet-position", default=None, type=click.Choice(["none", "learned", "learned-attention", "text-map"]), help="none: the stock UNet2DConditionModel; learned: a learned 2-D positional embedding after conv_in (ToyUNet2DConditionModel); learned-attention: also one before every cross-attention; text-map: learned, plus a map read from the caption (mean text state -> linear) added there [default: the recipe's].")
+@click.option("--unet-position", default=None, type=click.Choice(POSITION_EMBEDDINGS), help="none: the stock UNet2DConditionModel; learned: a learned 2-D positional embedding after conv_in (ToyUNet2DConditionModel); learned-attention: also one before every cross-attention; text-map: learned, plus a map read from the caption (mean text state -> linear) added there [default: the recipe's].")
 @click.option("--attention-levels", "unet_attention_levels", default=None, type=click.IntRange(min=1), help="The coarsest UNet levels that cross-attend to the text, plus the mid block [default: the recipe's].")
 @click.option("--text-max-length", default=None, type=click.IntRange(8, 77), help="Tokens the tokenizer pads to and the text encoder reads (CLIP: 77; the toy captions need 13) [default: the recipe's].")
 @click.option("--text-attribute-weight", default=None, type=click.FloatRange(min=0), help="Weight of an auxiliary loss making the text encoder's mean state predict each attribute its caption names (0: off) [default: the recipe's].")
 @click.option("--caption-policy", "caption_policy", multiple=True, metavar="FIELD=P", help="How often training captions name an attribute, e.g. p_background=0.8 (fields of toyworld.world.CaptionPolicy); repeatable.")
+@click.option("--vae-latent-noise", default=None, type=click.FloatRange(0, 1, max_open=True), help="Noise (x the latent std) added to the latents the VAE phase decodes, so that the encoder keeps scenes, small shapes too, apart by more than it [default: the recipe's].")
+@click.option("--decoder-latent-noise", default=None, type=click.FloatRange(0, 1, max_open=True), help="Noise (x the latent std) the decoder phase learns to ignore [default: the recipe's].")
 @click.option("--high-noise-share", default=None, type=click.FloatRange(0, 1), help="Share of each batch drawn from the timesteps >= --high-noise-from [default: 0].")
 @click.option("--high-noise-floor", "high_noise_weight_floor", default=None, type=click.FloatRange(min=0), help="Loss weight at least this at the timesteps >= --high-noise-from [default: 0].")
 @click.option("--high-noise-from", default=None, type=click.IntRange(0, 999), help="First high-noise timestep [default: 600].")
@@ -37,7 +41,8 @@ def toy_world() -> None:
 def train_command(out: Path, seed: int, vae_steps: int | None, decoder_steps: int | None, unet_steps: int | None,
                   prediction_type: str | None, zero_snr: bool | None, offset_noise: float | None, vae_from: str | None,
                   unet_position: str | None, unet_attention_levels: int | None, text_max_length: int | None,
-                  text_attribute_weight: float | None, caption_policy: tuple[str, ...], high_noise_share: float | None, high_noise_weight_floor: float | None,
+                  text_attribute_weight: float | None, caption_policy: tuple[str, ...], vae_latent_noise: float | None,
+                  decoder_latent_noise: float | None, high_noise_share: float | None, high_noise_weight_floor: float | None,
                   high_noise_from: int | None, threads: int, no_progress: bool) -> None:
     """Train the toy checkpoint from scratch on the CPU into OUT (model in OUT/model, loss curve OUT/loss.png).
 
@@ -57,7 +62,8 @@ def train_command(out: Path, seed: int, vae_steps: int | None, decoder_steps: in
     for name, value in (("prediction_type", prediction_type), ("zero_snr", zero_snr), ("offset_noise", offset_noise),
                         ("vae_from", vae_from), ("unet_position", unet_position),
                         ("unet_attention_levels", unet_attention_levels), ("text_max_length", text_max_length),
-                        ("text_attribute_weight", text_attribute_weight),
+                        ("text_attribute_weight", text_attribute_weight), ("vae_latent_noise", vae_latent_noise),
+                        ("decoder_latent_noise", decoder_latent_noise),
                         ("high_noise_share", high_noise_share), ("high_noise_weight_floor", high_noise_weight_floor),
                         ("high_noise_from", high_noise_from)):
         if value is not None:

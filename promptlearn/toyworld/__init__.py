@@ -10,6 +10,10 @@ from ..errors import InputError
 
 CHECKPOINT_DIR = "checkpoint"
 
+# Recipe choices, here (a light module) so that the CLI's flags and the trainer check one list each.
+PREDICTION_TYPES = ("epsilon", "v_prediction")
+POSITION_EMBEDDINGS = ("none", "learned", "learned-attention", "text-map")  # ToyUNet2DConditionModel's options
+
 
 def checkpoint_path() -> Path:
     """The folder of the trained toy checkpoint shipped with the package (diffusers layout)."""

@@ -35,7 +35,7 @@ import torch
 
 from ..errors import InputError
 from ..progress import progress_bar
-from . import world
+from . import POSITION_EMBEDDINGS, PREDICTION_TYPES, world
 
 STATE_FILE = "state.pt"
 MODEL_DIR = "model"
@@ -53,7 +53,6 @@ SCHEDULER_CONFIG = {
 # shipped UNet reads layout and background from that residue of the noise seed rather than the caption
 # (position fidelity at chance, docs/toy-world.md). DDPM's linear 0.0001-0.02 betas (residue 0.0066) were tried
 # for 1600 UNet steps: background fidelity rose (0.48 -> 0.69) but colour and shape fell; not adopted.
-PREDICTION_TYPES = ("epsilon", "v_prediction")
 
 
 def scheduler_config(config: "TrainConfig") -> dict[str, Any]:
@@ -85,6 +84,7 @@ class TrainConfig:
     decoder_extend: float = 0.5  # short of 360/360 at decoder_steps: go on at the final learning rate, up to this x decoder_steps more
     decoder_lr: float = 3e-3
     decoder_latent_noise: float = 0.02  # latent noise (x latent std) the decoder learns to ignore
+    vae_latent_noise: float = 0.0  # > 0: the VAE phase decodes the posterior mode plus this x the batch's latent std of noise, so the encoder must keep scenes (small shapes too) farther apart than the noise
     min_snr_gamma: float = 5.0
     kl_weight: float = 0.0  # 0: a deterministic autoencoder (posterior mode), no KL term
     checkpoint_every: int = 100
@@ -125,8 +125,6 @@ class TrainConfig:
             raise InputError(f"prediction type must be one of {', '.join(PREDICTION_TYPES)}, not {self.prediction_type!r}")
         if self.zero_snr and self.prediction_type != "v_prediction":
             raise InputError("zero terminal SNR needs v_prediction (epsilon cannot be predicted at SNR 0)")
-        from .unet import POSITION_EMBEDDINGS
-
         if self.unet_position not in POSITION_EMBEDDINGS:
             raise InputError(f"UNet position must be one of {', '.join(POSITION_EMBEDDINGS)}, not {self.unet_position!r}")
         if not 1 <= self.unet_attention_levels <= len(self.unet_channels):
@@ -137,6 +135,9 @@ class TrainConfig:
             raise InputError(f"text attribute weight must be >= 0, not {self.text_attribute_weight}")
         if self.unet_object_weight < 0:
             raise InputError(f"UNet object weight must be >= 0, not {self.unet_object_weight}")
+        for name in ("vae_latent_noise", "decoder_latent_noise"):
+            if not 0 <= getattr(self, name) < 1:
+                raise InputError(f"{name.replace('_', ' ')} must be in [0, 1) (x the latent std), not {getattr(self, name)}")
         if self.decoder_extend < 0:
             raise InputError(f"decoder extension must be >= 0, not {self.decoder_extend}")
         if not 0 <= self.high_noise_share <= 1:
@@ -361,7 +362,7 @@ def train(out: str | os.PathLike[str], config: TrainConfig | None = None, *, pro
 # Fields added to TrainConfig after run folders were saved without them, with the value that reproduces what
 # those runs did (not the current default): a saved run lacking the field was trained with this value.
 LEGACY_VALUES: dict[str, Any] = {"text_max_length": 77, "text_attribute_weight": 0.0, "caption_policy": {},
-                                 "unet_text_film": False}
+                                 "unet_text_film": False, "vae_latent_noise": 0.0}
 
 
 def _same_recipe(saved: dict[str, Any], config: TrainConfig) -> bool:
@@ -478,6 +479,8 @@ def _train_vae(out: Path, config: TrainConfig, state: TrainState, models: dict[s
             # a deterministic autoencoder: decode the posterior's mode (sampling it with a std near 1 at the
             # start drowned the reconstruction signal: the previous checkpoint could not draw red)
             z = posterior.sample(generator=gen) if config.kl_weight > 0 else posterior.mode()
+            if config.vae_latent_noise > 0:  # noise relative to the latents' own std: scaling them up gains nothing
+                z = z + config.vae_latent_noise * z.detach().std() * torch.randn(z.shape, generator=gen)
             loss = reconstruction_loss(vae.decode(z).sample, x, weights[index])
             if config.kl_weight > 0:
                 loss = loss + config.kl_weight * posterior.kl().mean()

@@ -34,7 +34,7 @@ import torch
 from diffusers import UNet2DConditionModel
 from torch import nn
 
-POSITION_EMBEDDINGS = ("none", "learned", "learned-attention", "text-map")
+from . import POSITION_EMBEDDINGS
 
 
 def sinusoidal_2d(channels: int, height: int, width: int) -> torch.Tensor:
