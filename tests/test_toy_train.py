@@ -94,6 +94,9 @@ def test_zero_snr_recipe_ships_a_scheduler_that_starts_from_pure_noise():
     (["--caption-policy", "p_sky=0.5"], "unknown field 'p_sky'"),
     (["--attention-levels", "3"], "attention levels"),
     (["--vae-latent-noise", "1.5"], "--vae-latent-noise"),
+    (["--vae-channels", "16,x"], "--vae-channels"),
+    (["--vae-channels", "16,30"], "vae channels must be positive multiples of 4"),
+    (["--vae-channels", "16,64", "--unet-channels", "16,32,64,64,64"], "below 2 x 2"),
     (["--unet-position", "diagonal"], "--unet-position"),
 ])
 def test_train_refuses_bad_recipes_with_one_line(tmp_path, capsys, args, words):
@@ -143,6 +146,17 @@ def test_high_noise_floor_raises_only_the_high_noise_weights():
 def test_recipe_check_refuses_bad_high_noise_and_decoder_options(field, value):
     with pytest.raises(InputError):
         TrainConfig(**{field: value}).check()
+
+
+def test_two_vae_blocks_give_factor_two_latents_and_the_unet_follows():
+    from promptlearn.toyworld.train import build_models
+
+    config = TrainConfig(vae_channels=(16, 64), unet_channels=(16, 32, 64))
+    config.check()
+    models = build_models(config)
+    latents = models["vae"].encode(torch.zeros(1, 3, 32, 32)).latent_dist.mode()
+    assert latents.shape == (1, 4, 16, 16) and models["unet"].config.sample_size == 16
+    assert models["unet"].config.down_block_types[-1] == "CrossAttnDownBlock2D"  # text still at 4 x 4 only
 
 
 def test_text_max_length_sets_the_tokenizer_padding_and_the_encoder_positions():

@@ -31,6 +31,8 @@ def toy_world() -> None:
 @click.option("--text-max-length", default=None, type=click.IntRange(8, 77), help="Tokens the tokenizer pads to and the text encoder reads (CLIP: 77; the toy captions need 13) [default: the recipe's].")
 @click.option("--text-attribute-weight", default=None, type=click.FloatRange(min=0), help="Weight of an auxiliary loss making the text encoder's mean state predict each attribute its caption names (0: off) [default: the recipe's].")
 @click.option("--caption-policy", "caption_policy", multiple=True, metavar="FIELD=P", help="How often training captions name an attribute, e.g. p_background=0.8 (fields of toyworld.world.CaptionPolicy); repeatable.")
+@click.option("--vae-channels", default=None, metavar="C,C[,C]", help="VAE block widths; 2 blocks give factor-2 (16 x 16) latents, 3 factor 4 (8 x 8) [default: the recipe's, 16,32,64].")
+@click.option("--unet-channels", default=None, metavar="C,C[,C]", help="UNet level widths, one level per halving of the latent side (16,32,64 for --vae-channels 16,64) [default: the recipe's, 32,64].")
 @click.option("--vae-latent-noise", default=None, type=click.FloatRange(0, 1, max_open=True), help="Noise (x the latent std) added to the latents the VAE phase decodes, so that the encoder keeps scenes, small shapes too, apart by more than it [default: the recipe's].")
 @click.option("--decoder-latent-noise", default=None, type=click.FloatRange(0, 1, max_open=True), help="Noise (x the latent std) the decoder phase learns to ignore [default: the recipe's].")
 @click.option("--high-noise-share", default=None, type=click.FloatRange(0, 1), help="Share of each batch drawn from the timesteps >= --high-noise-from [default: 0].")
@@ -41,7 +43,8 @@ def toy_world() -> None:
 def train_command(out: Path, seed: int, vae_steps: int | None, decoder_steps: int | None, unet_steps: int | None,
                   prediction_type: str | None, zero_snr: bool | None, offset_noise: float | None, vae_from: str | None,
                   unet_position: str | None, unet_attention_levels: int | None, text_max_length: int | None,
-                  text_attribute_weight: float | None, caption_policy: tuple[str, ...], vae_latent_noise: float | None,
+                  text_attribute_weight: float | None, caption_policy: tuple[str, ...], vae_channels: str | None,
+                  unet_channels: str | None, vae_latent_noise: float | None,
                   decoder_latent_noise: float | None, high_noise_share: float | None, high_noise_weight_floor: float | None,
                   high_noise_from: int | None, threads: int, no_progress: bool) -> None:
     """Train the toy checkpoint from scratch on the CPU into OUT (model in OUT/model, loss curve OUT/loss.png).
@@ -68,6 +71,12 @@ def train_command(out: Path, seed: int, vae_steps: int | None, decoder_steps: in
                         ("high_noise_from", high_noise_from)):
         if value is not None:
             setattr(config, name, value)
+    for flag, name, text in (("--vae-channels", "vae_channels", vae_channels), ("--unet-channels", "unet_channels", unet_channels)):
+        if text is not None:
+            try:
+                setattr(config, name, tuple(int(part) for part in text.split(",")))
+            except ValueError:
+                raise InputError(f"{flag} {text!r}: give widths separated by commas, e.g. 16,32,64") from None
     for item in caption_policy:
         name, _, text = item.partition("=")
         try:

@@ -2,7 +2,8 @@
 
 Three phases, one run folder:
 
-1. **VAE** (AutoencoderKL, 32 x 32 pixels -> 8 x 8 x 4 latents): a deterministic autoencoder (posterior
+1. **VAE** (AutoencoderKL, 32 x 32 pixels -> 8 x 8 x 4 latents; ``vae_channels=(16, 64)`` gives factor 2,
+   16 x 16 x 4, which draws small shapes right and the background not, docs/toy-world.md): a deterministic autoencoder (posterior
    mode, object-weighted L1 + MSE), on the 360 scenes of the world.
 2. **Decoder** alone on the frozen encoder's latents, until every scene survives the round trip (the gate).
    ``vae_from`` (``--vae-from``) reuses a trained VAE instead of phases 1 and 2, behind the same gate.
@@ -93,13 +94,13 @@ class TrainConfig:
     text_hidden: int = 32
     text_layers: int = 2
     text_max_length: int = 16  # tokens the tokenizer pads to (its model_max_length) and the text encoder's positions; captions need 13
-    unet_channels: tuple[int, ...] = (32, 64)
+    unet_channels: tuple[int, ...] = (32, 64)  # one level per halving of the latent side: (16, 32, 64) for factor-2 latents
     unet_attention_levels: int = 1  # the coarsest levels that cross-attend to the text (plus the mid block)
     unet_heads: int = 4  # diffusers' legacy name: attention_head_dim is the number of heads
     unet_norm_groups: int = 8
     unet_text_film: bool = False  # also pool the text into the time embedding (addition_embed_type "text") and let it scale and shift every ResNet's channels (resnet_time_scale_shift "scale_shift"), as DeepFloyd IF's UNet
     unet_position: str = "learned-attention"  # "none": the stock UNet; "learned": a learned 2-D positional embedding after conv_in (ToyUNet2DConditionModel); "learned-attention": also before every cross-attention; "text-map": learned + a map read from the caption
-    vae_channels: tuple[int, ...] = (16, 32, 64)
+    vae_channels: tuple[int, ...] = (16, 32, 64)  # 3 blocks: factor 4, 8 x 8 latents; (16, 64): factor 2, 16 x 16 (small shapes right, background from the noise seed: docs/toy-world.md)
     latent_channels: int = 4
     vae_norm_groups: int = 4  # 4, 8, 16 channels a group: 8 groups over 16 channels (2 a group) wash colour out
     object_weight: float = 4.0
@@ -127,6 +128,16 @@ class TrainConfig:
             raise InputError("zero terminal SNR needs v_prediction (epsilon cannot be predicted at SNR 0)")
         if self.unet_position not in POSITION_EMBEDDINGS:
             raise InputError(f"UNet position must be one of {', '.join(POSITION_EMBEDDINGS)}, not {self.unet_position!r}")
+        for name, groups in (("vae_channels", self.vae_norm_groups), ("unet_channels", self.unet_norm_groups)):
+            channels = tuple(getattr(self, name))
+            if not channels or any(not isinstance(c, int) or c <= 0 or c % groups for c in channels):
+                raise InputError(f"{name.replace('_', ' ')} must be positive multiples of {groups} (the GroupNorm groups), not {channels}")
+        if not 2 <= len(self.vae_channels) <= 4:
+            raise InputError(f"vae channels: 2 to 4 blocks (latent factor 2 to 8), not {len(self.vae_channels)}")
+        latent_side = world.IMAGE_SIZE // 2 ** (len(self.vae_channels) - 1)
+        if latent_side // 2 ** (len(self.unet_channels) - 1) < 2:
+            raise InputError(f"unet channels: {len(self.unet_channels)} levels halve the {latent_side} x {latent_side} latents "
+                             f"below 2 x 2 (vae channels {tuple(self.vae_channels)}); use fewer levels")
         if not 1 <= self.unet_attention_levels <= len(self.unet_channels):
             raise InputError(f"attention levels must be in [1, {len(self.unet_channels)}] (the UNet's levels), not {self.unet_attention_levels}")
         if not 8 <= self.text_max_length <= 77:
@@ -197,7 +208,8 @@ def build_models(config: TrainConfig) -> dict[str, Any]:
         n = len(ch)
         latent_side = world.IMAGE_SIZE // 2 ** (len(vae_ch) - 1)
         # cross-attention only at the coarse level(s) and in the mid block: attention over 77 text tokens at
-        # the 8 x 8 level cost more than the rest of the UNet together on one CPU thread
+        # an 8 x 8 level cost more than the rest of the UNet together on one CPU thread (and at 16 tokens, on
+        # the factor-2 latents, attention at 8 x 8 too drew shape, position and background worse)
         attend = [i >= n - config.unet_attention_levels for i in range(n)]
         # the stock UNet2DConditionModel when unet_position is "none" (same parameters, same init), plus a learned
         # positional embedding after conv_in when "learned" (the stock UNet cannot tell where a cell is)
