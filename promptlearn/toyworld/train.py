@@ -3,8 +3,8 @@
 Three phases, one run folder:
 
 1. **VAE** (AutoencoderKL, 32 x 32 pixels -> 8 x 8 x 4 latents; ``vae_channels=(16, 64)`` gives factor 2,
-   16 x 16 x 4, which draws small shapes right and the background not, docs/toy-world.md): a deterministic autoencoder (posterior
-   mode, object-weighted L1 + MSE), on the 360 scenes of the world.
+   16 x 16 x 4, which draws small shapes right and the background not, docs/toy-world.md): a deterministic
+   autoencoder (posterior mode, object-weighted L1 + MSE), on the 360 scenes of the world.
 2. **Decoder** alone on the frozen encoder's latents, until every scene survives the round trip (the gate).
    ``vae_from`` (``--vae-from``) reuses a trained VAE instead of phases 1 and 2, behind the same gate.
 3. **Text encoder + UNet** jointly (CLIPTextModel with the real CLIP tokenizer padded to 16 tokens,
