@@ -18,6 +18,7 @@ point, but the scene latents of two shapes lie closer together than the sampler'
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import numpy as np
 import torch
@@ -40,8 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     from promptlearn.toyworld.judge import read_image
     from promptlearn.toyworld.train import scene_latents, scene_pixels
 
-    scenes = list(world.all_scenes())
-    index = {tuple(getattr(s, a) for a in world.ATTRIBUTES): i for i, s in enumerate(scenes)}
+    scenes = list(world.ALL_SCENES_INDEX)
     for name in args.models:
         components = load_components(name, scheduler="ddim")
         vae = components.vae.float()
@@ -54,9 +54,8 @@ def main(argv: list[str] | None = None) -> int:
             for scene in scenes:
                 if getattr(scene, change) != a or any(getattr(scene, k) != v for k, v in fixed.items()):
                     continue
-                other = world.Scene(**{**{k: getattr(scene, k) for k in world.ATTRIBUTES}, change: b})
-                pairs.append(float((flat[index[tuple(getattr(scene, k) for k in world.ATTRIBUTES)]]
-                                    - flat[index[tuple(getattr(other, k) for k in world.ATTRIBUTES)]]).norm()))
+                other = dataclasses.replace(scene, **{change: b})
+                pairs.append(float((flat[world.ALL_SCENES_INDEX[scene]] - flat[world.ALL_SCENES_INDEX[other]]).norm()))
             return float(np.mean(pairs))
 
         side = tuple(latents.shape[1:])

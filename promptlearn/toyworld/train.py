@@ -116,6 +116,11 @@ class TrainConfig:
     caption_policy: dict[str, float] = field(default_factory=dict)  # world.CaptionPolicy fields to change, e.g. {"p_background": 0.8}
     vae_from: str | None = None  # reuse the VAE of this diffusers folder (or "toy"): skips the VAE and decoder phases
 
+    @property
+    def latent_side(self) -> int:
+        """The side of the latents: the VAE halves the image once per block after the first."""
+        return world.IMAGE_SIZE // 2 ** (len(self.vae_channels) - 1)
+
     def check(self) -> None:
         for name in ("vae_steps", "unet_steps", "batch_size", "checkpoint_every", "threads"):
             if getattr(self, name) <= 0:
@@ -134,7 +139,7 @@ class TrainConfig:
                 raise InputError(f"{name.replace('_', ' ')} must be positive multiples of {groups} (the GroupNorm groups), not {channels}")
         if not 2 <= len(self.vae_channels) <= 4:
             raise InputError(f"vae channels: 2 to 4 blocks (latent factor 2 to 8), not {len(self.vae_channels)}")
-        latent_side = world.IMAGE_SIZE // 2 ** (len(self.vae_channels) - 1)
+        latent_side = self.latent_side
         if latent_side // 2 ** (len(self.unet_channels) - 1) < 2:
             raise InputError(f"unet channels: {len(self.unet_channels)} levels halve the {latent_side} x {latent_side} latents "
                              f"below 2 x 2 (vae channels {tuple(self.vae_channels)}); use fewer levels")
@@ -206,7 +211,6 @@ def build_models(config: TrainConfig) -> dict[str, Any]:
         ))
         ch = tuple(config.unet_channels)
         n = len(ch)
-        latent_side = world.IMAGE_SIZE // 2 ** (len(vae_ch) - 1)
         # cross-attention only at the coarse level(s) and in the mid block: attention over 77 text tokens at
         # an 8 x 8 level cost more than the rest of the UNet together on one CPU thread (and at 16 tokens, on
         # the factor-2 latents, attention at 8 x 8 too drew shape, position and background worse)
@@ -216,7 +220,7 @@ def build_models(config: TrainConfig) -> dict[str, Any]:
         unet_class, extra = ((ToyUNet2DConditionModel, {"position_embedding": config.unet_position})
                              if config.unet_position != "none" else (UNet2DConditionModel, {}))
         unet = unet_class(
-            **extra, sample_size=latent_side, in_channels=config.latent_channels, out_channels=config.latent_channels,
+            **extra, sample_size=config.latent_side, in_channels=config.latent_channels, out_channels=config.latent_channels,
             block_out_channels=ch, layers_per_block=1,
             down_block_types=tuple("CrossAttnDownBlock2D" if a else "DownBlock2D" for a in attend),
             up_block_types=tuple("CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attend)),
