@@ -98,6 +98,7 @@ def test_zero_snr_recipe_ships_a_scheduler_that_starts_from_pure_noise():
     (["--vae-channels", "16,30"], "vae channels must be positive multiples of 4"),
     (["--vae-channels", "16,64", "--unet-channels", "16,32,64,64,64"], "below 2 x 2"),
     (["--unet-position", "diagonal"], "--unet-position"),
+    (["--offset-noise-from", "1000"], "--offset-noise-from"),
 ])
 def test_train_refuses_bad_recipes_with_one_line(tmp_path, capsys, args, words):
     code = main(["toy-world", "train", "--out", str(tmp_path / "run"), "--unet-steps", "1", "--no-progress", *args])
@@ -121,6 +122,20 @@ def test_unet_phase_on_a_reused_vae_exports_the_recipes_scheduler(tmp_path):
     record = json.loads((out / "record.json").read_text())
     assert record["round_trip"]["intact"] == 360 and record["history"]["vae_from"]["round_trip"] == "360/360"
     assert "vae" not in record["phase_seconds"]
+
+
+def test_offset_noise_from_leaves_the_low_noise_samples_alone():
+    from promptlearn.toyworld.train import offset_noise
+
+    noise, offset = torch.randn(4, 4, 16, 16), torch.randn(4, 4, 1, 1)
+    t = torch.tensor([10, 599, 600, 999])
+    shifted = offset_noise(TrainConfig(offset_noise=0.3, offset_noise_from=600), noise, offset, t)
+    assert torch.equal(shifted[:2], noise[:2])
+    assert torch.allclose(shifted[2:], noise[2:] + 0.3 * offset[2:])
+    everywhere = offset_noise(TrainConfig(offset_noise=0.3), noise, offset, t)  # from 0: every timestep
+    assert torch.allclose(everywhere, noise + 0.3 * offset)
+    with pytest.raises(InputError, match="offset_noise_from"):
+        TrainConfig(offset_noise_from=1000).check()
 
 
 def test_high_noise_floor_raises_only_the_high_noise_weights():

@@ -25,6 +25,7 @@ def toy_world() -> None:
 @click.option("--prediction-type", default=None, type=click.Choice(PREDICTION_TYPES), help="What the UNet predicts [default: the recipe's].")
 @click.option("--zero-snr/--no-zero-snr", default=None, help="Rescale the betas to zero terminal SNR and sample with trailing timesteps (needs v_prediction) [default: the recipe's].")
 @click.option("--offset-noise", default=None, type=click.FloatRange(0, 1, max_open=True), help="Offset noise strength [default: the recipe's].")
+@click.option("--offset-noise-from", default=None, type=click.IntRange(0, 999), help="Apply the offset noise at the timesteps >= this only [default: 0, all].")
 @click.option("--vae-from", default=None, help="Reuse the VAE of a trained toy folder (OUT/model of an earlier run, or toy: the shipped one) instead of the VAE and decoder phases; the round-trip gate still applies.")
 @click.option("--unet-position", default=None, type=click.Choice(POSITION_EMBEDDINGS), help="none: the stock UNet2DConditionModel; learned: a learned 2-D positional embedding after conv_in (ToyUNet2DConditionModel); learned-attention: also one before every cross-attention; text-map: learned, plus a map read from the caption (mean text state -> linear) added there [default: the recipe's].")
 @click.option("--attention-levels", "unet_attention_levels", default=None, type=click.IntRange(min=1), help="The coarsest UNet levels that cross-attend to the text, plus the mid block [default: the recipe's].")
@@ -41,8 +42,9 @@ def toy_world() -> None:
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="torch CPU threads.")
 @click.option("--no-progress", is_flag=True)
 def train_command(out: Path, seed: int, vae_steps: int | None, decoder_steps: int | None, unet_steps: int | None,
-                  prediction_type: str | None, zero_snr: bool | None, offset_noise: float | None, vae_from: str | None,
-                  unet_position: str | None, unet_attention_levels: int | None, text_max_length: int | None,
+                  prediction_type: str | None, zero_snr: bool | None, offset_noise: float | None,
+                  offset_noise_from: int | None, vae_from: str | None, unet_position: str | None,
+                  unet_attention_levels: int | None, text_max_length: int | None,
                   text_attribute_weight: float | None, caption_policy: tuple[str, ...], vae_channels: str | None,
                   unet_channels: str | None, vae_latent_noise: float | None,
                   decoder_latent_noise: float | None, high_noise_share: float | None, high_noise_weight_floor: float | None,
@@ -63,7 +65,7 @@ def train_command(out: Path, seed: int, vae_steps: int | None, decoder_steps: in
     if unet_steps is not None:
         config.unet_steps = unet_steps
     for name, value in (("prediction_type", prediction_type), ("zero_snr", zero_snr), ("offset_noise", offset_noise),
-                        ("vae_from", vae_from), ("unet_position", unet_position),
+                        ("offset_noise_from", offset_noise_from), ("vae_from", vae_from), ("unet_position", unet_position),
                         ("unet_attention_levels", unet_attention_levels), ("text_max_length", text_max_length),
                         ("text_attribute_weight", text_attribute_weight), ("vae_latent_noise", vae_latent_noise),
                         ("decoder_latent_noise", decoder_latent_noise),

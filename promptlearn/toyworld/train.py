@@ -108,6 +108,7 @@ class TrainConfig:
     prediction_type: str = "v_prediction"  # or "epsilon" (the checkpoints before 2026-12-01 b)
     zero_snr: bool = True  # rescale the betas to zero terminal SNR, sample with trailing timesteps (needs v_prediction)
     offset_noise: float = 0.0  # add this x a per-(sample, channel) constant to the training noise (offset noise)
+    offset_noise_from: int = 0  # ... at the timesteps >= this only (0: all), so that x_t's mean cannot tell the background at high noise and the low-noise steps train as without it
     unet_object_weight: float = 0.0  # diffusion loss weight 1 + this on the latent cells the object covers (0: plain mean)
     high_noise_from: int = 600  # the timesteps >= this are "high noise" for the two options below
     high_noise_weight_floor: float = 0.0  # loss weight at least this at high noise (min-SNR makes it ~SNR there)
@@ -164,6 +165,8 @@ class TrainConfig:
             raise InputError(f"high_noise_from must be a timestep in [0, 1000), not {self.high_noise_from}")
         if not 0 <= self.offset_noise < 1:
             raise InputError(f"offset noise must be in [0, 1), not {self.offset_noise}")
+        if not 0 <= self.offset_noise_from < 1000:
+            raise InputError(f"offset_noise_from must be a timestep in [0, 1000), not {self.offset_noise_from}")
         known = {f.name for f in fields(world.CaptionPolicy)}
         for name, value in self.caption_policy.items():
             if name not in known:
@@ -378,7 +381,8 @@ def train(out: str | os.PathLike[str], config: TrainConfig | None = None, *, pro
 # Fields added to TrainConfig after run folders were saved without them, with the value that reproduces what
 # those runs did (not the current default): a saved run lacking the field was trained with this value.
 LEGACY_VALUES: dict[str, Any] = {"text_max_length": 77, "text_attribute_weight": 0.0, "caption_policy": {},
-                                 "unet_text_film": False, "vae_latent_noise": 0.0}
+                                 "unet_text_film": False, "vae_latent_noise": 0.0,
+                                 "offset_noise_from": 0}
 
 
 def _same_recipe(saved: dict[str, Any], config: TrainConfig) -> bool:
@@ -570,6 +574,12 @@ def timestep_loss_weights(config: TrainConfig, alphas_cumprod: torch.Tensor) -> 
     return loss_weight
 
 
+def offset_noise(config: TrainConfig, noise: torch.Tensor, offset: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """The training noise with offset noise (a per-(sample, channel) constant ``offset``, times
+    ``config.offset_noise``) added to the samples whose timestep is >= ``config.offset_noise_from``."""
+    return noise + config.offset_noise * offset * (t >= config.offset_noise_from).to(noise.dtype)[:, None, None, None]
+
+
 def _train_unet(out: Path, config: TrainConfig, state: TrainState, models: dict[str, Any], pixels: torch.Tensor,
                 saved: dict[str, Any] | None, progress: bool) -> None:
     from diffusers import DDPMScheduler
@@ -620,13 +630,14 @@ def _train_unet(out: Path, config: TrainConfig, state: TrainState, models: dict[
             x0 = latents[torch.tensor(index)]
             ids = torch.tensor([tokens(t) for t in texts])
             noise = torch.randn(x0.shape, generator=gen)
-            if config.offset_noise > 0:
-                noise = noise + config.offset_noise * torch.randn((*x0.shape[:2], 1, 1), generator=gen)
+            offset = torch.randn((*x0.shape[:2], 1, 1), generator=gen) if config.offset_noise > 0 else None
             t = torch.randint(0, scheduler.config.num_train_timesteps, (len(index),), generator=gen)
             if config.high_noise_share > 0:
                 high = torch.rand(len(index), generator=gen) < config.high_noise_share
                 t_high = torch.randint(config.high_noise_from, scheduler.config.num_train_timesteps, (len(index),), generator=gen)
                 t = torch.where(high, t_high, t)
+            if offset is not None:
+                noise = offset_noise(config, noise, offset, t)
             xt = scheduler.add_noise(x0, noise, t)
             for group in optimizer.param_groups:
                 group["lr"] = _lr(state.step, config.unet_steps, config.lr, config.warmup)
