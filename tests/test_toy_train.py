@@ -92,7 +92,7 @@ def test_zero_snr_recipe_ships_a_scheduler_that_starts_from_pure_noise():
     (["--vae-from", "/nonexistent/folder"], "--vae-from"),
     (["--caption-policy", "p_background"], "--caption-policy"),
     (["--caption-policy", "p_sky=0.5"], "unknown field 'p_sky'"),
-    (["--attention-levels", "3"], "attention levels"),
+    (["--attention-levels", "4"], "attention levels"),
     (["--vae-latent-noise", "1.5"], "--vae-latent-noise"),
     (["--vae-channels", "16,x"], "--vae-channels"),
     (["--vae-channels", "16,30"], "vae channels must be positive multiples of 4"),

@@ -2,14 +2,16 @@
 
 Three phases, one run folder:
 
-1. **VAE** (AutoencoderKL, 32 x 32 pixels -> 8 x 8 x 4 latents; ``vae_channels=(16, 64)`` gives factor 2,
-   16 x 16 x 4, which draws small shapes right and the background not, docs/toy-world.md): a deterministic
-   autoencoder (posterior mode, object-weighted L1 + MSE), on the 360 scenes of the world.
+1. **VAE** (AutoencoderKL, 32 x 32 pixels -> 16 x 16 x 4 latents, factor 2, which keeps small circles and
+   squares apart; ``vae_channels=(16, 32, 64)`` gives the factor-4, 8 x 8 x 4 latents of the checkpoints before
+   2026-12-07, docs/toy-world.md): a deterministic autoencoder (posterior mode, object-weighted L1 + MSE), on
+   the 360 scenes of the world.
 2. **Decoder** alone on the frozen encoder's latents, until every scene survives the round trip (the gate).
    ``vae_from`` (``--vae-from``) reuses a trained VAE instead of phases 1 and 2, behind the same gate.
 3. **Text encoder + UNet** jointly (CLIPTextModel with the real CLIP tokenizer padded to 16 tokens,
    ToyUNet2DConditionModel: the stock UNet plus learned positional embeddings), v-prediction on
-   zero-terminal-SNR betas (or epsilon on SD's betas) with min-SNR-5 weighting, 10% caption dropout (empty
+   zero-terminal-SNR betas (or epsilon on SD's betas) with min-SNR-5 weighting, floored at 0.05 for t >= 940
+   (else the factor-2 UNet reads the background from the noise seed), 10% caption dropout (empty
    caption) for classifier-free guidance, EMA weights, on the latents of the frozen VAE (posterior mode); plus
    an auxiliary loss (:class:`AttributeProbe`, not shipped) that makes the text encoder's mean state predict
    every attribute its caption names: without it, position words stayed at chance (docs/toy-world.md).
@@ -73,7 +75,7 @@ def scheduler_config(config: "TrainConfig") -> dict[str, Any]:
 class TrainConfig:
     seed: int = 0
     vae_steps: int = 500
-    unet_steps: int = 6000
+    unet_steps: int = 12000
     vae_batch_size: int = 16
     batch_size: int = 32
     vae_lr: float = 3e-3
@@ -94,13 +96,13 @@ class TrainConfig:
     text_hidden: int = 32
     text_layers: int = 2
     text_max_length: int = 16  # tokens the tokenizer pads to (its model_max_length) and the text encoder's positions; captions need 13
-    unet_channels: tuple[int, ...] = (32, 64)  # one level per halving of the latent side: (16, 32, 64) for factor-2 latents
+    unet_channels: tuple[int, ...] = (16, 32, 64)  # one level per halving of the latent side: (32, 64) for factor-4 latents
     unet_attention_levels: int = 1  # the coarsest levels that cross-attend to the text (plus the mid block)
     unet_heads: int = 4  # diffusers' legacy name: attention_head_dim is the number of heads
     unet_norm_groups: int = 8
     unet_text_film: bool = False  # also pool the text into the time embedding (addition_embed_type "text") and let it scale and shift every ResNet's channels (resnet_time_scale_shift "scale_shift"), as DeepFloyd IF's UNet
     unet_position: str = "learned-attention"  # "none": the stock UNet; "learned": a learned 2-D positional embedding after conv_in (ToyUNet2DConditionModel); "learned-attention": also before every cross-attention; "text-map": learned + a map read from the caption
-    vae_channels: tuple[int, ...] = (16, 32, 64)  # 3 blocks: factor 4, 8 x 8 latents; (16, 64): factor 2, 16 x 16 (small shapes right, background from the noise seed: docs/toy-world.md)
+    vae_channels: tuple[int, ...] = (16, 64)  # 2 blocks: factor 2, 16 x 16 latents (small shapes right); (16, 32, 64): factor 4, 8 x 8 (the checkpoints before 2026-12-07; small circles and squares too close: docs/toy-world.md)
     latent_channels: int = 4
     vae_norm_groups: int = 4  # 4, 8, 16 channels a group: 8 groups over 16 channels (2 a group) wash colour out
     object_weight: float = 4.0
@@ -110,8 +112,8 @@ class TrainConfig:
     offset_noise: float = 0.0  # add this x a per-(sample, channel) constant to the training noise (offset noise)
     offset_noise_from: int = 0  # ... at the timesteps >= this only (0: all), so that x_t's mean cannot tell the background at high noise and the low-noise steps train as without it
     unet_object_weight: float = 0.0  # diffusion loss weight 1 + this on the latent cells the object covers (0: plain mean)
-    high_noise_from: int = 600  # the timesteps >= this are "high noise" for the two options below
-    high_noise_weight_floor: float = 0.0  # loss weight at least this at high noise (min-SNR makes it ~SNR there)
+    high_noise_from: int = 940  # the timesteps >= this are "high noise" for the two options below (940: the first two of 20 trailing DDIM steps, 999 and 949)
+    high_noise_weight_floor: float = 0.05  # loss weight at least this at high noise (min-SNR makes it ~SNR there); 0.05 from 940 makes the factor-2 UNet take the background from the caption (docs/toy-world.md)
     high_noise_share: float = 0.0  # this share of each batch draws its timestep from the high-noise range
     text_attribute_weight: float = 0.1  # > 0: an auxiliary loss (this weight) makes the text encoder's mean state predict every attribute its caption names (a linear probe trained along, not shipped)
     caption_policy: dict[str, float] = field(default_factory=dict)  # world.CaptionPolicy fields to change, e.g. {"p_background": 0.8}
