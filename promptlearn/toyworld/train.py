@@ -163,12 +163,11 @@ class TrainConfig:
             raise InputError(f"high-noise share must be in [0, 1], not {self.high_noise_share}")
         if self.high_noise_weight_floor < 0:
             raise InputError(f"high-noise weight floor must be >= 0, not {self.high_noise_weight_floor}")
-        if not 0 <= self.high_noise_from < 1000:
-            raise InputError(f"high_noise_from must be a timestep in [0, 1000), not {self.high_noise_from}")
+        for name in ("high_noise_from", "offset_noise_from"):
+            if not 0 <= getattr(self, name) < 1000:
+                raise InputError(f"{name} must be a timestep in [0, 1000), not {getattr(self, name)}")
         if not 0 <= self.offset_noise < 1:
             raise InputError(f"offset noise must be in [0, 1), not {self.offset_noise}")
-        if not 0 <= self.offset_noise_from < 1000:
-            raise InputError(f"offset_noise_from must be a timestep in [0, 1000), not {self.offset_noise_from}")
         known = {f.name for f in fields(world.CaptionPolicy)}
         for name, value in self.caption_policy.items():
             if name not in known:
