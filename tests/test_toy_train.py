@@ -254,3 +254,27 @@ def test_vae_latent_noise_changes_what_the_vae_phase_decodes(tmp_path):
         first_losses.append([loss for _, loss in saved["state"]["losses"]["vae"]])
     # same seed, same batches: the first step (before any update) differs only by the noise
     assert first_losses[0][0] != first_losses[1][0]
+
+
+@pytest.mark.slow
+def test_the_gate_and_the_unet_see_the_vae_in_the_precision_it_ships(tmp_path):
+    """After the decoder phase the VAE's weights are rounded to fp16 (export()'s precision) before the gate, so a
+    one-command run trains its UNet on the same latents as a run with --vae-from its exported folder."""
+    from promptlearn.toyworld.train import STATE_FILE, _same_recipe, train
+
+    torch.set_num_threads(1)
+    exact = {}
+    for rounded in (True, False):
+        out = tmp_path / str(rounded)
+        config = TrainConfig(vae_steps=2, decoder_steps=1, decoder_extend=0.0, unet_steps=1, vae_fp16_for_unet=rounded)
+        with pytest.raises(InputError, match="round trip keeps"):  # two steps cannot pass the gate
+            train(out, config, progress=False)
+        vae = torch.load(out / STATE_FILE, weights_only=False)["vae"]
+        exact[rounded] = all(torch.equal(v, v.half().float()) for v in vae.values())
+    assert exact == {True: True, False: False}
+    # a run folder saved before the option existed trained on the unrounded VAE, and resumes so
+    from dataclasses import asdict
+
+    saved = asdict(TrainConfig())
+    del saved["vae_fp16_for_unet"]
+    assert _same_recipe(saved, TrainConfig(vae_fp16_for_unet=False)) and not _same_recipe(saved, TrainConfig())

@@ -6,7 +6,9 @@ Three phases, one run folder:
    squares apart; ``vae_channels=(16, 32, 64)`` gives the factor-4, 8 x 8 x 4 latents of the checkpoints before
    2026-12-07, docs/toy-world.md): a deterministic autoencoder (posterior mode, object-weighted L1 + MSE), on
    the 360 scenes of the world.
-2. **Decoder** alone on the frozen encoder's latents, until every scene survives the round trip (the gate).
+2. **Decoder** alone on the frozen encoder's latents, until every scene survives the round trip; then the VAE's
+   weights are rounded to fp16, the precision it ships in, and the gate: every scene must survive the round
+   trip of that VAE. So the UNet learns the latents of the exported VAE, as it does with ``--vae-from``.
    ``vae_from`` (``--vae-from``) reuses a trained VAE instead of phases 1 and 2, behind the same gate.
 3. **Text encoder + UNet** jointly (CLIPTextModel with the real CLIP tokenizer padded to 16 tokens,
    ToyUNet2DConditionModel: the stock UNet plus learned positional embeddings), v-prediction on
@@ -118,6 +120,7 @@ class TrainConfig:
     text_attribute_weight: float = 0.1  # > 0: an auxiliary loss (this weight) makes the text encoder's mean state predict every attribute its caption names (a linear probe trained along, not shipped)
     caption_policy: dict[str, float] = field(default_factory=dict)  # world.CaptionPolicy fields to change, e.g. {"p_background": 0.8}
     vae_from: str | None = None  # reuse the VAE of this diffusers folder (or "toy"): skips the VAE and decoder phases
+    vae_fp16_for_unet: bool = True  # round the trained VAE's weights to fp16 (the exported precision) before the gate, so the UNet learns the latents of the VAE that ships, exactly as with --vae-from its exported folder
 
     @property
     def latent_side(self) -> int:
@@ -383,7 +386,7 @@ def train(out: str | os.PathLike[str], config: TrainConfig | None = None, *, pro
 # those runs did (not the current default): a saved run lacking the field was trained with this value.
 LEGACY_VALUES: dict[str, Any] = {"text_max_length": 77, "text_attribute_weight": 0.0, "caption_policy": {},
                                  "unet_text_film": False, "vae_latent_noise": 0.0,
-                                 "offset_noise_from": 0}
+                                 "offset_noise_from": 0, "vae_fp16_for_unet": False}
 
 
 def _same_recipe(saved: dict[str, Any], config: TrainConfig) -> bool:
@@ -434,6 +437,9 @@ def _train_decoder(out: Path, config: TrainConfig, state: TrainState, models: di
                 if check["intact"] == check["scenes"]:
                     break
     vae.eval()
+    if config.vae_fp16_for_unet:  # the gate and the UNet see the VAE that export() writes (fp16 weights)
+        vae.load_state_dict({k: v.half().float() for k, v in vae.state_dict().items()})
+        check = round_trip(vae, pixels)
     check = check or round_trip(vae, pixels, latents)
     state.round_trip = {k: check[k] for k in ("intact", "scenes")} | {"vae_steps": len(state.losses["vae"]),
                                                                        "decoder_steps": len(state.losses["decoder"])}
