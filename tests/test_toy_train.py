@@ -278,3 +278,32 @@ def test_the_gate_and_the_unet_see_the_vae_in_the_precision_it_ships(tmp_path):
     saved = asdict(TrainConfig())
     del saved["vae_fp16_for_unet"]
     assert _same_recipe(saved, TrainConfig(vae_fp16_for_unet=False)) and not _same_recipe(saved, TrainConfig())
+
+
+@pytest.mark.slow
+def test_a_run_killed_in_the_unet_phase_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    """Every batch is a function of (seed, step) and state.pt holds the weights, the optimiser and the EMA: a run
+    killed after step 5 resumes from its step-4 checkpoint and ends bit for bit where the unbroken run does."""
+    import promptlearn.toyworld.train as trainer
+
+    torch.set_num_threads(1)
+    config = TrainConfig(vae_from="toy", unet_steps=6, checkpoint_every=2)
+    trainer.train(tmp_path / "whole", config, progress=False)
+    record_step = trainer._record_step
+
+    def killed_after_step_5(state, phase, *args):
+        record_step(state, phase, *args)
+        if phase == "unet" and state.step == 5:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "_record_step", killed_after_step_5)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(tmp_path / "killed", config, progress=False)
+    monkeypatch.setattr(trainer, "_record_step", record_step)
+    assert torch.load(tmp_path / "killed" / trainer.STATE_FILE, weights_only=False)["state"]["step"] == 4
+    trainer.train(tmp_path / "killed", config, progress=False)
+    whole, resumed = (torch.load(tmp_path / run / trainer.STATE_FILE, weights_only=False) for run in ("whole", "killed"))
+    assert resumed["state"]["losses"]["unet"] == whole["state"]["losses"]["unet"]
+    assert len(whole["state"]["losses"]["unet"]) == 6
+    for part in ("unet", "text_encoder", "ema"):
+        assert all(torch.equal(resumed[part][k], whole[part][k]) for k in whole[part]), part
