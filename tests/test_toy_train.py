@@ -208,6 +208,8 @@ def test_a_run_saved_before_a_field_was_added_resumes_with_the_value_it_was_trai
     assert not _same_recipe(saved, TrainConfig(unet_steps=900, text_max_length=77, text_attribute_weight=0.0))
     assert not _same_recipe({**saved, "retired_field": 1}, TrainConfig(unet_steps=800, text_max_length=77, text_attribute_weight=0.0))
     assert _same_recipe(asdict(TrainConfig()), TrainConfig())
+    # how often state.pt is written is not the recipe: a run checkpointed every 100 steps resumes at 500
+    assert _same_recipe(asdict(TrainConfig(checkpoint_every=100)), TrainConfig(checkpoint_every=500))
 
 
 def test_attribute_probe_scores_only_what_each_caption_names():
