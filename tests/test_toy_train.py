@@ -309,3 +309,17 @@ def test_a_run_killed_in_the_unet_phase_resumes_to_the_uninterrupted_result(tmp_
     assert len(whole["state"]["losses"]["unet"]) == 6
     for part in ("unet", "text_encoder", "ema"):
         assert all(torch.equal(resumed[part][k], whole[part][k]) for k in whole[part]), part
+
+
+def test_an_interrupted_train_command_says_how_to_resume(tmp_path, monkeypatch, capsys):
+    import promptlearn.toyworld.train as trainer
+
+    def interrupted(out, config, progress):
+        (out / trainer.STATE_FILE).parent.mkdir(parents=True, exist_ok=True)
+        (out / trainer.STATE_FILE).write_bytes(b"")  # a checkpoint was written before the interrupt
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "train", interrupted)
+    code = main(["toy-world", "train", "--out", str(tmp_path / "run"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 130 and "resumes from the last checkpoint" in err and "Traceback" not in err

@@ -55,7 +55,7 @@ def train_command(out: Path, seed: int, vae_steps: int | None, decoder_steps: in
     text encoder + UNet. Install the result with:
     rm -r promptlearn/toyworld/checkpoint && cp -r OUT/model promptlearn/toyworld/checkpoint"""
     from ..errors import InputError
-    from ..toyworld.train import TrainConfig, train
+    from ..toyworld.train import STATE_FILE, TrainConfig, train
 
     config = TrainConfig(seed=seed, threads=threads)
     if vae_steps is not None:
@@ -85,7 +85,12 @@ def train_command(out: Path, seed: int, vae_steps: int | None, decoder_steps: in
             config.caption_policy[name.strip()] = float(text)
         except ValueError:
             raise InputError(f"--caption-policy {item!r}: give FIELD=P, e.g. p_background=0.8") from None
-    model = train(out, config, progress=not no_progress)
+    try:
+        model = train(out, config, progress=not no_progress)
+    except KeyboardInterrupt:
+        if (out / STATE_FILE).exists():
+            click.echo(f"{out}: the same command with the same options resumes from the last checkpoint", err=True)
+        raise
     click.echo(f"model: {model}")
     click.echo(f"record: {out / 'record.json'}  loss curve: {out / 'loss.png'}")
 
