@@ -323,3 +323,20 @@ def test_an_interrupted_train_command_says_how_to_resume(tmp_path, monkeypatch, 
     code = main(["toy-world", "train", "--out", str(tmp_path / "run"), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 130 and "resumes from the last checkpoint" in err and "Traceback" not in err
+
+
+def test_the_shipped_checkpoints_training_record_is_todays_default_recipe():
+    """docs/ says `promptlearn toy-world train --out DIR` retrains the shipped checkpoint bit for bit: its
+    recorded configuration must be TrainConfig()'s, and its recorded size the shipped folder's."""
+    import json
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from promptlearn.toyworld.train import _same_recipe
+
+    root = Path(__file__).resolve().parents[1]
+    record = json.loads((root / "docs" / "toy-world-train-record.json").read_text())
+    assert _same_recipe(record["config"], TrainConfig()), "TrainConfig's defaults changed: retrain the checkpoint, or record why"
+    assert set(record["config"]) == set(asdict(TrainConfig()))
+    shipped = root / "promptlearn" / "toyworld" / "checkpoint"
+    assert record["model_bytes"] == sum(p.stat().st_size for p in shipped.rglob("*") if p.is_file())
