@@ -340,3 +340,28 @@ def test_the_shipped_checkpoints_training_record_is_todays_default_recipe():
     assert set(record["config"]) == set(asdict(TrainConfig()))
     shipped = root / "promptlearn" / "toyworld" / "checkpoint"
     assert record["model_bytes"] == sum(p.stat().st_size for p in shipped.rglob("*") if p.is_file())
+
+
+@pytest.mark.slow
+def test_a_run_stopped_after_its_decoder_passed_the_round_trip_resumes_past_the_decoder(tmp_path, monkeypatch):
+    """The decoder phase stops at its first 360/360 check; a run killed between that check and the end of the
+    phase must not train the decoder further on resume (the unbroken run did not)."""
+    import promptlearn.toyworld.train as trainer
+
+    torch.set_num_threads(1)
+    calls = []
+
+    def intact(vae, pixels, latents=None):  # every check passes; the second call (after the fp16 rounding) is killed
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return {"intact": len(pixels), "scenes": len(pixels), "failures": []}
+
+    monkeypatch.setattr(trainer, "round_trip", intact)
+    config = TrainConfig(vae_steps=1, decoder_steps=3, decoder_extend=0.0, round_trip_every=1, unet_steps=1)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(tmp_path / "run", config, progress=False)
+    trainer.train(tmp_path / "run", config, progress=False)
+    saved = torch.load(tmp_path / "run" / trainer.STATE_FILE, weights_only=False)
+    assert [step for step, _ in saved["state"]["losses"]["decoder"]] == [1]
+    assert saved["state"]["phase"] == "done"

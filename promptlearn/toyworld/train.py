@@ -420,9 +420,11 @@ def _train_decoder(out: Path, config: TrainConfig, state: TrainState, models: di
     started = time.monotonic() - state.seconds
     check: dict[str, Any] | None = None
     limit = config.decoder_steps + int(config.decoder_extend * config.decoder_steps)
+    # a run stopped after its last check passed (before the phase ended) resumes past the loop, as it would have gone on
+    passed = bool(state.round_trip_curve) and list(state.round_trip_curve[-1]) == [state.step, len(pixels)]
     with progress_bar(limit, "toy-world: decoder", enabled=progress, unit="step") as bar:
         bar.update(state.step)
-        while state.step < limit:
+        while state.step < limit and not passed:
             rng = _batch_rng(config.seed, "decoder", state.step)
             gen = torch.Generator().manual_seed(rng.getrandbits(63))
             index = torch.tensor([rng.randrange(len(pixels)) for _ in range(config.vae_batch_size)])
