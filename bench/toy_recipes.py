@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -34,19 +35,27 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
 
-    from dataclasses import asdict
+    from dataclasses import asdict, fields
 
+    from promptlearn.errors import InputError
     from promptlearn.synthesis.components import load_components
     from promptlearn.toyworld.fidelity import model_fidelity
     from promptlearn.toyworld.train import TrainConfig, train
 
     config = TrainConfig(vae_from=args.vae_from, unet_steps=args.unet_steps)
+    known = {f.name for f in fields(TrainConfig)}
     for item in args.set:
         name, _, text = item.partition("=")
+        if name not in known:
+            parser.error(f"--set {item!r}: {name!r} is no TrainConfig field")
         value = _value(text)
         setattr(config, name, tuple(value) if isinstance(value, list) else value)
     started = time.monotonic()
-    model = train(args.out, config, progress=False)
+    try:
+        model = train(args.out, config, progress=False)  # checks the config before it makes the run folder
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     train_s = time.monotonic() - started
     started = time.monotonic()
     result = model_fidelity(load_components(str(model), scheduler="ddim"), samples=args.samples, progress=False)

