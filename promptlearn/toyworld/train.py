@@ -427,9 +427,10 @@ NOT_RECIPE = ("checkpoint_every",)
 def _same_recipe(saved: dict[str, Any], config: TrainConfig) -> bool:
     """Whether a run folder's saved configuration is ``config``'s recipe; a field the saved run lacks counts
     with its :data:`LEGACY_VALUES` value, and the :data:`NOT_RECIPE` fields do not count."""
-    current = json.loads(json.dumps({k: v for k, v in asdict(config).items() if k not in NOT_RECIPE}))
-    saved = json.loads(json.dumps({k: v for k, v in {**LEGACY_VALUES, **saved}.items() if k not in NOT_RECIPE}))
-    return saved == current
+    def recipe(values: dict[str, Any]) -> Any:  # through JSON: tuples and lists compare equal
+        return json.loads(json.dumps({k: v for k, v in values.items() if k not in NOT_RECIPE}))
+
+    return recipe({**LEGACY_VALUES, **saved}) == recipe(asdict(config))
 
 
 def _train_decoder(out: Path, config: TrainConfig, state: TrainState, models: dict[str, Any], pixels: torch.Tensor,
